@@ -12,7 +12,7 @@
  * abbreviation type, followed by a word that starts with a lower-case letter. Punkt then keeps the
  * period inside the sentence unless the trained model saw that next word sentence-initially in lower
  * case and never capitalised (a handful of rare words, such as "b-week"). With the empty table the
- * period always stays inside the sentence. See docs in `sentences.ts`.
+ * period always stays inside the sentence. `sentences.ts` describes the decision rules.
  *
  * The block between the two markers is plain JSON; `scripts/fixtures/make-tokenizer-fixtures.py`
  * reads it from this file to give NLTK's own Punkt code the same parameters.
