@@ -1,0 +1,135 @@
+/**
+ * The one typed seam between TypeScript and the native addon: this file declares the whole
+ * native surface and is the only one that loads the `.node` file. Everything else imports it.
+ *
+ * Conventions of the native side (see native/common.h):
+ *  - [sync] methods run on the calling thread; [async] ones return a Promise and run on a libuv
+ *    worker thread, inheriting the caller's grad mode and thread count.
+ *  - Native code checks argument types (TypeError naming the argument) but leaves readable
+ *    validation to the TypeScript wrappers. libtorch errors arrive as Error / TypeError /
+ *    RangeError with libtorch's message and no C++ backtrace.
+ *  - Tensors cross as `NativeTensor` handles. Bytes cross as copies: no external ArrayBuffer
+ *    ever points into tensor memory (Electron forbids them).
+ */
+import * as os from 'os';
+import { loadAddon } from './addon-loader';
+
+export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'uint8' | 'bool';
+export type UnaryOp =
+  | 'neg' | 'exp' | 'log' | 'log1p' | 'sqrt' | 'rsqrt' | 'abs' | 'sign' | 'relu' | 'sigmoid' | 'tanh' | 'sin' | 'cos'
+  | 'floor' | 'ceil' | 'round' | 'reciprocal' | 'square' | 'logicalNot' | 'isnan' | 'isfinite';
+export type BinaryOp =
+  | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'remainder' | 'maximum' | 'minimum' | 'matmul'
+  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'logicalAnd' | 'logicalOr';
+export type InPlaceOp = 'zero' | 'fill' | 'copy' | 'add' | 'sub' | 'mul' | 'div';
+export type ReduceOp = 'sum' | 'mean' | 'prod' | 'max' | 'min' | 'argmax' | 'argmin' | 'all' | 'any' | 'var' | 'std' | 'logsumexp' | 'norm';
+
+/** A native tensor handle. All methods [sync]. */
+export interface NativeTensor {
+  dispose(): void;
+  isDisposed(): boolean;
+  shape(): number[];
+  dtype(): DType;
+  device(): string;
+  requiresGrad(): boolean;
+  setRequiresGrad(on: boolean): void;
+  /** A copy of the data, contiguous, on the CPU. int64 → BigInt64Array, bool → Uint8Array. */
+  toTypedArray(): Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
+  item(): number | boolean;
+  toString(): string;
+  grad(): NativeTensor | null;
+  zeroGrad(): void;
+  backward(gradient?: NativeTensor | null, retainGraph?: boolean): void;
+  isLeaf(): boolean;
+  sameStorage(other: NativeTensor): boolean;
+
+  unary(op: UnaryOp): NativeTensor;
+  binary(op: BinaryOp, other: NativeTensor | number | boolean): NativeTensor;
+  inPlace(op: InPlaceOp, other?: NativeTensor | number, alpha?: number): NativeTensor;
+  reduce(op: ReduceOp, dims: number[] | null, keepdim: boolean): NativeTensor;
+  reduceWithIndices(op: 'max' | 'min', dim: number, keepdim: boolean): [NativeTensor, NativeTensor];
+  topk(k: number, dim: number, largest: boolean, sorted: boolean): [NativeTensor, NativeTensor];
+  sort(dim: number, descending: boolean, stable: boolean): [NativeTensor, NativeTensor];
+  softmax(dim: number, log: boolean): NativeTensor;
+  reshape(shape: number[]): NativeTensor;
+  view(shape: number[]): NativeTensor;
+  permute(dims: number[]): NativeTensor;
+  transpose(dim0: number, dim1: number): NativeTensor;
+  squeeze(dim?: number | null): NativeTensor;
+  unsqueeze(dim: number): NativeTensor;
+  flatten(startDim?: number, endDim?: number): NativeTensor;
+  expand(shape: number[]): NativeTensor;
+  /** A view of this tensor's storage; the extent is checked against the storage size. */
+  asStrided(shape: number[], strides: number[], storageOffset: number): NativeTensor;
+  strides(): number[];
+  slice(dim: number, start: number | null, end: number | null, step: number): NativeTensor;
+  select(dim: number, index: number): NativeTensor;
+  indexSelect(dim: number, index: NativeTensor): NativeTensor;
+  gather(dim: number, index: NativeTensor): NativeTensor;
+  maskedFill(mask: NativeTensor, value: number): NativeTensor;
+  clamp(min: number | null, max: number | null): NativeTensor;
+  to(dtype: DType | null, device: string | null): NativeTensor;
+  clone(): NativeTensor;
+  detach(): NativeTensor;
+  contiguous(): NativeTensor;
+  equal(other: NativeTensor): boolean;
+  allclose(other: NativeTensor, rtol: number, atol: number): boolean;
+}
+
+export interface NativeVersions {
+  libtorch: string;
+  blas: string;
+  threads: number;
+  interopThreads: number;
+  cuda: boolean;
+  cudaDevices: number;
+  cudaBuild: boolean;
+  mkldnn: boolean;
+  openmp: boolean;
+  build: { tool: string; compiler: string; cxx11Abi: number; napiVersion: number };
+}
+
+/** The whole native module. Functions are [sync] unless marked. */
+export interface Native {
+  Tensor: new () => NativeTensor;
+  /** Copies `data` into a new tensor. */
+  fromData(data: ArrayBufferView, dtype: DType, shape: number[], device?: string | null): NativeTensor;
+  full(shape: number[], value: number, dtype?: DType | null, device?: string | null): NativeTensor;
+  random(kind: 'randn' | 'rand', shape: number[], dtype?: DType | null, device?: string | null): NativeTensor;
+  randint(low: number, high: number, shape: number[], device?: string | null): NativeTensor;
+  randperm(n: number): NativeTensor;
+  arange(start: number, end: number, step: number, dtype?: DType | null, device?: string | null): NativeTensor;
+  cat(tensors: NativeTensor[], dim: number): NativeTensor;
+  stack(tensors: NativeTensor[], dim: number): NativeTensor;
+  where(condition: NativeTensor, input: NativeTensor, other: NativeTensor): NativeTensor;
+  manualSeed(seed: number): void;
+  /** Sets grad mode on the calling thread; returns the previous mode. */
+  setGradEnabled(enabled: boolean): boolean;
+  isGradEnabled(): boolean;
+  /** Live tensors and their bytes in this environment (thread). */
+  memory(): { tensors: number; bytes: number };
+  versions(): NativeVersions;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+}
+
+const loaded = loadAddon();
+
+/** The loaded native module. */
+export const native: Native = loaded.module as Native;
+/** Where the addon came from and why it was chosen. */
+export const addonInfo = loaded.info;
+
+/** The intra-op thread count to use at load: TORCHCAP_NUM_THREADS, else the core count. */
+export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.TORCHCAP_NUM_THREADS;
+  if (raw !== undefined && raw !== '') {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`TORCHCAP_NUM_THREADS must be a positive integer but is ${JSON.stringify(raw)}`);
+    return n;
+  }
+  return os.availableParallelism();
+}
+
+// libtorch starts with one intra-op thread on some machines: use the cores we have.
+native.setNumThreads(defaultThreads());

@@ -1,0 +1,75 @@
+// Runtime facts and settings: versions, BLAS in use, threads, CUDA.
+#include <ATen/Parallel.h>
+#include <link.h>
+#include <torch/version.h>
+
+#include "common.h"
+#include "runtime.h"
+
+#ifndef TORCHCAP_BUILD_TOOL
+#define TORCHCAP_BUILD_TOOL "unknown"
+#endif
+
+namespace torchcap {
+
+// Which BLAS the process actually loaded, found from the shared objects mapped in.
+static std::string BlasInUse() {
+  struct Found {
+    std::string openblas, mkl, reference;
+  } found;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info* info, size_t, void* data) -> int {
+        auto* f = static_cast<Found*>(data);
+        std::string name = info->dlpi_name ? info->dlpi_name : "";
+        if (name.find("openblas") != std::string::npos) f->openblas = name;
+        else if (name.find("libmkl") != std::string::npos) f->mkl = name;
+        else if (name.find("libblas.so") != std::string::npos) f->reference = name;
+        return 0;
+      },
+      &found);
+  if (!found.openblas.empty()) return "OpenBLAS (" + found.openblas + ")";
+  if (!found.mkl.empty()) return "MKL (" + found.mkl + ")";
+  if (!found.reference.empty()) return "reference BLAS (" + found.reference + "): slow, install OpenBLAS";
+  return "none found among loaded libraries";
+}
+
+static Napi::Value Versions(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("libtorch", TORCH_VERSION);
+    o.Set("blas", BlasInUse());
+    o.Set("threads", at::get_num_threads());
+    o.Set("interopThreads", at::get_num_interop_threads());
+    bool cuda = torch::cuda::is_available();
+    o.Set("cuda", cuda);
+    o.Set("cudaDevices", cuda ? static_cast<double>(torch::cuda::device_count()) : 0.0);
+    o.Set("cudaBuild", CudaBuilt());
+    o.Set("mkldnn", at::hasMKLDNN());
+    o.Set("openmp", at::get_parallel_info().find("OpenMP") != std::string::npos);
+    Napi::Object build = Napi::Object::New(env);
+    build.Set("tool", TORCHCAP_BUILD_TOOL);
+    build.Set("compiler", __VERSION__);
+    build.Set("cxx11Abi", _GLIBCXX_USE_CXX11_ABI);
+    build.Set("napiVersion", NAPI_VERSION);
+    o.Set("build", build);
+    return o;
+  });
+}
+
+static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    SetDesiredThreads(static_cast<int>(ArgInt(info, 0, "threads")));
+    return info.Env().Undefined();
+  });
+}
+
+static Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
+
+void InitRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("versions", Napi::Function::New<Versions>(env, "versions"));
+  exports.Set("setNumThreads", Napi::Function::New<SetNumThreads>(env, "setNumThreads"));
+  exports.Set("getNumThreads", Napi::Function::New<GetNumThreads>(env, "getNumThreads"));
+}
+
+}  // namespace torchcap

@@ -1,0 +1,8 @@
+#pragma once
+#include <napi.h>
+
+namespace torchcap {
+void InitRuntime(Napi::Env env, Napi::Object exports);
+// Whether this addon was linked against a CUDA build of libtorch.
+bool CudaBuilt();
+}  // namespace torchcap

@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+'use strict';
+// `npm install` step: make sure libtorch (and OpenBLAS) are present, then use a matching prebuilt
+// addon or build one from source.
+//
+//   node scripts/install.js                  prebuild if one matches, else build (cmake-js)
+//   node scripts/install.js --build-from-source [--tool node-gyp|cmake-js]
+//
+// Environment: LIBTORCH (an unpacked libtorch to use), TORCHCAP_BUILD_FROM_SOURCE=1,
+// TORCHCAP_BUILD_TOOL=node-gyp, TORCHCAP_NO_APT=1 (never call apt-get).
+
+const fs = require('fs');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const { findLibtorch, openblasPresent } = require('./find-libtorch');
+
+const ROOT = path.resolve(__dirname, '..');
+const args = process.argv.slice(2);
+const log = (msg) => process.stdout.write(`torchcap: ${msg}\n`);
+
+function fail(msg) {
+  process.stderr.write(`\ntorchcap: ${msg}\n\n`);
+  process.exit(1);
+}
+
+function which(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function canApt() {
+  return (
+    process.platform === 'linux' &&
+    !process.env.TORCHCAP_NO_APT &&
+    typeof process.getuid === 'function' &&
+    process.getuid() === 0 &&
+    which('apt-get')
+  );
+}
+
+let aptUpdated = false;
+function aptInstall(packages) {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!aptUpdated) {
+    log('apt-get update');
+    spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
+    aptUpdated = true;
+  }
+  log(`apt-get install ${packages.join(' ')}`);
+  const r = spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], { stdio: 'inherit', env });
+  if (r.status !== 0) fail(`apt-get install ${packages.join(' ')} failed (exit ${r.status}).`);
+}
+
+function ensureLibtorch() {
+  const tried = [];
+  let info = findLibtorch({ tried });
+  if (info) return info;
+  if (process.env.LIBTORCH) fail(`LIBTORCH is set but holds no libtorch: ${tried.join('; ')}`);
+  if (!canApt()) {
+    fail(
+      'no libtorch found.\n' +
+        `  looked at: ${tried.join('; ')}\n` +
+        '  install one of:\n' +
+        '    - Debian/Ubuntu: sudo apt-get install libtorch-dev libopenblas0-pthread\n' +
+        '    - an unpacked libtorch from pytorch.org, then: export LIBTORCH=/path/to/libtorch\n' +
+        '    - a Python torch that python3 can import\n' +
+        '  then run npm install again.',
+    );
+  }
+  aptInstall(['libtorch-dev', 'libopenblas0-pthread']);
+  info = findLibtorch({ tried: [] });
+  if (!info) fail('libtorch-dev was installed but its TorchConfig.cmake was not found.');
+  return info;
+}
+
+function ensureOpenblas(info) {
+  if (!info.system || openblasPresent()) return;
+  if (canApt()) aptInstall(['libopenblas0-pthread']);
+  else log('WARNING: OpenBLAS is missing; libtorch falls back to the reference BLAS (~35x slower). Install libopenblas0-pthread.');
+}
+
+/** Loads an addon file in a child process; returns null when it works, else the error text. */
+function tryLoad(file) {
+  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(file)}).versions()`], { encoding: 'utf8' });
+  return r.status === 0 ? null : (r.stderr || '').trim().split('\n').slice(0, 3).join(' ');
+}
+
+function matchingPrebuild(info) {
+  const dir = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`);
+  const names = [`torch-${info.versionMajorMinor}-${info.cuda ? 'cuda' : 'cpu'}.node`];
+  for (const name of names) {
+    const file = path.join(dir, name);
+    if (fs.existsSync(file)) return file;
+  }
+  return null;
+}
+
+function ensureToolchain() {
+  const missing = [];
+  if (!which('cmake')) missing.push('cmake');
+  if (!which('c++') && !which('g++')) missing.push('g++');
+  if (!which('make')) missing.push('make');
+  if (!missing.length) return;
+  if (canApt()) aptInstall(missing);
+  else fail(`building from source needs ${missing.join(', ')}; install them (apt-get install ${missing.join(' ')}).`);
+}
+
+/** Node's own headers (a Debian or tarball install ships them): builds then need no download. */
+function localNodeHeaders() {
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  return fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : null;
+}
+
+function build(info, tool) {
+  ensureToolchain();
+  const bin = (name) => path.join(ROOT, 'node_modules', '.bin', name);
+  let r;
+  const env = { ...process.env };
+  const headers = localNodeHeaders();
+  if (headers && !env.npm_config_nodedir) env.npm_config_nodedir = headers;
+  if (info.source === 'LIBTORCH' || info.source.startsWith('python')) env.LIBTORCH ??= info.root;
+  if (tool === 'node-gyp') {
+    const gyp = fs.existsSync(bin('node-gyp')) ? bin('node-gyp') : 'node-gyp';
+    log(`building with node-gyp against libtorch ${info.version} (${info.source})`);
+    r = spawnSync(gyp, ['rebuild', '-j', 'max', ...(env.npm_config_nodedir ? [`--nodedir=${env.npm_config_nodedir}`] : [])], { cwd: ROOT, stdio: 'inherit', env });
+  } else {
+    log(`building with cmake-js against libtorch ${info.version} (${info.source})`);
+    const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [ROOT] });
+    const jobs = String(require('os').availableParallelism());
+    r = spawnSync(process.execPath, [cmakeJs, 'compile', `--CDCMAKE_PREFIX_PATH=${info.cmakePrefix}`, '--parallel', jobs], {
+      cwd: ROOT,
+      stdio: 'inherit',
+      env,
+    });
+  }
+  if (r.status !== 0) fail(`the native build failed (${tool}, exit ${r.status}); see the compiler output above.`);
+  const out = path.join(ROOT, 'build', 'Release', 'torchcap.node');
+  const err = tryLoad(out);
+  if (err) fail(`the addon was built but does not load: ${err}`);
+  log(`built ${path.relative(ROOT, out)}`);
+}
+
+function main() {
+  const info = ensureLibtorch();
+  ensureOpenblas(info);
+  log(`libtorch ${info.version} (${info.cuda ? 'CUDA' : 'CPU'}) from ${info.source}: ${info.libDir}`);
+  const fromSource = args.includes('--build-from-source') || Boolean(process.env.TORCHCAP_BUILD_FROM_SOURCE);
+  const toolArg = args.indexOf('--tool');
+  const tool = toolArg >= 0 ? args[toolArg + 1] : process.env.TORCHCAP_BUILD_TOOL || 'cmake-js';
+  if (!fromSource) {
+    const pre = matchingPrebuild(info);
+    if (pre) {
+      const err = tryLoad(pre);
+      if (!err) {
+        log(`using prebuilt ${path.relative(ROOT, pre)}; nothing to compile`);
+        return;
+      }
+      log(`prebuilt ${path.relative(ROOT, pre)} does not load here (${err}); building from source`);
+    }
+  }
+  build(info, tool);
+}
+
+main();

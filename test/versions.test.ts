@@ -1,0 +1,44 @@
+import { execFileSync } from 'child_process';
+import * as path from 'path';
+import * as os from 'os';
+import { versions, setNumThreads, getNumThreads } from '../lib';
+import { defaultThreads } from '../lib/binding';
+
+test('versions() reports torchcap, libtorch, BLAS, threads and CUDA', () => {
+  const v = versions();
+  expect(v.torchcap).toMatch(/^\d+\.\d+\.\d+/);
+  expect(v.libtorch).toMatch(/^\d+\.\d+\.\d+/);
+  expect(typeof v.blas).toBe('string');
+  expect(v.threads).toBe(os.availableParallelism());
+  expect(typeof v.cuda).toBe('boolean');
+  expect(v.cudaDevices).toBeGreaterThanOrEqual(0);
+  expect(['cmake-js', 'node-gyp']).toContain(v.build.tool);
+  expect(v.addon.path).toMatch(/\.node$/);
+});
+
+test('on a Debian libtorch it runs on OpenBLAS, never the reference BLAS', () => {
+  const v = versions();
+  if (!v.libtorch.startsWith('1.13')) return; // another libtorch: its BLAS is its own business
+  expect(v.blas).toMatch(/^OpenBLAS/);
+});
+
+test('setNumThreads overrides the thread count', () => {
+  const n = getNumThreads();
+  setNumThreads(1);
+  expect(getNumThreads()).toBe(1);
+  setNumThreads(n);
+  expect(getNumThreads()).toBe(n);
+});
+
+test('TORCHCAP_NUM_THREADS sets the count at load and bad values are refused', () => {
+  const root = path.resolve(__dirname, '..');
+  const out = execFileSync(process.execPath, ['-e', "console.log(require('./dist').versions().threads)"], {
+    cwd: root,
+    env: { ...process.env, TORCHCAP_NUM_THREADS: '1' },
+    encoding: 'utf8',
+  });
+  expect(out.trim()).toBe('1');
+  expect(defaultThreads({ TORCHCAP_NUM_THREADS: '3' })).toBe(3);
+  expect(defaultThreads({})).toBe(os.availableParallelism());
+  expect(() => defaultThreads({ TORCHCAP_NUM_THREADS: 'many' })).toThrow(/positive integer/);
+});
