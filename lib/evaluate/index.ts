@@ -1,0 +1,163 @@
+/**
+ * COCO caption evaluation in TypeScript, computed as coco-caption (tylin/coco-caption, packaged as
+ * pycocoevalcap) computes it: PTB tokenization, BLEU-1..4, ROUGE-L and CIDEr-D, plus METEOR when
+ * Java and the METEOR 1.5 jar are available. SPICE is never computed.
+ *
+ * {@link evaluateCaptionsSync} is pure and synchronous (for a training loop scoring in-memory
+ * captions); {@link evaluateCaptions} also runs METEOR when it can.
+ */
+import { computeBleu, type BleuStats } from './bleu';
+import { computeCiderD } from './cider';
+import { type CaptionResult, type CocoCaptions, type ImageId, type ReferenceMap, pairInputs, toReferenceMap } from './inputs';
+import { computeMeteor, type MeteorOptions } from './meteor';
+import { tokenizeCaptions } from './ptb-tokenizer';
+import { computeRougeL } from './rouge';
+
+export { americanize } from './americanize';
+export { BLEU_SMALL, BLEU_TINY, bleuFromStats, computeBleu } from './bleu';
+export type { BleuResult, BleuStats } from './bleu';
+export { computeCiderD } from './cider';
+export type { CiderOptions, CiderResult } from './cider';
+export {
+  EvaluationInputError, pairInputs, readJsonFile, readReferencesFile, readResultsFile, referencesFromCoco,
+  resultsFromJson, toReferenceMap,
+} from './inputs';
+export type { CaptionResult, CocoCaptions, ImageId, ReferenceMap } from './inputs';
+export { computeMeteor, locateMeteor, meteorScoreLine } from './meteor';
+export type { MeteorOptions, MeteorOutcome } from './meteor';
+export { DROPPED_PUNCTUATION, ptbTokenLines, ptbTokens, tokenizeCaption, tokenizeCaptions } from './ptb-tokenizer';
+export { computeRougeL, ROUGE_BETA, rougeL } from './rouge';
+export type { RougeResult } from './rouge';
+export { npMean, pySplit } from './numeric';
+
+/** The metric names coco-caption reports, in its order. */
+export const METRIC_NAMES = ['Bleu_1', 'Bleu_2', 'Bleu_3', 'Bleu_4', 'METEOR', 'ROUGE_L', 'CIDEr', 'SPICE'] as const;
+
+export interface CaptionMetrics {
+  Bleu_1: number;
+  Bleu_2: number;
+  Bleu_3: number;
+  Bleu_4: number;
+  ROUGE_L: number;
+  /** CIDEr-D, under the name the toolkit prints. */
+  CIDEr: number;
+  /** Present only when METEOR ran. */
+  METEOR?: number;
+}
+
+export interface ImageScores extends CaptionMetrics {
+  image_id: ImageId;
+}
+
+export interface CaptionEvaluation {
+  metrics: CaptionMetrics;
+  /**
+   * Scores of each image, in evaluation order. ROUGE_L, CIDEr and METEOR are the toolkit's per-image
+   * values (CIDEr with the corpus document frequencies). Bleu_n is BLEU of that image's counts
+   * alone, i.e. the score the toolkit gives when the image is evaluated by itself; the toolkit's own
+   * per-image BLEU entries are single n-gram precisions that a list duplication shifts onto the
+   * wrong images, so they are not reproduced.
+   */
+  perImage: ImageScores[];
+  /** The counts behind BLEU, as the toolkit prints them, and their length ratio. */
+  bleuStats: BleuStats & { ratio: number };
+  /** Number of images evaluated. */
+  images: number;
+  /** Metrics not computed, each with the reason. */
+  unavailable: { METEOR?: string; SPICE: string };
+  /** The tokenized captions the scores were computed from (when `keepTokenized` is set). */
+  tokenized?: { references: string[][]; candidates: string[] };
+}
+
+export interface EvaluateOptions {
+  /** Keep the tokenized captions in the result. */
+  keepTokenized?: boolean;
+}
+
+export interface EvaluateWithMeteorOptions extends EvaluateOptions, MeteorOptions {
+  /** Set false to skip METEOR even when it is available. */
+  meteor?: boolean;
+}
+
+export const SPICE_UNAVAILABLE = 'not computed: SPICE needs the SPICE 1.0 jar and Stanford CoreNLP models, which torchcap does not run';
+
+type References = ReferenceMap | CocoCaptions | ReadonlyMap<ImageId, readonly string[]>;
+
+interface Prepared {
+  ids: ImageId[];
+  refs: string[][];
+  hyps: string[];
+}
+
+/** Pairs and tokenizes the inputs: references in one tokenizer run, candidates in another, as the toolkit does. */
+function prepare(references: References, results: readonly CaptionResult[]): Prepared {
+  const paired = pairInputs(toReferenceMap(references), results);
+  const flat = paired.references.flat();
+  const tokens = tokenizeCaptions(flat);
+  const refs: string[][] = [];
+  let at = 0;
+  for (const caps of paired.references) {
+    refs.push(tokens.slice(at, at + caps.length));
+    at += caps.length;
+  }
+  return { ids: paired.ids, refs, hyps: tokenizeCaptions(paired.candidates) };
+}
+
+function score(p: Prepared, opts: EvaluateOptions, meteor: { score: number; perImage: number[] } | undefined, meteorReason: string | undefined): CaptionEvaluation {
+  const bleu = computeBleu(p.refs, p.hyps, 4);
+  const rouge = computeRougeL(p.refs, p.hyps);
+  const cider = computeCiderD(p.refs, p.hyps);
+  const metrics: CaptionMetrics = {
+    Bleu_1: bleu.scores[0],
+    Bleu_2: bleu.scores[1],
+    Bleu_3: bleu.scores[2],
+    Bleu_4: bleu.scores[3],
+    ROUGE_L: rouge.score,
+    CIDEr: cider.score,
+  };
+  if (meteor !== undefined) metrics.METEOR = meteor.score;
+  const perImage = p.ids.map((id, i): ImageScores => {
+    const s: ImageScores = {
+      image_id: id,
+      Bleu_1: bleu.perImage[i][0],
+      Bleu_2: bleu.perImage[i][1],
+      Bleu_3: bleu.perImage[i][2],
+      Bleu_4: bleu.perImage[i][3],
+      ROUGE_L: rouge.perImage[i],
+      CIDEr: cider.perImage[i],
+    };
+    if (meteor !== undefined) s.METEOR = meteor.perImage[i];
+    return s;
+  });
+  const out: CaptionEvaluation = {
+    metrics,
+    perImage,
+    bleuStats: { ...bleu.stats, ratio: bleu.ratio },
+    images: p.ids.length,
+    unavailable: { SPICE: SPICE_UNAVAILABLE },
+  };
+  if (meteorReason !== undefined) out.unavailable.METEOR = meteorReason;
+  if (opts.keepTokenized) out.tokenized = { references: p.refs, candidates: p.hyps };
+  return out;
+}
+
+/**
+ * BLEU-1..4, ROUGE-L and CIDEr-D of `results` against `references`, synchronously. METEOR (a Java
+ * program) is not run; `unavailable.METEOR` says so. Throws {@link EvaluationInputError} for
+ * unusable inputs (an image id not in the references, two captions for one image, ...).
+ */
+export function evaluateCaptionsSync(references: References, results: readonly CaptionResult[], opts: EvaluateOptions = {}): CaptionEvaluation {
+  return score(prepare(references, results), opts, undefined, 'not computed: METEOR runs a Java program, which evaluateCaptionsSync does not start (use evaluateCaptions)');
+}
+
+/**
+ * All the metrics coco-caption reports that torchcap can compute: BLEU-1..4, ROUGE-L, CIDEr-D, and
+ * METEOR when Java and the METEOR 1.5 jar (`opts.jar` or `TORCHCAP_METEOR_JAR`) are available.
+ * Missing metrics are listed in `unavailable` with the reason, never given a value.
+ */
+export async function evaluateCaptions(references: References, results: readonly CaptionResult[], opts: EvaluateWithMeteorOptions = {}): Promise<CaptionEvaluation> {
+  const p = prepare(references, results);
+  if (opts.meteor === false) return score(p, opts, undefined, 'not computed: skipped on request');
+  const m = await computeMeteor(p.refs, p.hyps, opts);
+  return m.available ? score(p, opts, m, undefined) : score(p, opts, undefined, m.reason);
+}
