@@ -79,7 +79,7 @@ export interface EvaluateWithMeteorOptions extends EvaluateOptions, MeteorOption
   meteor?: boolean;
 }
 
-export const SPICE_UNAVAILABLE = 'not computed: SPICE needs the SPICE 1.0 jar and Stanford CoreNLP models, which torchcap does not run';
+export const SPICE_UNAVAILABLE = 'SPICE needs the SPICE 1.0 jar and Stanford CoreNLP models, which torchcap does not run';
 
 type References = ReferenceMap | CocoCaptions | ReadonlyMap<ImageId, readonly string[]>;
 
@@ -147,7 +147,7 @@ function score(p: Prepared, opts: EvaluateOptions, meteor: { score: number; perI
  * unusable inputs (an image id not in the references, two captions for one image, ...).
  */
 export function evaluateCaptionsSync(references: References, results: readonly CaptionResult[], opts: EvaluateOptions = {}): CaptionEvaluation {
-  return score(prepare(references, results), opts, undefined, 'not computed: METEOR runs a Java program, which evaluateCaptionsSync does not start (use evaluateCaptions)');
+  return score(prepare(references, results), opts, undefined, 'METEOR runs a Java program, which evaluateCaptionsSync does not start; use evaluateCaptions');
 }
 
 /**
@@ -157,7 +157,7 @@ export function evaluateCaptionsSync(references: References, results: readonly C
  */
 export async function evaluateCaptions(references: References, results: readonly CaptionResult[], opts: EvaluateWithMeteorOptions = {}): Promise<CaptionEvaluation> {
   const p = prepare(references, results);
-  if (opts.meteor === false) return score(p, opts, undefined, 'not computed: skipped on request');
+  if (opts.meteor === false) return score(p, opts, undefined, 'skipped on request');
   const m = await computeMeteor(p.refs, p.hyps, opts);
   return m.available ? score(p, opts, m, undefined) : score(p, opts, undefined, m.reason);
 }

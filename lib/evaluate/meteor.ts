@@ -29,7 +29,7 @@ export type MeteorOutcome =
 export function locateMeteor(opts: MeteorOptions = {}): { available: true; jar: string; java: string } | { available: false; reason: string } {
   const jar = opts.jar ?? process.env.TORCHCAP_METEOR_JAR;
   if (jar === undefined || jar === '') {
-    return { available: false, reason: 'no METEOR 1.5 jar configured (pass --meteor-jar or set TORCHCAP_METEOR_JAR)' };
+    return { available: false, reason: 'no METEOR 1.5 jar configured; pass --meteor-jar or set TORCHCAP_METEOR_JAR' };
   }
   const jarPath = path.resolve(jar);
   if (!fs.existsSync(jarPath) || !fs.statSync(jarPath).isFile()) {
@@ -39,9 +39,9 @@ export function locateMeteor(opts: MeteorOptions = {}): { available: true; jar: 
   const probe = spawnSync(java, ['-version'], { stdio: 'ignore', timeout: 60000 });
   if (probe.error !== undefined) {
     const code = (probe.error as NodeJS.ErrnoException).code;
-    return { available: false, reason: code === 'ENOENT' ? `Java not found (${java} is not on the PATH)` : `Java could not be started (${java}: ${probe.error.message})` };
+    return { available: false, reason: code === 'ENOENT' ? `Java not found: ${java} is not on the PATH` : `Java could not be started: ${java}: ${probe.error.message}` };
   }
-  if (probe.status !== 0) return { available: false, reason: `Java failed to start (${java} -version exited with ${probe.status ?? probe.signal})` };
+  if (probe.status !== 0) return { available: false, reason: `Java failed to start: ${java} -version exited with ${probe.status ?? probe.signal}` };
   return { available: true, jar: jarPath, java };
 }
 
@@ -122,7 +122,7 @@ export async function computeMeteor(refs: readonly (readonly string[])[], hyps: 
   const fail = (what: string): MeteorOutcome => {
     child.kill();
     const detail = spawnError?.message ?? stderr.trim().split('\n').slice(-3).join(' | ');
-    return { available: false, reason: `METEOR run failed: ${what}${detail ? ` (${detail})` : ''}` };
+    return { available: false, reason: `METEOR run failed: ${what}${detail ? `; ${detail}` : ''}` };
   };
   try {
     for (let i = 0; i < hyps.length; i++) child.stdin.write(meteorScoreLine(hyps[i], refs[i]) + '\n');
