@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  type CocoCaptions, EvaluationInputError, computeMeteor, evaluateCaptions, evaluateCaptionsSync, locateMeteor, meteorScoreLine,
+  CaptionEvaluator, type CocoCaptions, EvaluationInputError, computeMeteor, evaluateCaptions, evaluateCaptionsSync, locateMeteor, meteorScoreLine,
   readReferencesFile, readResultsFile, referencesFromCoco, resultsFromJson,
 } from '../lib/evaluate';
 
@@ -243,5 +243,28 @@ describe('METEOR through the jar protocol', () => {
       if (saved === undefined) delete process.env.TORCHCAP_METEOR_JAR;
       else process.env.TORCHCAP_METEOR_JAR = saved;
     }
+  });
+});
+
+describe('CaptionEvaluator (references tokenized once)', () => {
+  test('gives exactly what evaluateCaptionsSync gives, for the whole set and for subsets', () => {
+    const refs = new Map<number, string[]>([
+      [1, ['A dog runs on the grass.', 'A brown dog running in a U.S.A']],
+      [2, ['Two cats sleep on a red sofa.', 'the U.S.A']],
+      [3, ['A man rides a bike.', 'Someone cycling, in the U.S.A']],
+    ]);
+    const evaluator = new CaptionEvaluator(refs);
+    const all = [
+      { image_id: 3, caption: 'a man on a bike in the U.S.A' }, { image_id: 1, caption: 'a dog on grass' }, { image_id: 2, caption: 'cats on a sofa' },
+    ];
+    for (const results of [all, all.slice(0, 2), all.slice(1), [all[2]]]) {
+      const expected = evaluateCaptionsSync(refs, results, { keepTokenized: true });
+      const got = evaluator.evaluate(results, { keepTokenized: true });
+      expect(got).toEqual(expected);
+    }
+    // The last reference of an evaluation ends the tokenizer's input: "U.S.A" is then read as "U.S." and "A".
+    expect(evaluator.evaluate([all[1]], { keepTokenized: true }).tokenized!.references).toEqual([['a dog runs on the grass', 'a brown dog running in a u.s. a']]);
+    expect(evaluator.evaluate(all.slice(0, 2), { keepTokenized: true }).tokenized!.references[0]).toEqual(['a dog runs on the grass', 'a brown dog running in a u.s.a']);
+    expect(() => evaluator.evaluate([{ image_id: 9, caption: 'x' }])).toThrow(/not in the references: 9/);
   });
 });

@@ -4,13 +4,18 @@
  * Java and the METEOR 1.5 jar are available. SPICE is never computed.
  *
  * {@link evaluateCaptionsSync} is pure and synchronous (for a training loop scoring in-memory
- * captions); {@link evaluateCaptions} also runs METEOR when it can.
+ * captions; {@link CaptionEvaluator} does the same with the references tokenized once);
+ * {@link evaluateCaptions} also runs METEOR when it can.
+ *
+ * Python 3 pycocoevalcap is the reference: BLEU and CIDEr-D split tokenized captions with Python 3's
+ * `str.split()` (so the no-break space the tokenizer puts in `22 3/4` separates two words there),
+ * ROUGE-L with `split(" ")`.
  */
 import { computeBleu, type BleuStats } from './bleu';
 import { computeCiderD } from './cider';
 import { type CaptionResult, type CocoCaptions, type ImageId, type ReferenceMap, pairInputs, toReferenceMap } from './inputs';
 import { computeMeteor, type MeteorOptions } from './meteor';
-import { tokenizeCaptions } from './ptb-tokenizer';
+import { tokenizeCaption, tokenizeCaptions } from './ptb-tokenizer';
 import { computeRougeL } from './rouge';
 
 export { americanize } from './americanize';
@@ -103,6 +108,42 @@ function prepare(references: References, results: readonly CaptionResult[]): Pre
   return { ids: paired.ids, refs, hyps: tokenizeCaptions(paired.candidates) };
 }
 
+/**
+ * Scores candidates against a fixed set of references, tokenizing the references once (for a
+ * training loop that evaluates the same validation images repeatedly). Gives exactly what
+ * {@link evaluateCaptionsSync} gives for the same inputs: after the toolkit's filtering, a caption's
+ * tokens depend only on whether it ends the tokenizer's input, so each reference is tokenized as a
+ * line followed by another, and the last reference of an evaluation is redone as the end of input.
+ */
+export class CaptionEvaluator {
+  private readonly refs: ReferenceMap;
+  private readonly tokenized = new Map<ImageId, string[]>();
+
+  constructor(references: References) {
+    this.refs = toReferenceMap(references);
+    const all = [...this.refs.values()].flat();
+    // One extra empty line, so that no reference is the last line of the input.
+    const filtered = tokenizeCaptions([...all, '']);
+    let at = 0;
+    for (const [id, caps] of this.refs) {
+      this.tokenized.set(id, filtered.slice(at, at + caps.length));
+      at += caps.length;
+    }
+  }
+
+  /** BLEU-1..4, ROUGE-L and CIDEr-D of `results` (one per image, any subset of the references' images). */
+  evaluate(results: readonly CaptionResult[], opts: EvaluateOptions = {}): CaptionEvaluation {
+    const paired = pairInputs(this.refs, results);
+    const refs = paired.ids.map((id) => [...this.tokenized.get(id)!]);
+    const last = refs[refs.length - 1];
+    const lastRefs = paired.references[paired.references.length - 1];
+    last[last.length - 1] = tokenizeCaption(lastRefs[lastRefs.length - 1], null);
+    return score({ ids: paired.ids, refs, hyps: tokenizeCaptions(paired.candidates) }, opts, undefined, METEOR_SYNC_REASON);
+  }
+}
+
+const METEOR_SYNC_REASON = 'METEOR runs a Java program, which evaluateCaptionsSync does not start; use evaluateCaptions';
+
 function score(p: Prepared, opts: EvaluateOptions, meteor: { score: number; perImage: number[] } | undefined, meteorReason: string | undefined): CaptionEvaluation {
   const bleu = computeBleu(p.refs, p.hyps, 4);
   const rouge = computeRougeL(p.refs, p.hyps);
@@ -147,7 +188,7 @@ function score(p: Prepared, opts: EvaluateOptions, meteor: { score: number; perI
  * unusable inputs (an image id not in the references, two captions for one image, ...).
  */
 export function evaluateCaptionsSync(references: References, results: readonly CaptionResult[], opts: EvaluateOptions = {}): CaptionEvaluation {
-  return score(prepare(references, results), opts, undefined, 'METEOR runs a Java program, which evaluateCaptionsSync does not start; use evaluateCaptions');
+  return score(prepare(references, results), opts, undefined, METEOR_SYNC_REASON);
 }
 
 /**

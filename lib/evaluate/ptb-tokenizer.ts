@@ -16,9 +16,19 @@
  * alternative. Where a rule has alternatives that a backtracking regex would not try longest-first,
  * they are listed separately and the longest is taken.
  *
+ * The rules are those of the PTBLexer grammar of that generation of CoreNLP (before the emoticon,
+ * "gonna" splitting and hyphen splitting rules of later releases). The test fixtures compare this
+ * lexer with a scanner that JFlex generates from that grammar, on every COCO 2017 validation
+ * caption and on several hundred adversarial strings: the tokens are identical.
+ *
+ * Like the Java tokenizer of that release, the lexer reads UTF-16 code units: characters outside
+ * the Basic Multilingual Plane (emoji and the like) match no rule and are deleted.
+ *
  * Known approximations (none of them occurs in the COCO 2017 validation captions):
  * - `[:letter:]` and `[:digit:]` come from this JavaScript engine's Unicode tables, which are newer
  *   than the Java 7 tables JFlex used; letters added to Unicode since then differ.
+ * - Rules that later CoreNLP releases added or changed are not reproduced; if the 3.4.1 release
+ *   already had one of them, captions using that construct (for example emoticons) could differ.
  * - A regex alternative is matched by backtracking, which takes the first success rather than the
  *   longest string its JFlex counterpart could match. The alternatives are ordered so the two agree
  *   on every input shape the rule is written for; contrived inputs could still differ.
