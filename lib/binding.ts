@@ -76,6 +76,55 @@ export interface NativeTensor {
   allclose(other: NativeTensor, rtol: number, atol: number): boolean;
 }
 
+export type ModuleKind = 'linear' | 'embedding' | 'batchnorm1d' | 'lstm' | 'resnet';
+
+/** Options of every forward call: the mode is explicit, never left over from an earlier call. */
+export interface ForwardOptions {
+  train: boolean;
+  /** ResNet: the folded eval-mode fast path (needs prepareFast() and train: false). */
+  fast?: boolean;
+  /** LSTM: inputs are [data, batchSizes, sortedIndices, unsortedIndices, h0, c0]. */
+  packed?: boolean;
+}
+
+/**
+ * A native nn module. Calls on one module must not overlap (lib/ queues them).
+ * forward [sync] / forwardAsync [async]: tensors in, tensors out (null where absent).
+ */
+export interface NativeModule {
+  forward(inputs: (NativeTensor | null)[], options: ForwardOptions): (NativeTensor | null)[];
+  forwardAsync(inputs: (NativeTensor | null)[], options: ForwardOptions): Promise<(NativeTensor | null)[]>;
+  /** [sync] / [async] ResNet only: builds the folded eval-mode copy used by forward({ fast: true }). */
+  prepareFast(): void;
+  prepareFastAsync(): Promise<void>;
+  /** Handles sharing storage with the module's own tensors, in registration order. */
+  namedParameters(): [string, NativeTensor][];
+  namedBuffers(): [string, NativeTensor][];
+  /** Parameters and buffers in PyTorch's state_dict() order. */
+  stateDict(): [string, NativeTensor][];
+  /** Moves parameters and buffers in place; drops the fast-path fold. */
+  to(device: string | null, dtype?: DType | null): void;
+  kind(): ModuleKind;
+  /** Sets requires_grad on every parameter whose name starts with prefix; returns how many. */
+  setRequiresGrad(on: boolean, prefix?: string): number;
+  /** ResNet only. */
+  multiplyAdds(height: number, width: number): number;
+  featureDim(): number;
+}
+
+export interface NativeOptimizer {
+  step(): void;
+  stepAsync(): Promise<unknown>;
+  /** Drops every parameter's gradient (sets it to None). */
+  zeroGrad(): void;
+  lr(): number;
+  setLr(lr: number): void;
+  params(): NativeTensor[];
+  /** Adam: per parameter null or [step, expAvg, expAvgSq]. */
+  state(): ([number, NativeTensor, NativeTensor] | null)[];
+  loadState(state: ([number, NativeTensor, NativeTensor] | null)[]): void;
+}
+
 export interface NativeVersions {
   libtorch: string;
   blas: string;
@@ -111,6 +160,20 @@ export interface Native {
   versions(): NativeVersions;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+
+  Module: new () => NativeModule;
+  createModule(kind: ModuleKind, options: Record<string, number | boolean>): NativeModule;
+  Optimizer: new () => NativeOptimizer;
+  createOptimizer(kind: 'adam' | 'sgd', params: NativeTensor[], options: Record<string, number>): NativeOptimizer;
+
+  crossEntropy(logits: NativeTensor, targets: NativeTensor, options: { reduction?: string; ignoreIndex?: number }): [NativeTensor];
+  crossEntropyAsync(logits: NativeTensor, targets: NativeTensor, options: { reduction?: string; ignoreIndex?: number }): Promise<[NativeTensor]>;
+  /** -> [data, batchSizes, sortedIndices | null, unsortedIndices | null] */
+  packPaddedSequence(input: NativeTensor, lengths: NativeTensor, batchFirst: boolean, enforceSorted: boolean): (NativeTensor | null)[];
+  /** -> [padded, lengths] */
+  padPackedSequence(packed: (NativeTensor | null)[], batchFirst: boolean, paddingValue: number, totalLength: number | null): [NativeTensor, NativeTensor];
+  /** [async] back-propagation on a worker thread. */
+  backwardAsync(tensor: NativeTensor, gradient: NativeTensor | null): Promise<unknown>;
 }
 
 const loaded = loadAddon();

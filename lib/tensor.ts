@@ -702,6 +702,21 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Calls `fn` with grad mode set to `enabled` and restores it before returning. Native async work
+ * captures the grad mode when it is dispatched, so `fn` may return a promise of work it started;
+ * only what `fn` dispatches synchronously is affected.
+ * @internal
+ */
+export function dispatchWithGrad<T>(enabled: boolean, fn: () => T): T {
+  const prev = native.setGradEnabled(enabled);
+  try {
+    return fn();
+  } finally {
+    native.setGradEnabled(prev);
+  }
+}
+
 export function isGradEnabled(): boolean {
   return native.isGradEnabled();
 }

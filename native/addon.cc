@@ -1,15 +1,22 @@
 // The addon's export table. Each concern registers itself from its own file.
 #include "common.h"
+#include "module.h"
 #include "runtime.h"
 #include "tensor.h"
 
 namespace torchcap {
+
+void InitFunctional(Napi::Env env, Napi::Object exports);
+void InitOptim(Napi::Env env, Napi::Object exports);
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // One state per environment: the main thread and every worker thread that loads the addon.
   env.SetInstanceData(new AddonData());
   TensorWrap::Init(env, exports);
   InitRuntime(env, exports);
+  ModuleWrap::Init(env, exports);
+  InitFunctional(env, exports);
+  InitOptim(env, exports);
   return exports;
 }
 

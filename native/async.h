@@ -75,3 +75,21 @@ Napi::Promise RunAsync(Napi::Env env, std::function<R()> work, std::function<Nap
 }
 
 }  // namespace torchcap
+
+namespace torchcap {
+
+using Tensors = std::vector<torch::Tensor>;
+
+// Runs `work` now (Async = false) or on a worker thread (Async = true, returning a promise),
+// and hands back the tensors it produced as an array (null for undefined ones).
+template <bool Async>
+Napi::Value RunTensors(Napi::Env env, std::function<Tensors()> work) {
+  if constexpr (Async) {
+    return RunAsync<Tensors>(env, std::move(work), [](Napi::Env e, Tensors& r) -> Napi::Value { return WrapTensors(e, r); });
+  } else {
+    Tensors r = work();
+    return WrapTensors(env, r);
+  }
+}
+
+}  // namespace torchcap

@@ -120,6 +120,39 @@ std::vector<double> ArgNumbers(const Napi::CallbackInfo& info, size_t i, const c
   return out;
 }
 
+static Napi::Value Field(Napi::Object o, const char* key) { return o.Get(key); }
+
+int64_t OptInt(Napi::Object o, const char* key, int64_t def) {
+  Napi::Value v = Field(o, key);
+  return v.IsUndefined() || v.IsNull() ? def : ToInt(v, key);
+}
+
+double OptNumber(Napi::Object o, const char* key, double def) {
+  Napi::Value v = Field(o, key);
+  if (v.IsUndefined() || v.IsNull()) return def;
+  if (!v.IsNumber()) ThrowType(std::string("Expected a number for option ") + key);
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool OptBool(Napi::Object o, const char* key, bool def) {
+  Napi::Value v = Field(o, key);
+  if (v.IsUndefined() || v.IsNull()) return def;
+  if (!v.IsBoolean()) ThrowType(std::string("Expected a boolean for option ") + key);
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string OptString(Napi::Object o, const char* key, const std::string& def) {
+  Napi::Value v = Field(o, key);
+  if (v.IsUndefined() || v.IsNull()) return def;
+  if (!v.IsString()) ThrowType(std::string("Expected a string for option ") + key);
+  return v.As<Napi::String>().Utf8Value();
+}
+
+Napi::Object ArgOptions(const Napi::CallbackInfo& info, size_t i) {
+  if (!ArgPresent(info, i)) return Napi::Object::New(info.Env());
+  return ArgObject(info, i, "options");
+}
+
 Napi::Object ArgObject(const Napi::CallbackInfo& info, size_t i, const char* name) {
   Napi::Value v = Arg(info, i);
   if (!v.IsObject()) ThrowType(std::string("Expected an object for ") + name);

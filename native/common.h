@@ -23,12 +23,11 @@ namespace torchcap {
 
 struct AddonData {
   Napi::FunctionReference tensorCtor;
-  std::vector<Napi::FunctionReference*> ctors;  // other classes, for cleanup
+  Napi::FunctionReference moduleCtor;
+  Napi::FunctionReference optimizerCtor;
+  Napi::FunctionReference groupCtor;
   std::atomic<int64_t> liveTensors{0};
   std::atomic<int64_t> liveBytes{0};
-  ~AddonData() {
-    for (auto* c : ctors) delete c;
-  }
 };
 
 AddonData& Data(Napi::Env env);
@@ -85,6 +84,14 @@ bool ArgPresent(const Napi::CallbackInfo& info, size_t i);
 std::vector<int64_t> ToInts(Napi::Value v, const char* name);
 int64_t ToInt(Napi::Value v, const char* name);
 
+// Fields of an options object; absent (undefined/null) fields give the default.
+int64_t OptInt(Napi::Object o, const char* key, int64_t def);
+double OptNumber(Napi::Object o, const char* key, double def);
+bool OptBool(Napi::Object o, const char* key, bool def);
+std::string OptString(Napi::Object o, const char* key, const std::string& def);
+// The options object at argument i, or an empty one when absent.
+Napi::Object ArgOptions(const Napi::CallbackInfo& info, size_t i);
+
 // ---------- dtype and device names ----------
 
 torch::ScalarType ParseDtype(const std::string& name);
@@ -100,6 +107,9 @@ Napi::Object WrapTensor(Napi::Env env, torch::Tensor t);
 torch::Tensor& UnwrapTensor(Napi::Value v, const char* name);
 torch::Tensor& ArgTensor(const Napi::CallbackInfo& info, size_t i, const char* name);
 std::vector<torch::Tensor> ArgTensors(const Napi::CallbackInfo& info, size_t i, const char* name);
+// Like ArgTensors, but null/undefined entries become undefined tensors.
+std::vector<torch::Tensor> ArgTensorsOrNull(const Napi::CallbackInfo& info, size_t i, const char* name);
+// Undefined tensors become null.
 Napi::Array WrapTensors(Napi::Env env, const std::vector<torch::Tensor>& ts);
 
 // Copies a tensor's bytes into a fresh JS ArrayBuffer-backed typed array (a copy, never external).

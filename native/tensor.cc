@@ -122,9 +122,23 @@ std::vector<torch::Tensor> ArgTensors(const Napi::CallbackInfo& info, size_t i, 
   return out;
 }
 
+std::vector<torch::Tensor> ArgTensorsOrNull(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsArray()) ThrowType(std::string("Expected an array of Tensors for ") + name);
+  auto arr = info[i].As<Napi::Array>();
+  std::vector<torch::Tensor> out;
+  out.reserve(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); ++k) {
+    Napi::Value v = arr.Get(k);
+    out.push_back(v.IsNull() || v.IsUndefined() ? torch::Tensor() : UnwrapTensor(v, name));
+  }
+  return out;
+}
+
 Napi::Array WrapTensors(Napi::Env env, const std::vector<torch::Tensor>& ts) {
   Napi::Array arr = Napi::Array::New(env, ts.size());
-  for (size_t k = 0; k < ts.size(); ++k) arr.Set(static_cast<uint32_t>(k), WrapTensor(env, ts[k]));
+  for (size_t k = 0; k < ts.size(); ++k) {
+    arr.Set(static_cast<uint32_t>(k), ts[k].defined() ? Napi::Value(WrapTensor(env, ts[k])) : env.Null());
+  }
   return arr;
 }
 

@@ -1,0 +1,46 @@
+/** Leaf layers over native libtorch modules: Linear, Embedding, BatchNorm1d. */
+import { native } from '../binding';
+import { checkInt, type Tensor } from '../tensor';
+import { NativeLeaf, checkMode, type Mode } from './module';
+
+/** y = x Wᵀ + b (torch.nn.Linear; parameters `weight` [out, in], `bias` [out]). */
+export class Linear extends NativeLeaf {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
+    super(native.createModule('linear', { inFeatures: checkInt(inFeatures, 'inFeatures', 1), outFeatures: checkInt(outFeatures, 'outFeatures', 1), bias: opts.bias ?? true }));
+  }
+  /** [*, in] -> [*, out] */
+  forward(x: Tensor): Tensor {
+    return this.run([x], { train: false })[0];
+  }
+  async forwardAsync(x: Tensor): Promise<Tensor> {
+    return (await this.runAsync([x], { train: false }))[0];
+  }
+}
+
+/** Lookup table (torch.nn.Embedding; parameter `weight` [num, dim]). */
+export class Embedding extends NativeLeaf {
+  constructor(readonly numEmbeddings: number, readonly embeddingDim: number) {
+    super(native.createModule('embedding', { numEmbeddings: checkInt(numEmbeddings, 'numEmbeddings', 1), embeddingDim: checkInt(embeddingDim, 'embeddingDim', 1) }));
+  }
+  /** int64 ids [*] -> [*, dim] */
+  forward(ids: Tensor): Tensor {
+    return this.run([ids], { train: false })[0];
+  }
+  async forwardAsync(ids: Tensor): Promise<Tensor> {
+    return (await this.runAsync([ids], { train: false }))[0];
+  }
+}
+
+/** torch.nn.BatchNorm1d: batch statistics (and running-average updates) in train mode. */
+export class BatchNorm1d extends NativeLeaf {
+  constructor(readonly numFeatures: number, opts: { momentum?: number; eps?: number } = {}) {
+    super(native.createModule('batchnorm1d', { numFeatures: checkInt(numFeatures, 'numFeatures', 1), momentum: opts.momentum ?? 0.1, eps: opts.eps ?? 1e-5 }));
+  }
+  /** [N, C] -> [N, C] */
+  forward(x: Tensor, mode: Mode): Tensor {
+    return this.run([x], { train: checkMode(mode).train })[0];
+  }
+  async forwardAsync(x: Tensor, mode: Mode): Promise<Tensor> {
+    return (await this.runAsync([x], { train: checkMode(mode).train }))[0];
+  }
+}

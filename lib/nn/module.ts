@@ -1,0 +1,137 @@
+/**
+ * Modules: typed wrappers over native libtorch modules (leaves) and TypeScript compositions of
+ * them. Parameter and buffer names follow PyTorch exactly (`layer1.0.conv1.weight`,
+ * `lstm_layer.weight_ih_l0`), so state dicts saved by Python load by name.
+ *
+ * The train/eval mode is an explicit argument of every forward, never hidden state.
+ */
+import type { NativeModule, NativeTensor, ForwardOptions } from '../binding';
+import { Tensor } from '../tensor';
+
+export type Mode = { train: boolean };
+
+export abstract class Module {
+  /** Child modules by the attribute name PyTorch uses for them. */
+  protected readonly children = new Map<string, Module>();
+
+  protected register<M extends Module>(name: string, child: M): M {
+    this.children.set(name, child);
+    return child;
+  }
+
+  /** This module's own native parameters (leaves only). */
+  protected ownParameters(): [string, Tensor][] {
+    return [];
+  }
+  protected ownBuffers(): [string, Tensor][] {
+    return [];
+  }
+
+  /**
+   * The key under which a child's entry appears in this module's state dict. Identity by default;
+   * a module whose file format names a child's entries differently overrides it.
+   */
+  protected childKey(child: string, key: string): string {
+    return `${child}.${key}`;
+  }
+
+  /** Parameters by full dotted name, in registration order. */
+  namedParameters(): Map<string, Tensor> {
+    return this.collect((m) => m.ownParameters());
+  }
+
+  /** Buffers (BatchNorm running statistics, num_batches_tracked) by full dotted name. */
+  namedBuffers(): Map<string, Tensor> {
+    return this.collect((m) => m.ownBuffers());
+  }
+
+  parameters(): Tensor[] {
+    return [...this.namedParameters().values()];
+  }
+
+  /** Parameters that will receive gradients. */
+  trainableParameters(): Tensor[] {
+    return this.parameters().filter((p) => p.requiresGrad);
+  }
+
+  /**
+   * Parameters and buffers in PyTorch's state_dict() order (each module's own parameters, its own
+   * buffers, then its children). The tensors share storage with the module: copying into them
+   * changes the module.
+   */
+  stateDict(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>(this.ownState());
+    for (const [name, child] of this.children) for (const [k, v] of child.stateDict()) out.set(this.childKey(name, k), v);
+    return out;
+  }
+
+  /** This module's own entries in state_dict() order (leaves only). */
+  protected ownState(): [string, Tensor][] {
+    return [...this.ownParameters(), ...this.ownBuffers()];
+  }
+
+  /** Moves every parameter and buffer to `device` in place. */
+  to(device: string): this {
+    for (const child of this.children.values()) child.to(device);
+    return this;
+  }
+
+  /** Turns gradients on or off for all parameters of this module. */
+  requiresGrad(on: boolean): this {
+    for (const p of this.parameters()) p.requiresGrad = on;
+    return this;
+  }
+
+  private collect(own: (m: Module) => [string, Tensor][]): Map<string, Tensor> {
+    const out = new Map<string, Tensor>(own(this));
+    for (const [name, child] of this.children) for (const [k, v] of child.collect(own)) out.set(this.childKey(name, k), v);
+    return out;
+  }
+}
+
+/** A module backed by one native libtorch module. */
+export abstract class NativeLeaf extends Module {
+  /** @internal */
+  readonly native: NativeModule;
+
+  protected constructor(native: NativeModule) {
+    super();
+    this.native = native;
+  }
+
+  protected override ownParameters(): [string, Tensor][] {
+    return this.native.namedParameters().map(([k, t]) => [k, new Tensor(t)]);
+  }
+  protected override ownBuffers(): [string, Tensor][] {
+    return this.native.namedBuffers().map(([k, t]) => [k, new Tensor(t)]);
+  }
+  protected override ownState(): [string, Tensor][] {
+    return this.native.stateDict().map(([k, t]) => [k, new Tensor(t)]);
+  }
+
+  override to(device: string): this {
+    this.native.to(device, null);
+    return super.to(device);
+  }
+
+  /** @internal */
+  protected run(inputs: (Tensor | null)[], options: ForwardOptions): Tensor[] {
+    return wrapAll(this.native.forward(inputs.map((t) => t?.handle ?? null), options));
+  }
+
+  /** @internal */
+  protected async runAsync(inputs: (Tensor | null)[], options: ForwardOptions): Promise<Tensor[]> {
+    return wrapAll(await this.native.forwardAsync(inputs.map((t) => t?.handle ?? null), options));
+  }
+}
+
+function wrapAll(out: (NativeTensor | null)[]): Tensor[] {
+  return out.map((h) => (h ? new Tensor(h) : (null as unknown as Tensor)));
+}
+
+export function checkMode(mode: unknown): Mode {
+  if (!mode || typeof (mode as Mode).train !== 'boolean') {
+    throw new TypeError('forward needs an explicit mode: { train: true } or { train: false }');
+  }
+  return mode as Mode;
+}

@@ -1,0 +1,260 @@
+#include "module.h"
+
+#include "async.h"
+#include "wrap.h"
+
+namespace torchcap {
+
+namespace nn = torch::nn;
+
+static ModuleKind ParseKind(const std::string& k) {
+  if (k == "linear") return ModuleKind::Linear;
+  if (k == "embedding") return ModuleKind::Embedding;
+  if (k == "batchnorm1d") return ModuleKind::BatchNorm1d;
+  if (k == "lstm") return ModuleKind::LSTM;
+  if (k == "resnet") return ModuleKind::ResNet;
+  ThrowType("Unknown module kind '" + k + "' (expected linear, embedding, batchnorm1d, lstm or resnet)");
+}
+
+static const char* KindString(ModuleKind k) {
+  switch (k) {
+    case ModuleKind::Linear: return "linear";
+    case ModuleKind::Embedding: return "embedding";
+    case ModuleKind::BatchNorm1d: return "batchnorm1d";
+    case ModuleKind::LSTM: return "lstm";
+    case ModuleKind::ResNet: return "resnet";
+  }
+  return "unknown";
+}
+
+static int64_t Positive(Napi::Object o, const char* key) {
+  int64_t v = OptInt(o, key, -1);
+  if (v < 1) ThrowRange(std::string("Module option ") + key + " must be a positive integer");
+  return v;
+}
+
+// createModule(kind, options) -> Module
+static Napi::Value CreateModule(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    ModuleKind kind = ParseKind(ArgString(info, 0, "kind"));
+    Napi::Object o = ArgOptions(info, 1);
+    std::shared_ptr<nn::Module> m;
+    switch (kind) {
+      case ModuleKind::Linear:
+        m = nn::Linear(nn::LinearOptions(Positive(o, "inFeatures"), Positive(o, "outFeatures")).bias(OptBool(o, "bias", true))).ptr();
+        break;
+      case ModuleKind::Embedding:
+        m = nn::Embedding(nn::EmbeddingOptions(Positive(o, "numEmbeddings"), Positive(o, "embeddingDim"))).ptr();
+        break;
+      case ModuleKind::BatchNorm1d:
+        m = nn::BatchNorm1d(nn::BatchNorm1dOptions(Positive(o, "numFeatures"))
+                                .momentum(OptNumber(o, "momentum", 0.1))
+                                .eps(OptNumber(o, "eps", 1e-5)))
+                .ptr();
+        break;
+      case ModuleKind::LSTM:
+        m = nn::LSTM(nn::LSTMOptions(Positive(o, "inputSize"), Positive(o, "hiddenSize"))
+                         .num_layers(OptInt(o, "numLayers", 1))
+                         .batch_first(OptBool(o, "batchFirst", false))
+                         .dropout(OptNumber(o, "dropout", 0.0)))
+                .ptr();
+        break;
+      case ModuleKind::ResNet:
+        m = ResNet(OptInt(o, "depth", 152), OptInt(o, "numClasses", 0)).ptr();
+        break;
+    }
+    Napi::Object obj = Data(info.Env()).moduleCtor.New({});
+    ModuleWrap* w = ModuleWrap::Of(info.Env(), obj);
+    w->kind = kind;
+    w->module = std::move(m);
+    return obj;
+  });
+}
+
+void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
+  using C = NativeClass<ModuleWrap>;
+  Napi::Function ctor = C::Define(env, "Module",
+                                  {
+                                      C::Method<&ModuleWrap::Forward<false>>("forward"),
+                                      C::Method<&ModuleWrap::Forward<true>>("forwardAsync"),
+                                      C::Method<&ModuleWrap::PrepareFast<false>>("prepareFast"),
+                                      C::Method<&ModuleWrap::PrepareFast<true>>("prepareFastAsync"),
+                                      C::Method<&ModuleWrap::NamedParameters>("namedParameters"),
+                                      C::Method<&ModuleWrap::NamedBuffers>("namedBuffers"),
+                                      C::Method<&ModuleWrap::StateDict>("stateDict"),
+                                      C::Method<&ModuleWrap::To>("to"),
+                                      C::Method<&ModuleWrap::KindName>("kind"),
+                                      C::Method<&ModuleWrap::SetRequiresGrad>("setRequiresGrad"),
+                                      C::Method<&ModuleWrap::MultiplyAdds>("multiplyAdds"),
+                                      C::Method<&ModuleWrap::FeatureDim>("featureDim"),
+                                  });
+  Data(env).moduleCtor = Napi::Persistent(ctor);
+  exports.Set("Module", ctor);
+  exports.Set("createModule", Napi::Function::New<CreateModule>(env, "createModule"));
+}
+
+ModuleWrap* ModuleWrap::Of(Napi::Env env, Napi::Value v) { return NativeClass<ModuleWrap>::Of(env, v, Data(env).moduleCtor); }
+
+static torch::Tensor Need(const Tensors& in, size_t i, const char* what) {
+  if (in.size() <= i || !in[i].defined()) ThrowType(std::string("forward needs ") + what);
+  return in[i];
+}
+
+// The body of forward for each kind; runs on whichever thread executes the call.
+static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m, const std::shared_ptr<FoldedResNet>& folded,
+                          const Tensors& in, bool train, bool fast, bool packed) {
+  m->train(train);
+  switch (kind) {
+    case ModuleKind::Linear:
+      return {std::dynamic_pointer_cast<nn::LinearImpl>(m)->forward(Need(in, 0, "an input tensor"))};
+    case ModuleKind::Embedding:
+      return {std::dynamic_pointer_cast<nn::EmbeddingImpl>(m)->forward(Need(in, 0, "an index tensor"))};
+    case ModuleKind::BatchNorm1d:
+      return {std::dynamic_pointer_cast<nn::BatchNorm1dImpl>(m)->forward(Need(in, 0, "an input tensor"))};
+    case ModuleKind::ResNet: {
+      torch::Tensor x = Need(in, 0, "an image batch [N, 3, H, W]");
+      if (x.dim() != 4 || x.size(1) != 3) ThrowRange("ResNet input must be [N, 3, H, W], got " + c10::str(x.sizes()));
+      if (fast) {
+        if (train) ThrowError("the fast path runs the backbone in eval mode only (pass train: false)");
+        if (!folded) ThrowError("call prepareFast() before forward with fast: true");
+        return {folded->forward(x)};
+      }
+      return {std::dynamic_pointer_cast<ResNetImpl>(m)->forward(x)};
+    }
+    case ModuleKind::LSTM: {
+      auto lstm = std::dynamic_pointer_cast<nn::LSTMImpl>(m);
+      if (packed) {
+        // [data, batchSizes, sortedIndices?, unsortedIndices?, h0?, c0?]
+        nn::utils::rnn::PackedSequence seq(Need(in, 0, "packed data"), Need(in, 1, "batch sizes"), in.size() > 2 ? in[2] : torch::Tensor(),
+                                           in.size() > 3 ? in[3] : torch::Tensor());
+        torch::optional<std::tuple<torch::Tensor, torch::Tensor>> state;
+        if (in.size() > 5 && in[4].defined() && in[5].defined()) state = std::make_tuple(in[4], in[5]);
+        auto r = lstm->forward_with_packed_input(seq, state);
+        const auto& out = std::get<0>(r);
+        const auto& hc = std::get<1>(r);
+        return {out.data(), out.batch_sizes(), out.sorted_indices(), out.unsorted_indices(), std::get<0>(hc), std::get<1>(hc)};
+      }
+      // [input, h0?, c0?]
+      torch::optional<std::tuple<torch::Tensor, torch::Tensor>> state;
+      if (in.size() > 2 && in[1].defined() && in[2].defined()) state = std::make_tuple(in[1], in[2]);
+      auto r = lstm->forward(Need(in, 0, "an input tensor"), state);
+      return {std::get<0>(r), std::get<0>(std::get<1>(r)), std::get<1>(std::get<1>(r))};
+    }
+  }
+  ThrowError("unknown module kind");
+}
+
+// forward(inputs: (Tensor|null)[], { train: boolean, fast?: boolean, packed?: boolean })
+template <bool Async>
+Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    Tensors in = ArgTensorsOrNull(info, 0, "inputs");
+    Napi::Object o = ArgOptions(info, 1);
+    if (!o.Has("train") || !o.Get("train").IsBoolean()) ThrowType("forward needs options.train (true or false)");
+    const bool train = o.Get("train").As<Napi::Boolean>().Value();
+    const bool useFast = OptBool(o, "fast", false), packed = OptBool(o, "packed", false);
+    auto m = module;
+    auto f = fast->folded;
+    auto k = kind;
+    return RunTensors<Async>(info.Env(), [k, m, f, in, train, useFast, packed]() { return RunForward(k, m, f, in, train, useFast, packed); });
+  });
+}
+
+template <bool Async>
+Napi::Value ModuleWrap::PrepareFast(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    if (kind != ModuleKind::ResNet) ThrowType("prepareFast() is for ResNet modules");
+    auto m = std::dynamic_pointer_cast<ResNetImpl>(module);
+    // The fold may be built on a worker thread; it is stored only on the JS thread.
+    auto slot = fast;
+    if constexpr (Async) {
+      return RunAsync<std::shared_ptr<FoldedResNet>>(
+          info.Env(), [m]() { return m->fold(); },
+          [slot](Napi::Env env, std::shared_ptr<FoldedResNet>& f) -> Napi::Value {
+            slot->folded = f;
+            return env.Undefined();
+          });
+    } else {
+      slot->folded = m->fold();
+      return info.Env().Undefined();
+    }
+  });
+}
+
+static Napi::Value NamedList(Napi::Env env, const torch::OrderedDict<std::string, torch::Tensor>& d) {
+  Napi::Array arr = Napi::Array::New(env, d.size());
+  uint32_t k = 0;
+  for (const auto& item : d) {
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(0u, item.key());
+    pair.Set(1u, WrapTensor(env, item.value()));
+    arr.Set(k++, pair);
+  }
+  return arr;
+}
+
+Napi::Value ModuleWrap::NamedParameters(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, { return NamedList(info.Env(), module->named_parameters(true)); });
+}
+
+Napi::Value ModuleWrap::NamedBuffers(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, { return NamedList(info.Env(), module->named_buffers(true)); });
+}
+
+// stateDict(): parameters and buffers in PyTorch's state_dict() order: each module's own
+// parameters, then its own buffers, then its children, depth first.
+Napi::Value ModuleWrap::StateDict(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    torch::OrderedDict<std::string, torch::Tensor> out;
+    module->apply([&out](const std::string& prefix, const nn::Module& m) {
+      const std::string p = prefix.empty() ? "" : prefix + ".";
+      for (const auto& item : m.named_parameters(false)) out.insert(p + item.key(), item.value());
+      for (const auto& item : m.named_buffers(false)) out.insert(p + item.key(), item.value());
+    });
+    return NamedList(info.Env(), out);
+  });
+}
+
+// to(device?, dtype?): moves parameters and buffers in place (the fast-path fold is dropped).
+Napi::Value ModuleWrap::To(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    if (ArgPresent(info, 0)) module->to(ParseDevice(ArgString(info, 0, "device")));
+    if (ArgPresent(info, 1)) module->to(ParseDtype(ArgString(info, 1, "dtype")));
+    fast->folded.reset();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value ModuleWrap::KindName(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), KindString(kind)); }
+
+// setRequiresGrad(on, prefix?): every parameter, or those whose name starts with prefix.
+Napi::Value ModuleWrap::SetRequiresGrad(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    bool on = ArgBool(info, 0, "requiresGrad");
+    std::string prefix = ArgPresent(info, 1) ? ArgString(info, 1, "prefix") : "";
+    int64_t n = 0;
+    for (auto& p : module->named_parameters(true)) {
+      if (p.key().rfind(prefix, 0) == 0) {
+        p.value().set_requires_grad(on);
+        ++n;
+      }
+    }
+    return Napi::Number::New(info.Env(), static_cast<double>(n));
+  });
+}
+
+Napi::Value ModuleWrap::MultiplyAdds(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    if (kind != ModuleKind::ResNet) ThrowType("multiplyAdds() is for ResNet modules");
+    return Napi::Number::New(info.Env(), std::dynamic_pointer_cast<ResNetImpl>(module)->multiplyAdds(ArgInt(info, 0, "height"), ArgInt(info, 1, "width")));
+  });
+}
+
+Napi::Value ModuleWrap::FeatureDim(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    if (kind != ModuleKind::ResNet) ThrowType("featureDim() is for ResNet modules");
+    return Napi::Number::New(info.Env(), static_cast<double>(std::dynamic_pointer_cast<ResNetImpl>(module)->featureDim()));
+  });
+}
+
+}  // namespace torchcap

@@ -1,0 +1,51 @@
+// Native neural-network modules exposed to TypeScript: Linear, Embedding, BatchNorm1d, LSTM and
+// ResNet. One JS class, `Module`, holds any of them; lib/nn/*.ts gives each kind its typed API.
+//
+// forward(inputs, options) takes and returns arrays of tensors (null where a tensor is absent)
+// and has an async twin, forwardAsync, that runs on a worker thread. The train/eval mode is an
+// explicit option of every forward call, never state left over from an earlier call.
+// Calls on one module must not overlap (lib/ queues them); different modules may run at once.
+#pragma once
+
+#include <memory>
+
+#include "common.h"
+#include "resnet.h"
+
+namespace torchcap {
+
+enum class ModuleKind { Linear, Embedding, BatchNorm1d, LSTM, ResNet };
+
+class ModuleWrap {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  static ModuleWrap* Of(Napi::Env env, Napi::Value v);
+  explicit ModuleWrap(napi_env env) : env_(env) {}
+
+  ModuleKind kind = ModuleKind::Linear;
+  std::shared_ptr<torch::nn::Module> module;
+  // ResNet fast path, built by prepareFast(). A shared slot, so an async build can fill it even
+  // if the JS object is collected meanwhile.
+  struct FoldSlot {
+    std::shared_ptr<FoldedResNet> folded;
+  };
+  std::shared_ptr<FoldSlot> fast = std::make_shared<FoldSlot>();
+
+ private:
+  template <bool Async>
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  template <bool Async>
+  Napi::Value PrepareFast(const Napi::CallbackInfo& info);
+  Napi::Value NamedParameters(const Napi::CallbackInfo& info);
+  Napi::Value NamedBuffers(const Napi::CallbackInfo& info);
+  Napi::Value StateDict(const Napi::CallbackInfo& info);
+  Napi::Value To(const Napi::CallbackInfo& info);
+  Napi::Value KindName(const Napi::CallbackInfo& info);
+  Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info);
+  Napi::Value MultiplyAdds(const Napi::CallbackInfo& info);
+  Napi::Value FeatureDim(const Napi::CallbackInfo& info);
+
+  napi_env env_;
+};
+
+}  // namespace torchcap

@@ -1,0 +1,189 @@
+/**
+ * The book's models against PyTorch: outputs, losses, gradients, BatchNorm statistics, an Adam
+ * step and greedy sampling, for deterministic weights (test/support/deterministic.ts). The
+ * reference comes from scripts/fixtures/make-model-fixtures.py: the committed fixture always, and
+ * a fresh run of the script when /usr/bin/python3 has torch and torchvision.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { execFileSync } from 'child_process';
+import { Tensor, noGrad, memory } from '../lib';
+import { ResNet } from '../lib/nn/resnet';
+import { CaptionEncoder, CaptionDecoder } from '../lib/model';
+import { crossEntropy } from '../lib/nn/functional';
+import { packPaddedSequence } from '../lib/nn/rnn';
+import { Adam } from '../lib/optim';
+import { fill, inputTensor, fromJson, maxRelErr, summarize, type Json, type Summary } from './support/deterministic';
+import { pythonHas, PYTHON } from './support/python';
+
+const FIXTURE = path.join(__dirname, 'fixtures/models/reference.json');
+const live = pythonHas('torch', 'torchvision');
+if (!live) console.log('SKIP live PyTorch comparison of the models: /usr/bin/python3 lacks torch/torchvision; using the committed fixture only');
+
+function reference(): any {
+  if (!live) return JSON.parse(fs.readFileSync(FIXTURE, 'utf8'));
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-models-')), 'reference.json');
+  execFileSync(PYTHON, [path.join(__dirname, '../scripts/fixtures/make-model-fixtures.py'), out], { stdio: 'ignore' });
+  return JSON.parse(fs.readFileSync(out, 'utf8'));
+}
+
+const refs: Record<string, any> = { live: undefined as any, fixture: JSON.parse(fs.readFileSync(FIXTURE, 'utf8')) };
+if (live) refs.live = reference();
+const sources = Object.entries(refs).filter(([, v]) => v !== undefined);
+
+function expectClose(ours: Tensor, ref: Json, tol = 1e-5): void {
+  expect(ours.shape).toEqual(ref.shape);
+  expect(maxRelErr(ours, fromJson(ref), 1e-4)).toBeLessThan(tol);
+}
+
+function expectSummary(ours: Tensor, ref: Summary, tol = 1e-5): void {
+  const s = summarize(ours);
+  expect(s.shape).toEqual(ref.shape);
+  expect(Math.abs(s.sum - ref.sum)).toBeLessThan(tol * (Math.sqrt(ref.sumsq) * Math.sqrt(s.head.length) + 1));
+  expect(Math.abs(s.sumsq - ref.sumsq) / (ref.sumsq + 1e-12)).toBeLessThan(tol * 10);
+  s.head.forEach((v, i) => expect(Math.abs(v - ref.head[i])).toBeLessThan(tol * (Math.abs(ref.head[i]) + 1e-3)));
+}
+
+describe.each(sources)('against PyTorch (%s)', (_source, ref) => {
+  test('ResNet-18: names, eval and train forward, BatchNorm statistics, gradients', () => {
+    const r = new ResNet(18);
+    const state = r.stateDict();
+    expect([...state.keys()]).toEqual(ref.resnet18.state_dict_keys);
+    fill(state);
+    const x = inputTensor([2, 3, 64, 64]);
+    const evalOut = noGrad(() => r.forward(x, { train: false }));
+    expectClose(evalOut, ref.resnet18.eval);
+    // the fast path (BatchNorm folded, channels-last) equals the plain path
+    r.prepareFast();
+    const fast = noGrad(() => r.forward(x, { train: false, fast: true }));
+    expect(maxRelErr(fast, evalOut, 1e-3)).toBeLessThan(1e-4);
+    // train mode: batch statistics, running-average updates, gradients
+    r.requiresGrad(true);
+    const xg = x.clone();
+    xg.requiresGrad = true;
+    const trainOut = r.forward(xg, { train: true });
+    expectClose(trainOut, ref.resnet18.train);
+    trainOut.mul(trainOut).sum().backward();
+    const now = r.stateDict();
+    expectClose(now.get('bn1.running_mean')!, ref.resnet18['bn1.running_mean']);
+    expectClose(now.get('layer4.1.bn2.running_var')!, ref.resnet18['layer4.1.bn2.running_var']);
+    expect(now.get('bn1.num_batches_tracked')!.item()).toBe(ref.resnet18['bn1.num_batches_tracked']);
+    const params = r.namedParameters();
+    expectSummary(params.get('conv1.weight')!.grad!, ref.resnet18['grad.conv1.weight'], 1e-4);
+    expectSummary(params.get('layer4.1.conv2.weight')!.grad!, ref.resnet18['grad.layer4.1.conv2.weight'], 1e-4);
+    expectSummary(xg.grad!, ref.resnet18['grad.input'], 1e-4);
+  });
+
+  test('ResNet-50: bottleneck blocks with the stride on the 3x3 conv', () => {
+    const r = new ResNet(50);
+    expect([...r.stateDict().keys()]).toEqual(ref.resnet50.state_dict_keys);
+    fill(r.stateDict());
+    const out = noGrad(() => r.forward(inputTensor([1, 3, 64, 64], 1.0), { train: false }));
+    expectSummary(out, ref.resnet50.eval, 1e-4);
+  });
+
+  test('ResNet-152 with fc has torchvision\'s names', () => {
+    expect([...new ResNet(152, { numClasses: 1000 }).stateDict().keys()]).toEqual(ref.resnet152_keys);
+  });
+
+  test('the book\'s encoder and decoder: names, logits, loss, gradients, Adam, sampling', () => {
+    const c = ref.caption_step;
+    const enc = new CaptionEncoder({ backbone: 18, embedSize: c.E });
+    const dec = new CaptionDecoder({ vocabSize: c.V, embedSize: c.E, hiddenSize: c.H });
+    expect([...enc.stateDict().keys()]).toEqual(c.encoder_keys);
+    expect([...dec.stateDict().keys()]).toEqual(c.decoder_keys);
+    fill(enc.stateDict());
+    fill(dec.stateDict());
+    const images = inputTensor([4, 3, 64, 64], 2.0);
+    const captions = Tensor.from(c.captions, { dtype: 'int64' });
+    const features = enc.forward(images, { train: true });
+    expectClose(features, c.features);
+    const logits = dec.forward(features, captions, c.lengths, { train: true });
+    expectClose(logits, c.logits);
+    const targets = packPaddedSequence(captions, c.lengths, { batchFirst: true }).data;
+    expect(Array.from(targets.toTypedArray() as BigInt64Array, Number)).toEqual(c.targets);
+    const loss = crossEntropy(logits, targets);
+    expect(Math.abs(loss.item() - c.loss)).toBeLessThan(1e-5 * c.loss);
+    const params = [...dec.parameters(), ...enc.trainableParameters()];
+    expect(params.length).toBe(Object.keys(c.grads).length);
+    loss.backward();
+    expectClose(enc.stateDict().get('batch_norm.running_mean')!, c['encoder.batch_norm.running_mean']);
+    expectClose(enc.stateDict().get('resnet_module.1.running_mean')!, c['encoder.resnet_module.1.running_mean']);
+    for (const [name, p] of dec.namedParameters()) expectClose(p.grad!, c.grads[name]);
+    for (const [name, p] of enc.namedParameters()) if (p.requiresGrad) expectClose(p.grad!, c.grads[`encoder.${name}`]);
+    // the backbone stays frozen
+    expect(enc.resnet.parameters().every((p) => p.grad === null)).toBe(true);
+
+    const opt = new Adam(params, { lr: 0.001 });
+    opt.step();
+    opt.zeroGrad();
+    const loss2 = crossEntropy(dec.forward(enc.forward(images, { train: true }), captions, c.lengths, { train: true }), targets);
+    expect(Math.abs(loss2.item() - c.adam.loss2)).toBeLessThan(1e-5 * c.adam.loss2);
+    loss2.backward();
+    opt.step();
+    for (const [name, p] of dec.namedParameters()) expectClose(p, c.adam.after2[name]);
+    const state = opt.state();
+    const iLinear = [...dec.namedParameters().keys()].indexOf('linear_layer.weight');
+    expect(state[iLinear]!.step).toBe(2);
+    expectClose(state[iLinear]!.expAvgSq, c.adam['exp_avg_sq.linear_layer.weight'], 1e-4);
+
+    // greedy sampling as the book's sample(): 20 steps of argmax fed back
+    const ids = noGrad(() => {
+      const f = enc.forward(images, { train: false });
+      let inputs = f;
+      let state: Parameters<typeof dec.step>[1];
+      const steps: Tensor[] = [];
+      for (let i = 0; i < dec.maxSeqLen; i++) {
+        const r = dec.step(inputs, state);
+        state = r.state;
+        const next = r.logits.argmax(1);
+        steps.push(next);
+        inputs = dec.embed(next);
+      }
+      return Tensor.stack(steps, 1);
+    });
+    expect(ids.toArray()).toEqual(c.sample);
+  });
+});
+
+test('async forward equals sync forward and inherits the grad mode it was called under', async () => {
+  const enc = new CaptionEncoder({ backbone: 18, embedSize: 8, backboneMode: 'fast' });
+  fill(enc.stateDict());
+  await enc.prepareAsync();
+  const x = inputTensor([2, 3, 64, 64]);
+  const sync = noGrad(() => enc.forward(x, { train: false }));
+  const asyncOut = await enc.forwardAsync(x, { train: false });
+  expect(maxRelErr(asyncOut, sync)).toBeLessThan(1e-6);
+  expect(asyncOut.requiresGrad).toBe(true); // the head's parameters are trainable and grad mode was on
+  const features = await enc.featuresAsync(x, { train: false });
+  expect(features.requiresGrad).toBe(false); // the frozen backbone never records a graph
+  expect(memory().tensors).toBeGreaterThan(0);
+});
+
+test('forward without an explicit mode is refused', () => {
+  const r = new ResNet(18);
+  expect(() => r.forward(inputTensor([1, 3, 32, 32]), undefined as never)).toThrow(/explicit mode/);
+  expect(() => r.forward(inputTensor([1, 3, 32, 32]), { train: false, fast: true })).toThrow(/call prepareFast\(\) before forward/);
+  expect(() => r.forward(inputTensor([1, 4, 32, 32]), { train: false })).toThrow(/ResNet input must be \[N, 3, H, W\], got \[1, 4, 32, 32\]/);
+});
+
+describe('packPaddedSequence validates lengths', () => {
+  const x = Tensor.zeros([3, 5, 2]);
+  test.each([
+    [[5, 3], /lengths has 2 entries but the batch has 3/],
+    [[5, 0, 1], /lengths\[1\] is 0: every sequence needs at least one step/],
+    [[6, 3, 1], /lengths\[0\] is 6 but the sequences are only 5 steps long/],
+    [[3, 5, 1], /decreasing order \(lengths\[0\] = 3 < lengths\[1\] = 5\)/],
+    [[5, 2.5, 1], /Expected an integer for lengths\[1\]/],
+  ])('%j', (lengths, msg) => {
+    expect(() => packPaddedSequence(x, lengths as number[], { batchFirst: true })).toThrow(msg);
+  });
+  test('unsorted lengths work with enforceSorted: false and keep the permutation', () => {
+    const p = packPaddedSequence(Tensor.arange(15, undefined, 1, { dtype: 'float32' }).reshape(3, 5), [2, 5, 3], { batchFirst: true, enforceSorted: false });
+    expect(p.batchSizes.toArray()).toEqual([3, 3, 2, 1, 1]);
+    expect(p.sortedIndices!.toArray()).toEqual([1, 2, 0]);
+    expect(p.unsortedIndices!.toArray()).toEqual([2, 0, 1]);
+    expect(p.data.toArray()).toEqual([5, 10, 0, 6, 11, 1, 7, 12, 8, 9]);
+  });
+});
