@@ -85,16 +85,26 @@ function sendFile(req: http.IncomingMessage, res: http.ServerResponse, body: Buf
   res.end(body.subarray(start));
 }
 
-/** Sends the headers for the whole answer, `n` bytes of it, then kills the connection. */
-function sendPartThenDrop(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, n: number, reset = false): void {
+/**
+ * Sends the headers for the whole answer, `n` bytes of it, then kills the connection: once `part`
+ * (the client's partial file) holds those bytes, so that the test knows where the client resumes.
+ */
+function sendPartThenDrop(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, n: number, part: string, reset = false): void {
   const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
   const start = m ? Number(m[1]) : 0;
   const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/zip', 'content-length': body.length - start };
   if (m) headers['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
   res.writeHead(m ? 206 : 200, headers);
-  res.write(body.subarray(start, start + n), () => {
-    setTimeout(() => (reset ? res.socket?.resetAndDestroy() : res.socket?.destroy()), 20);
-  });
+  res.write(body.subarray(start, start + n));
+  const deadline = Date.now() + 5000;
+  const poll = (): void => {
+    const size = fs.existsSync(part) ? fs.statSync(part).size : 0;
+    if (size >= start + n || Date.now() > deadline) {
+      if (reset) res.socket?.resetAndDestroy();
+      else res.socket?.destroy();
+    } else setTimeout(poll, 5);
+  };
+  poll();
 }
 
 let tmp: string;
@@ -133,12 +143,12 @@ describe('downloadFile', () => {
   });
 
   test('resumes with Range after the connection drops midway, and after a reset', async () => {
+    const dest = path.join(tmp, 'data.zip');
     const s = await serve((req, res, n) => {
-      if (n === 1) sendPartThenDrop(req, res, zipBytes, 100_000);
-      else if (n === 2) sendPartThenDrop(req, res, zipBytes, 50_000, true);
+      if (n === 1) sendPartThenDrop(req, res, zipBytes, 100_000, `${dest}.part`);
+      else if (n === 2) sendPartThenDrop(req, res, zipBytes, 50_000, `${dest}.part`, true);
       else sendFile(req, res, zipBytes);
     });
-    const dest = path.join(tmp, 'data.zip');
     const notices: string[] = [];
     const r = await downloadFile(`${s.url}/data.zip`, dest, { ...FAST, onNotice: (m) => notices.push(m) });
     expect(fs.readFileSync(dest).equals(zipBytes)).toBe(true);
@@ -271,8 +281,8 @@ describe('downloadFile', () => {
     });
     const dest = path.join(tmp, 'data.zip');
     const notices: string[] = [];
-    await downloadFile(`${s.url}/data.zip`, dest, { ...FAST, stallTimeoutMs: 300, onNotice: (m) => notices.push(m) });
-    expect(notices[0]).toMatch(/no data for 0.3 s; retrying/);
+    await downloadFile(`${s.url}/data.zip`, dest, { ...FAST, stallTimeoutMs: 1000, onNotice: (m) => notices.push(m) });
+    expect(notices[0]).toMatch(/no data for 1 s; retrying/);
     expect(s.ranges).toEqual(['', 'bytes=70000-']);
     expect(fs.readFileSync(dest).equals(zipBytes)).toBe(true);
   });

@@ -21,7 +21,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Readable, Transform } from 'stream';
+import { Transform } from 'stream';
 import { pipeline } from 'stream/promises';
 import { setTimeout as sleep } from 'timers/promises';
 import * as zlib from 'zlib';
@@ -317,33 +317,40 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
     validator ??= etag !== null && !etag.startsWith('W/') ? etag : (res.headers.get('last-modified') ?? undefined);
     if (res.body === null) throw new DownloadError(`${url}: empty response`, url, true);
 
+    // Each chunk is on disk before the next is read, so whatever was received before a failure is
+    // kept as a valid prefix (a pipeline would drop the chunks still buffered when it is destroyed).
     let received = start;
     onProgress?.({ url, received, total });
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
+    let out: fs.promises.FileHandle;
+    try {
+      out = await fs.promises.open(part, start === 0 ? 'w' : 'a');
+    } catch (e) {
+      await drop();
+      throw new DownloadError(`cannot write ${part}: ${(e as Error).message}`, url, false, { cause: e });
+    }
+    try {
+      const body = res.body as unknown as AsyncIterable<Uint8Array>;
+      for await (const chunk of body) {
+        try {
+          await out.write(chunk);
+        } catch (e) {
+          throw new DownloadError(`cannot write ${part}: ${(e as Error).message}`, url, false, { cause: e });
+        }
         received += chunk.length;
         alive();
         onProgress?.({ url, received, total });
-        done(null, chunk);
-      },
-    });
-    try {
-      await pipeline(
-        Readable.fromWeb(res.body as import('stream/web').ReadableStream<Uint8Array>),
-        counter,
-        fs.createWriteStream(part, { flags: start === 0 ? 'w' : 'a' }),
-      );
-    } catch (e) {
-      if (signal.aborted) throw signal.reason;
-      if ((e as NodeJS.ErrnoException).code === 'ENOSPC' || (e as NodeJS.ErrnoException).code === 'EACCES') {
-        throw new DownloadError(`cannot write ${part}: ${(e as Error).message}`, url, false, { cause: e });
       }
+    } catch (e) {
+      if (e instanceof DownloadError) throw e;
+      if (signal.aborted) throw signal.reason;
       throw new DownloadError(
         `connection to ${url} lost after ${received}${total !== undefined ? ` of ${total}` : ''} bytes: ${causeText(e)}`,
         url,
         true,
         { cause: e },
       );
+    } finally {
+      await out.close();
     }
     if (total !== undefined && received > total) {
       await fs.promises.rm(part, { force: true });
