@@ -13,6 +13,7 @@ import { OrderedDict, PyFloat, pickle, pyTuple, readStateDict, readTorchFile, sa
 import { readPickleFile } from '../lib/serialization/pickle-file';
 import { rejected } from './support/errors';
 import { pythonHas, runPython } from './support/python';
+import { handMadeLegacy } from './serialization-helpers';
 import { describeIf } from './support/skip';
 
 const HAVE_TORCH = pythonHas('torch', 'torchvision');
@@ -265,6 +266,15 @@ print(json.dumps(index))`,
         expect([name, e.name, t.equal(want)]).toEqual([name, e.name, true]);
       }
     }
+  });
+
+  test('legacy storage views mean what PyTorch makes of them', async () => {
+    const file = path.join(tmp, 'views_legacy.pt');
+    fs.writeFileSync(file, handMadeLegacy(true));
+    const out = runPython(`${DESCRIBE}\nprint(json.dumps({k: describe(v) for k, v in torch.load(sys.argv[1]).items()}))`, [file]);
+    const got = JSON.parse(out) as Record<string, Described>;
+    const mine = (await readTorchFile(file)) as Map<string, Tensor>;
+    for (const [k, t] of mine) expect([k, got[k]]).toEqual([k, describe(t)]);
   });
 
   test("the hostile fixtures' payloads run under Python's unpickler, and not under torchcap's", async () => {

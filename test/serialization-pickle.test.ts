@@ -280,6 +280,18 @@ describe('values of every kind', () => {
     expect(unpickle(r, { allow: TORCH_GLOBALS })).toBeInstanceOf(OrderedDict);
   });
 
+  test('long lists and dicts are written in batches of 1000', () => {
+    const list = Array.from({ length: 2501 }, (_, i) => i);
+    const dict = new Map(list.map((i) => [`k${i}`, i]));
+    const back = unpickle(pickle(pyTuple(list, dict, [7], new Map([['one', 1]])))) as [number[], Map<string, number>, number[], Map<string, number>];
+    expect(back[0]).toEqual(list);
+    expect([...back[1]]).toEqual([...dict]);
+    expect(back[2]).toEqual([7]);
+    expect(back[3].get('one')).toBe(1);
+    const ops = pickle(list);
+    expect(ops.filter((b) => b === 0x65).length).toBeGreaterThanOrEqual(3); // APPENDS
+  });
+
   test('unpickleAt reads pickles one after another', () => {
     const data = Buffer.concat([pickle(1), pickle('two'), pickle([3])]);
     const a = unpickleAt(data);

@@ -26,6 +26,7 @@ import {
   stripPrefix,
 } from '../lib/serialization';
 import { rejected, thrown } from './support/errors';
+import { handMadeLegacy } from './serialization-helpers';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'serialization');
 const fixture = (name: string): string => path.join(FIXTURES, name);
@@ -249,6 +250,28 @@ describe('broken and hostile files: clear errors, nothing runs', () => {
     const copy = Buffer.from(buf);
     await readTorchFile(buf);
     expect(buf.equals(copy)).toBe(true);
+  });
+});
+
+describe('legacy files made by hand', () => {
+  test.each([true, false])('storage views, little-endian %s', async (le) => {
+    const c = await readTorchFileContents(handMadeLegacy(le), { name: 'old.pt' });
+    expect(c.format).toBe('legacy');
+    expect(c.byteOrder).toBe(le ? 'little' : 'big');
+    const v = c.value as Map<string, Tensor>;
+    expect(v.get('whole')!.toArray()).toEqual([[0.5, 1.5, 2.5], [3.5, 4.5, 5.5]]);
+    expect(v.get('view')!.toArray()).toEqual([3.5, 4.5]);
+  });
+
+  test('a view outside its storage is refused', async () => {
+    const bad = handMadeLegacy(true);
+    // The view's offset (2) becomes 5: [5, 8) lies outside the 6 elements.
+    const at = bad.indexOf(Buffer.from('view1', 'latin1')) + 5;
+    expect(bad[at]).toBe(0x4b); // BININT1
+    bad[at + 1] = 5;
+    const e = await rejected(readTorchFile(bad, { name: 'old.pt' }));
+    expect(e.name).toBe('UnpicklingError');
+    expect(e.message).toMatch(/^old\.pt, byte \d+: persistent id: storage view 'view1' \[5, 8\) lies outside storage 'root' of 6 elements/);
   });
 });
 

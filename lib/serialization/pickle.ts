@@ -1096,16 +1096,17 @@ class Pickler {
     this.out.bytes(b);
   }
 
-  private saveItems(items: readonly unknown[], path: string, depth: number, single: number, batch: number, step: number): void {
-    for (let i = 0; i < items.length; i += BATCH * step) {
-      const chunk = items.slice(i, i + BATCH * step);
-      if (chunk.length === step) {
-        for (let j = 0; j < step; j++) this.save(chunk[j], `${path}[${i + j}]`, depth + 1);
-        this.out.byte(single);
+  /** List items in batches of 1000 (APPENDS), a lone item with APPEND, as Python batches them. */
+  private saveListItems(items: readonly unknown[], path: string, depth: number): void {
+    for (let i = 0; i < items.length; i += BATCH) {
+      const chunk = items.slice(i, i + BATCH);
+      if (chunk.length === 1) {
+        this.save(chunk[0], `${path}[${i}]`, depth + 1);
+        this.out.byte(OP.APPEND);
       } else {
         this.out.byte(OP.MARK);
-        chunk.forEach((v, j) => this.save(v, step === 2 && j % 2 === 0 ? `${path} key` : `${path}[${i + j}]`, depth + 1));
-        this.out.byte(batch);
+        chunk.forEach((v, j) => this.save(v, `${path}[${i + j}]`, depth + 1));
+        this.out.byte(OP.APPENDS);
       }
     }
   }
@@ -1226,7 +1227,7 @@ class Pickler {
       }
       this.out.byte(OP.EMPTY_LIST);
       this.memoize(key);
-      return this.saveItems(v, path, depth, OP.APPEND, OP.APPENDS, 1);
+      return this.saveListItems(v, path, depth);
     }
     if (v instanceof OrderedDict) {
       this.saveGlobal(new PyGlobal('collections', 'OrderedDict'));
