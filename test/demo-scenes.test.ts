@@ -1,6 +1,7 @@
 /**
  * The demo's bundled data: the synthetic scene generator (determinism, COCO format, images,
- * captions that say exactly what is drawn, splits, reachable BLEU).
+ * captions that say exactly what is drawn, splits, reachable BLEU) and the HTML report (self-contained,
+ * escaped, written atomically).
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -9,6 +10,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { computeBleu } from '../lib/evaluate/bleu';
 import { tokenizeCaptions } from '../lib/evaluate/ptb-tokenizer';
+import { escapeHtml, imageMimeType, writeReport } from '../lib/demo/report';
 import {
   BACKGROUND, CAPTIONS_PER_IMAGE, COLORS, type GeneratedScenes, PALETTE, RADIUS, SHAPES, type SceneObject, type ScenesFile,
   SceneOptionsError, describeScene, generateScenes, makeScene, mulberry32, readScenesFile, sampleScene, sceneReferences,
@@ -323,5 +325,129 @@ describe('scene options', () => {
     await expect(generateScenes({ outDir: out, count: 10, objectsPerScene: [2, 4] })).rejects.toThrow(/objectsPerScene/);
     await expect(generateScenes({ outDir: out, count: 10, seed: -1 })).rejects.toThrow(/seed/);
     expect(fs.existsSync(out)).toBe(false);
+  });
+});
+
+describe('writeReport', () => {
+  let scenesDir: GeneratedScenes;
+  beforeAll(async () => {
+    scenesDir = await generateScenes({ outDir: path.join(tmp, 'report-data'), count: 4, heldOut: 2 });
+  });
+
+  const image = (id: number): string => path.join(scenesDir.images, `scene-00000${id}.jpg`);
+
+  test('embeds the images, shows captions, references and metrics', async () => {
+    const file = path.join(tmp, 'report', 'sub', 'report.html');
+    const result = await writeReport({
+      file,
+      title: 'Held-out scenes',
+      items: [
+        { image: image(3), caption: 'a large red circle on the left', references: ['A large red circle on the left.', 'There is a large red circle on the left'], score: 0.8765432 },
+        { image: image(4), caption: 'something else', references: ['A small blue square.'] },
+      ],
+      metrics: { Bleu_4: 0.61234567, CIDEr: 3.5, images: 2 },
+      notes: ['trained 2 epochs'],
+      scoreLabel: 'BLEU-4',
+    });
+    expect(result).toEqual({ file, bytes: fs.statSync(file).size, missingImages: [] });
+    const html = fs.readFileSync(file, 'utf8');
+    expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+    const uris = [...html.matchAll(/src="data:image\/jpeg;base64,([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1], 'base64'));
+    expect(uris).toEqual([fs.readFileSync(image(3)), fs.readFileSync(image(4))]);
+    expect(html).toContain('image-rendering: pixelated');
+    expect(html).toContain('<td>Bleu_4</td><td class="value">0.6123</td>');
+    expect(html).toContain('<td>images</td><td class="value">2</td>');
+    expect(html).toContain('BLEU-4 0.8765');
+    expect(html).toContain('<li>There is a large red circle on the left</li>');
+    expect(html).toContain('<li>trained 2 epochs</li>');
+    // Only the first caption equals a reference (case and period aside).
+    expect(html.match(/matches a reference/g)).toHaveLength(1);
+    // Nothing is fetched from outside the file.
+    expect(html).not.toMatch(/(src|href)="(?!data:)/);
+    expect(html).toContain("default-src 'none'");
+  });
+
+  test('escapes all text: a caption with <script> is rendered inert', async () => {
+    const file = path.join(tmp, 'report', 'escape.html');
+    const evil = '<script>alert("x")</script>';
+    await writeReport({
+      file,
+      title: `Report <b>& ${evil}`,
+      items: [{ image: image(1), caption: evil, references: [`ref ${evil}`, `"quoted" & 'single' <img src=x onerror=alert(1)>`], label: `<i>label</i>` }],
+      metrics: { [`<script>m</script>`]: 1 },
+      notes: [evil],
+    });
+    const html = fs.readFileSync(file, 'utf8');
+    expect(html).not.toMatch(/<script/i);
+    expect(html).not.toMatch(/<img src=x/);
+    expect(html).not.toContain('<b>');
+    expect(html).not.toContain('<i>label');
+    expect(html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
+    expect(html).toContain('&quot;quoted&quot; &amp; &#39;single&#39; &lt;img src=x onerror=alert(1)&gt;');
+    expect(html).toContain('<title>Report &lt;b&gt;&amp; &lt;script&gt;');
+    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+
+  test('an unreadable or non-image file gets a placeholder and is reported', async () => {
+    const file = path.join(tmp, 'report', 'missing.html');
+    const notImage = path.join(tmp, 'report', 'notes.txt');
+    fs.writeFileSync(notImage, '<svg onload="alert(1)"></svg>');
+    const gone = path.join(tmp, 'report', 'gone.jpg');
+    const r = await writeReport({ file, title: 't', items: [{ image: gone, caption: 'c', references: [] }, { image: notImage, caption: 'd', references: [] }], metrics: {} });
+    expect(r.missingImages).toEqual([{ image: gone, reason: 'file not found' }, { image: notImage, reason: 'not a JPEG, PNG, GIF or WebP image' }]);
+    const html = fs.readFileSync(file, 'utf8');
+    expect(html).toContain('image not shown (file not found)');
+    expect(html).not.toContain('<img');
+    expect(html).not.toContain('onload="');
+  });
+
+  test('recognises image formats by their first bytes', () => {
+    expect(imageMimeType(Buffer.from([0xff, 0xd8, 0xff, 0xe0]))).toBe('image/jpeg');
+    expect(imageMimeType(Buffer.from('89504e470d0a1a0a0000', 'hex'))).toBe('image/png');
+    expect(imageMimeType(Buffer.from('GIF89a....'))).toBe('image/gif');
+    expect(imageMimeType(Buffer.from('RIFF\0\0\0\0WEBPVP8 '))).toBe('image/webp');
+    expect(imageMimeType(Buffer.from('<svg/>'))).toBeNull();
+  });
+
+  test('is written atomically: a temporary file in the same folder renamed over the old report', async () => {
+    const dir = path.join(tmp, 'atomic');
+    fs.mkdirSync(dir);
+    const file = path.join(dir, 'report.html');
+    fs.writeFileSync(file, 'old report');
+    const renames: [string, string][] = [];
+    const spy = jest.spyOn(fs.promises, 'rename').mockImplementation(async (from, to) => {
+      renames.push([String(from), String(to)]);
+      // The report is complete under its temporary name before it gets the final one.
+      const pending = fs.readFileSync(String(from), 'utf8');
+      expect(pending.endsWith('</html>\n')).toBe(true);
+      expect(fs.readFileSync(file, 'utf8')).toBe('old report');
+      fs.renameSync(String(from), String(to));
+    });
+    try {
+      await writeReport({ file, title: 'new', items: [{ image: image(2), caption: 'c', references: ['r'] }], metrics: { x: 1 } });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(renames).toHaveLength(1);
+    expect(path.dirname(renames[0][0])).toBe(dir);
+    expect(path.basename(renames[0][0])).toMatch(/^\.report\.html\..+\.tmp$/);
+    expect(renames[0][1]).toBe(file);
+    expect(fs.readFileSync(file, 'utf8')).toContain('<title>new</title>');
+    expect(fs.readdirSync(dir)).toEqual(['report.html']);
+  });
+
+  test('a failed write leaves the old report and no temporary file', async () => {
+    const dir = path.join(tmp, 'atomic-fail');
+    fs.mkdirSync(dir);
+    const file = path.join(dir, 'report.html');
+    fs.writeFileSync(file, 'old report');
+    const spy = jest.spyOn(fs.promises, 'rename').mockRejectedValue(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+    try {
+      await expect(writeReport({ file, title: 'new', items: [], metrics: {} })).rejects.toThrow(/ENOSPC/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fs.readFileSync(file, 'utf8')).toBe('old report');
+    expect(fs.readdirSync(dir)).toEqual(['report.html']);
   });
 });
