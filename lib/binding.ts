@@ -125,6 +125,23 @@ export interface NativeOptimizer {
   loadState(state: ([number, NativeTensor, NativeTensor] | null)[]): void;
 }
 
+/** 8-bit RGB pixels, row-major, 3 bytes a pixel (sharp's raw output). */
+export interface RawImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface ImageBatchOptions {
+  outH: number;
+  outW: number;
+  /** Top-left corner [x, y] of each image's crop window (default [0, 0]). */
+  crops?: [number, number][];
+  flips?: boolean[];
+  mean: number[];
+  std: number[];
+}
+
 export interface NativeVersions {
   libtorch: string;
   blas: string;
@@ -146,7 +163,8 @@ export interface Native {
   full(shape: number[], value: number, dtype?: DType | null, device?: string | null): NativeTensor;
   random(kind: 'randn' | 'rand', shape: number[], dtype?: DType | null, device?: string | null): NativeTensor;
   randint(low: number, high: number, shape: number[], device?: string | null): NativeTensor;
-  randperm(n: number): NativeTensor;
+  /** With a seed: from a fresh generator, as torch.randperm(n, generator=Generator().manual_seed(seed)). */
+  randperm(n: number, seed?: number | null): NativeTensor;
   arange(start: number, end: number, step: number, dtype?: DType | null, device?: string | null): NativeTensor;
   cat(tensors: NativeTensor[], dim: number): NativeTensor;
   stack(tensors: NativeTensor[], dim: number): NativeTensor;
@@ -172,6 +190,9 @@ export interface Native {
   packPaddedSequence(input: NativeTensor, lengths: NativeTensor, batchFirst: boolean, enforceSorted: boolean): (NativeTensor | null)[];
   /** -> [padded, lengths] */
   padPackedSequence(packed: (NativeTensor | null)[], batchFirst: boolean, paddingValue: number, totalLength: number | null): [NativeTensor, NativeTensor];
+  /** [sync]/[async] RGB HWC uint8 images -> normalized float [N, 3, outH, outW] with crops and flips. */
+  imagesToTensor(images: RawImage[], options: ImageBatchOptions): [NativeTensor];
+  imagesToTensorAsync(images: RawImage[], options: ImageBatchOptions): Promise<[NativeTensor]>;
   /** [async] back-propagation on a worker thread. */
   backwardAsync(tensor: NativeTensor, gradient: NativeTensor | null): Promise<unknown>;
 }

@@ -4,6 +4,12 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { versions } from './runtime';
 import { Tensor, manualSeed } from './tensor';
+import { vocabCommand } from './commands/vocab';
+import { resizeCommand } from './commands/resize';
+import { downloadCommand } from './commands/download';
+import { trainCommand } from './commands/train';
+import { captionCommand } from './commands/caption';
+import { evaluateCommand } from './evaluate/command';
 
 /** A small real run while the captioning pipeline is built: fit y = 3x - 2 with autograd. */
 function fitLine(): void {
@@ -30,6 +36,12 @@ export function main(argv: string[] = hideBin(process.argv)): void {
     .command('versions', 'print torchcap, libtorch, BLAS, threads and CUDA', {}, () => {
       console.log(JSON.stringify(versions(), null, 2));
     })
+    .command(vocabCommand)
+    .command(resizeCommand)
+    .command(downloadCommand)
+    .command(trainCommand)
+    .command(captionCommand)
+    .command(evaluateCommand)
     .command('demo', 'the main job on bundled data', {}, () => fitLine())
     .demandCommand(1)
     .strict()

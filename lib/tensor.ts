@@ -199,9 +199,13 @@ export class Tensor {
     return new Tensor(native.randint(low, high, checkShape(shape), checkDevice(opts.device)));
   }
 
-  /** A random permutation of 0..n-1, int64. */
-  static randperm(n: number): Tensor {
-    return new Tensor(native.randperm(checkInt(n, 'n', 0)));
+  /**
+   * A random permutation of 0..n-1, int64. With `seed`, drawn from a fresh generator seeded with
+   * it (PyTorch's `torch.randperm(n, generator=torch.Generator().manual_seed(seed))`), leaving the
+   * global generator untouched.
+   */
+  static randperm(n: number, seed?: number): Tensor {
+    return new Tensor(native.randperm(checkInt(n, 'n', 0), seed === undefined ? null : checkInt(seed, 'seed', 0)));
   }
 
   /** arange(end) or arange(start, end, step?). Integral arguments give int64, like PyTorch. */

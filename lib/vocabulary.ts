@@ -12,6 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { wordTokenize } from './text/tokenizer';
+import { writeFileAtomic } from './util/files';
 
 export const PAD = 0;
 export const START = 1;
@@ -271,16 +272,9 @@ export class Vocabulary {
     } catch (e) {
       throw new VocabularyError(`Cannot create folder ${dir} for vocabulary file ${file}: ${(e as Error).message}`);
     }
-    const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
     try {
-      fs.writeFileSync(tmp, `${JSON.stringify(this.toJSON())}\n`, 'utf8');
-      fs.renameSync(tmp, file);
+      writeFileAtomic(file, `${JSON.stringify(this.toJSON())}\n`);
     } catch (e) {
-      try {
-        fs.rmSync(tmp, { force: true });
-      } catch {
-        // nothing more to clean up
-      }
       throw new VocabularyError(`Cannot write vocabulary file ${file}: ${(e as Error).message}`);
     }
   }

@@ -8,6 +8,7 @@ namespace torchcap {
 
 void InitFunctional(Napi::Env env, Napi::Object exports);
 void InitOptim(Napi::Env env, Napi::Object exports);
+void InitImage(Napi::Env env, Napi::Object exports);
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // One state per environment: the main thread and every worker thread that loads the addon.
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ModuleWrap::Init(env, exports);
   InitFunctional(env, exports);
   InitOptim(env, exports);
+  InitImage(env, exports);
   return exports;
 }
 

@@ -107,8 +107,9 @@ std::vector<int64_t> ToInts(Napi::Value v, const char* name) {
 
 std::vector<int64_t> ArgInts(const Napi::CallbackInfo& info, size_t i, const char* name) { return ToInts(Arg(info, i), name); }
 
-std::vector<double> ArgNumbers(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  Napi::Value v = Arg(info, i);
+std::vector<double> ArgNumbers(const Napi::CallbackInfo& info, size_t i, const char* name) { return ToNumbers(Arg(info, i), name); }
+
+std::vector<double> ToNumbers(Napi::Value v, const char* name) {
   if (!v.IsArray()) ThrowType(std::string("Expected an array of numbers for ") + name);
   auto arr = v.As<Napi::Array>();
   std::vector<double> out(arr.Length());

@@ -82,6 +82,7 @@ Napi::Object ArgObject(const Napi::CallbackInfo& info, size_t i, const char* nam
 bool ArgPresent(const Napi::CallbackInfo& info, size_t i);
 
 std::vector<int64_t> ToInts(Napi::Value v, const char* name);
+std::vector<double> ToNumbers(Napi::Value v, const char* name);
 int64_t ToInt(Napi::Value v, const char* name);
 
 // Fields of an options object; absent (undefined/null) fields give the default.

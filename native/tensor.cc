@@ -2,6 +2,8 @@
 #include "tensor.h"
 #include "wrap.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <sstream>
 
 namespace torchcap {
@@ -291,8 +293,17 @@ static Napi::Value RandInt(const Napi::CallbackInfo& info) {
   });
 }
 
+// randperm(n, seed?): with a seed, from a fresh generator seeded with it, as
+// torch.randperm(n, generator=torch.Generator().manual_seed(seed)) (what DistributedSampler does).
 static Napi::Value RandPerm(const Napi::CallbackInfo& info) {
-  TORCHCAP_GUARD(info, { return WrapTensor(info.Env(), torch::randperm(ArgInt(info, 0, "n"), torch::kInt64)); });
+  TORCHCAP_GUARD(info, {
+    const int64_t n = ArgInt(info, 0, "n");
+    if (ArgPresent(info, 1)) {
+      auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(ArgInt(info, 1, "seed")));
+      return WrapTensor(info.Env(), torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kInt64)));
+    }
+    return WrapTensor(info.Env(), torch::randperm(n, torch::kInt64));
+  });
 }
 
 static Napi::Value Arange(const Napi::CallbackInfo& info) {

@@ -3,7 +3,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import yargs from 'yargs';
-import { type CommandIO, evaluateCommand, runEvaluate } from '../lib/evaluate/command';
+import { evaluateCommand, runEvaluate } from '../lib/evaluate/command';
+import type { CommandIO } from '../lib/commands/io';
 
 let tmp: string;
 let refsFile: string;

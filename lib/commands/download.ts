@@ -12,7 +12,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { COCO_FILES, COCO_PARTS, type CocoPart, type CocoProgress, cocoBaseUrl, downloadCoco } from '../data/download';
 import { type Progress, createProgress, formatBytes } from '../data/progress';
-import type { CommandIO } from './resize';
+import { processIO, type CommandIO } from './io';
 
 export interface DownloadCocoOptions {
   dir: string;
@@ -21,11 +21,6 @@ export interface DownloadCocoOptions {
   retries?: number;
   quiet?: boolean;
 }
-
-const processIO: CommandIO = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-};
 
 /** Runs `download coco` and returns its exit status. */
 export async function runDownloadCoco(opts: DownloadCocoOptions, io: CommandIO = processIO): Promise<number> {

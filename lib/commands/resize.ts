@@ -12,6 +12,7 @@ import * as os from 'os';
 import type { Argv, CommandModule } from 'yargs';
 import { createProgress } from '../data/progress';
 import { DEFAULT_JPEG_QUALITY, DEFAULT_SIZE, resizeImages } from '../data/resize';
+import { processIO, type CommandIO } from './io';
 
 export interface ResizeCommandOptions {
   input: string;
@@ -22,17 +23,6 @@ export interface ResizeCommandOptions {
   autoOrient?: boolean;
   quiet?: boolean;
 }
-
-/** Where the command writes; the process streams by default. */
-export interface CommandIO {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
-
-const processIO: CommandIO = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-};
 
 /** Runs the command and returns its exit status (see the module comment). */
 export async function runResize(opts: ResizeCommandOptions, io: CommandIO = processIO): Promise<number> {

@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import type { Argv, CommandModule } from 'yargs';
 import { type CaptionEvaluation, evaluateCaptions } from './index';
 import { EvaluationInputError, type ImageId, readReferencesFile, readResultsFile } from './inputs';
+import { processIO, type CommandIO } from '../commands/io';
 
 export interface EvaluateCommandOptions {
   references: string;
@@ -17,17 +18,6 @@ export interface EvaluateCommandOptions {
   perImage?: string;
   meteorJar?: string;
 }
-
-/** Where the command writes; the process streams by default. */
-export interface CommandIO {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
-
-const processIO: CommandIO = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-};
 
 const ORDER = ['Bleu_1', 'Bleu_2', 'Bleu_3', 'Bleu_4', 'METEOR', 'ROUGE_L', 'CIDEr', 'SPICE'] as const;
 

@@ -3,7 +3,7 @@
  * `[{"image_id", "caption"}]`, with an error that names the problem for anything the toolkit
  * would reject (or, where it would crash with a bare assertion, what that assertion meant).
  */
-import * as fs from 'fs';
+import { readJsonFile as readJson } from '../util/files';
 
 /** An image id as it appears in the JSON (COCO uses integers; compared by value and type, as Python does). */
 export type ImageId = number | string;
@@ -47,20 +47,7 @@ function listSome(items: readonly string[], max = 5): string {
 
 /** Reads and parses a JSON file, saying which file and what went wrong. */
 export function readJsonFile(file: string, what: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new EvaluationInputError(`${what} file not found: ${file}`);
-    if (code === 'EISDIR') throw new EvaluationInputError(`${what} path is a directory, not a JSON file: ${file}`);
-    throw new EvaluationInputError(`cannot read ${what} file ${file}: ${(e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-  } catch (e) {
-    throw new EvaluationInputError(`${what} file ${file} is not valid JSON: ${(e as Error).message}`);
-  }
+  return readJson(file, what, EvaluationInputError);
 }
 
 /**

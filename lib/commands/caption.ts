@@ -1,0 +1,82 @@
+/**
+ * `torchcap caption`: captions for images, from torchcap checkpoints or the book's own.
+ *
+ *   torchcap caption photo.jpg [more.jpg ...] --encoder encoder-2-3000.ckpt \
+ *       --decoder decoder-2-3000.ckpt --vocab vocab.json [--beam 3] [--json]
+ *
+ * Prints `IMAGE: caption` lines, or with --json one object a line: {"image": ..., "caption": ...}.
+ * An unreadable image is named on stderr (the others are still captioned) and the exit status is 1.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { Captioner } from '../captioner';
+import { RESNET_DEPTHS, type ResNetDepth } from '../nn/resnet';
+import { processIO, type CommandIO } from './io';
+
+export interface CaptionCommandOptions {
+  images: string[];
+  encoder: string;
+  decoder: string;
+  vocab: string;
+  backbone?: string;
+  beam?: number;
+  json?: boolean;
+  maxLen?: number;
+}
+
+export function parseBackbone(name: string | undefined): ResNetDepth | undefined {
+  if (name === undefined) return undefined;
+  const m = /^resnet(\d+)$/.exec(name);
+  const depth = m ? (Number(m[1]) as ResNetDepth) : undefined;
+  if (!depth || !RESNET_DEPTHS.includes(depth)) throw new RangeError(`--backbone must be one of ${RESNET_DEPTHS.map((d) => `resnet${d}`).join(', ')}, not ${name}`);
+  return depth;
+}
+
+export async function runCaption(opts: CaptionCommandOptions, io: CommandIO = processIO): Promise<number> {
+  let captioner: Captioner;
+  try {
+    captioner = await Captioner.load({ encoder: opts.encoder, decoder: opts.decoder, vocab: opts.vocab, backbone: parseBackbone(opts.backbone), maxLen: opts.maxLen });
+  } catch (e) {
+    io.err(`torchcap caption: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const outcomes = await captioner.captionEach(opts.images, { beam: opts.beam });
+  let failed = 0;
+  outcomes.forEach((o, i) => {
+    const image = opts.images[i];
+    if ('error' in o) {
+      failed++;
+      io.err(`torchcap caption: ${o.error}\n`);
+    } else if (opts.json) io.out(JSON.stringify({ image, caption: o.caption }) + '\n');
+    else io.out(`${image}: ${o.caption}\n`);
+  });
+  return failed ? 1 : 0;
+}
+
+interface CaptionArgv {
+  images: string[];
+  encoder: string;
+  decoder: string;
+  vocab: string;
+  backbone?: string;
+  beam: number;
+  json: boolean;
+  'max-len'?: number;
+}
+
+export const captionCommand: CommandModule<object, CaptionArgv> = {
+  command: 'caption <images..>',
+  describe: 'Caption images with a trained encoder and decoder (torchcap checkpoints or the book\'s .ckpt files)',
+  builder: (y: Argv<object>): Argv<CaptionArgv> =>
+    (y as Argv<object>)
+      .positional('images', { type: 'string', array: true, demandOption: true, describe: 'image files' })
+      .option('encoder', { type: 'string', demandOption: true, describe: 'encoder checkpoint (encoder-E-S.ckpt)' })
+      .option('decoder', { type: 'string', demandOption: true, describe: 'decoder checkpoint (decoder-E-S.ckpt)' })
+      .option('vocab', { type: 'string', demandOption: true, describe: "vocabulary: torchcap JSON, a JSON array of words, or the book's vocabulary.pkl" })
+      .option('backbone', { type: 'string', describe: 'resnet18|34|50|101|152 (read from the checkpoint when omitted)' })
+      .option('beam', { type: 'number', default: 1, describe: 'beam width (1: greedy, as the book)' })
+      .option('max-len', { type: 'number', describe: 'words per caption at most (default 20)' })
+      .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line: {"image", "caption"}' }) as unknown as Argv<CaptionArgv>,
+  handler: async (argv) => {
+    process.exitCode = await runCaption({ ...argv, maxLen: argv['max-len'] });
+  },
+};

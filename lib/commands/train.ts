@@ -1,0 +1,160 @@
+/**
+ * `torchcap train`: the book's training run.
+ *
+ *   torchcap train --images data/resized_images --captions annotations/captions_train2014.json \
+ *       --vocab vocab.json --out models_dir
+ *
+ * Defaults are the book's: 5 epochs, batch 128, lr 0.001, a log line every 10 steps, checkpoints
+ * every 1000 steps, ResNet-152. `--resume` continues from the newest checkpoint in --out. SIGINT or
+ * SIGTERM stops after the current step; the last checkpoint stays usable.
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { train, type TrainOptions } from '../train';
+import type { BackboneMode } from '../model';
+import { parseBackbone } from './caption';
+import { processIO, type CommandIO } from './io';
+
+export async function runTrain(opts: TrainOptions, io: CommandIO = processIO): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    io.err(`\ntorchcap train: ${sig}: stopping after the current step\n`);
+    stop.abort(new Error(`stopped by ${sig}`));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const summary = await train({ ...opts, signal: stop.signal }, (t) => {
+      t.on('log', (line) => opts.quiet && io.out(line + '\n'));
+      t.on('skip', ({ reason }) => io.err(`skipped: ${reason}\n`));
+      t.on('checkpoint', (set) => opts.quiet || io.err(`saved ${set.encoder}, ${set.decoder}, ${set.training}\n`));
+    });
+    io.out(
+      `done: ${summary.globalStep} steps, last loss ${summary.lastLoss.toFixed(4)}, ${summary.skipped} images skipped, ${summary.seconds.toFixed(1)} s` +
+        (summary.best ? `; best CIDEr-D ${summary.best.CIDEr.toFixed(4)} at step ${summary.best.globalStep}` : '') +
+        '\n',
+    );
+    return 0;
+  } catch (e) {
+    io.err(`torchcap train: ${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+interface TrainArgv {
+  images: string;
+  captions: string;
+  split?: string;
+  vocab?: string;
+  threshold: number;
+  out: string;
+  epochs: number;
+  'batch-size': number;
+  lr: number;
+  'log-every': number;
+  'save-every': number;
+  backbone: string;
+  'backbone-mode': BackboneMode;
+  'fine-tune'?: string[];
+  pretrained?: string;
+  'embed-size': number;
+  'hidden-size': number;
+  'num-layers': number;
+  resize: number;
+  crop: number;
+  seed: number;
+  'cache-features': boolean;
+  resume: boolean;
+  'eval-every'?: number;
+  'val-captions'?: string;
+  'val-images'?: string;
+  'val-limit': number;
+  beam: number;
+  'max-steps'?: number;
+  quiet: boolean;
+}
+
+export const trainCommand: CommandModule<object, TrainArgv> = {
+  command: 'train',
+  describe: "Train the encoder and decoder as the book does (defaults: 5 epochs, batch 128, lr 0.001, ResNet-152)",
+  builder: (y: Argv<object>): Argv<TrainArgv> =>
+    y
+      .option('images', { type: 'string', demandOption: true, describe: 'folder of training images (resized to 256x256 by `torchcap resize`)' })
+      .option('captions', { type: 'string', demandOption: true, describe: 'captions: COCO JSON, Flickr8k token .txt (with --split) or JSONL' })
+      .option('split', { type: 'string', describe: 'Flickr8k: list of training images' })
+      .option('vocab', { type: 'string', describe: 'vocabulary file (built from the captions and saved in --out when omitted)' })
+      .option('threshold', { type: 'number', default: 4, describe: 'vocabulary threshold when building one' })
+      .option('out', { type: 'string', demandOption: true, describe: 'folder for checkpoints, metrics.jsonl and loss.svg' })
+      .option('epochs', { type: 'number', default: 5 })
+      .option('batch-size', { type: 'number', default: 128 })
+      .option('lr', { type: 'number', default: 0.001 })
+      .option('log-every', { type: 'number', default: 10, describe: 'steps between log lines' })
+      .option('save-every', { type: 'number', default: 1000, describe: 'steps between checkpoints (also at the end of each epoch)' })
+      .option('backbone', { type: 'string', default: 'resnet152', describe: 'resnet18|34|50|101|152' })
+      .option('backbone-mode', {
+        choices: ['book', 'eval', 'fast'] as const,
+        default: 'book' as BackboneMode,
+        describe: "frozen ResNet in the encoder's mode as the book (book), always in eval mode (eval), or eval on the folded fast path (fast)",
+      })
+      .option('fine-tune', { type: 'string', array: true, describe: 'backbone stages to train, e.g. layer4' })
+      .option('pretrained', { type: 'string', describe: "torchvision ImageNet weights for the backbone (e.g. resnet152-394f9c45.pth)" })
+      .option('embed-size', { type: 'number', default: 256 })
+      .option('hidden-size', { type: 'number', default: 512 })
+      .option('num-layers', { type: 'number', default: 1 })
+      .option('resize', { type: 'number', default: 256, describe: 'images not of this size are resized to it' })
+      .option('crop', { type: 'number', default: 224, describe: 'random crop size' })
+      .option('seed', { type: 'number', default: 0 })
+      .option('cache-features', { type: 'boolean', default: false, describe: 'compute the frozen backbone once (centre crop, no flip) and train on cached features' })
+      .option('resume', { type: 'boolean', default: false, describe: 'continue from the newest checkpoint in --out' })
+      .option('eval-every', { type: 'number', describe: 'score validation captions every N steps (and at each epoch end); keeps the best checkpoint by CIDEr-D' })
+      .option('val-captions', { type: 'string', describe: 'COCO captions file of the validation images' })
+      .option('val-images', { type: 'string', describe: 'folder of the validation images (default: --images)' })
+      .option('val-limit', { type: 'number', default: 500, describe: 'validation images scored at most' })
+      .option('beam', { type: 'number', default: 1, describe: 'beam width for validation captions' })
+      .option('max-steps', { type: 'number', describe: 'stop each epoch after this many steps' })
+      .option('quiet', { type: 'boolean', default: false, describe: 'log lines only, no progress bar' }),
+  handler: async (argv) => {
+    let backbone;
+    try {
+      backbone = parseBackbone(argv.backbone);
+    } catch (e) {
+      process.stderr.write(`torchcap train: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.exitCode = await runTrain({
+      images: argv.images,
+      captions: argv.captions,
+      split: argv.split,
+      vocab: argv.vocab,
+      threshold: argv.threshold,
+      out: argv.out,
+      epochs: argv.epochs,
+      batchSize: argv['batch-size'],
+      lr: argv.lr,
+      logEvery: argv['log-every'],
+      saveEvery: argv['save-every'],
+      backbone,
+      backboneMode: argv['backbone-mode'],
+      fineTune: argv['fine-tune'] as TrainOptions['fineTune'],
+      pretrained: argv.pretrained,
+      embedSize: argv['embed-size'],
+      hiddenSize: argv['hidden-size'],
+      numLayers: argv['num-layers'],
+      resize: argv.resize,
+      crop: argv.crop,
+      seed: argv.seed,
+      cacheFeatures: argv['cache-features'],
+      resume: argv.resume,
+      evalEvery: argv['eval-every'],
+      valCaptions: argv['val-captions'],
+      valImages: argv['val-images'],
+      valLimit: argv['val-limit'],
+      beam: argv.beam,
+      maxStepsPerEpoch: argv['max-steps'],
+      quiet: argv.quiet,
+    });
+  },
+};

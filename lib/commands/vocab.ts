@@ -1,0 +1,54 @@
+/**
+ * `torchcap vocab`: the book's vocabulary from a captions file.
+ *
+ *   torchcap vocab --captions annotations/captions_train2014.json --threshold 4 --out vocab.json
+ */
+import type { Argv, CommandModule } from 'yargs';
+import { Vocabulary, DEFAULT_THRESHOLD } from '../vocabulary';
+import { readCaptions } from '../data/datasets';
+import { processIO, type CommandIO } from './io';
+
+export interface VocabCommandOptions {
+  captions: string;
+  threshold?: number;
+  out: string;
+  split?: string;
+}
+
+export function runVocab(opts: VocabCommandOptions, io: CommandIO = processIO): number {
+  try {
+    const corpus = readCaptions(opts.captions, '.', { split: opts.split });
+    const vocab = Vocabulary.build(
+      corpus.annotations.map((a) => a.caption),
+      { threshold: opts.threshold ?? DEFAULT_THRESHOLD },
+    );
+    vocab.save(opts.out);
+    io.out(`${vocab.size} words (threshold ${opts.threshold ?? DEFAULT_THRESHOLD}, ${corpus.annotations.length} captions) written to ${opts.out}\n`);
+    return 0;
+  } catch (e) {
+    io.err(`torchcap vocab: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+interface VocabArgv {
+  captions: string;
+  threshold: number;
+  out: string;
+  split?: string;
+}
+
+export const vocabCommand: CommandModule<object, VocabArgv> = {
+  command: 'vocab',
+  describe: "Build the book's vocabulary (<pad> <start> <end> <unk>, then words seen >= threshold times, in order of first appearance)",
+  builder: (y: Argv<object>): Argv<VocabArgv> =>
+    y
+      .option('captions', { type: 'string', demandOption: true, describe: 'captions file: COCO JSON, Flickr8k token .txt, or JSONL' })
+      .option('threshold', { type: 'number', default: DEFAULT_THRESHOLD, describe: 'keep words seen at least this many times' })
+      .option('out', { type: 'string', demandOption: true, describe: 'vocabulary JSON to write' })
+      .option('split', { type: 'string', describe: 'Flickr8k: list of the images to use (e.g. Flickr_8k.trainImages.txt)' })
+      .example('$0 vocab --captions annotations/captions_train2014.json --out vocab.json', 'the book\'s 9,948 words on train2014'),
+  handler: (argv) => {
+    process.exitCode = runVocab(argv);
+  },
+};

@@ -1,0 +1,128 @@
+/**
+ * Sampling captions from encoder features: greedy (the book's `sample`) and beam search, batched
+ * over images. Every step runs on a worker thread with gradients off, so the JS thread stays free.
+ *
+ * Greedy: feed the image feature, take the argmax word, feed its embedding back, `maxLen` steps
+ * (the book: 20), as the book does; the caption is the words up to `<end>`.
+ * Beam search: K hypotheses per image, scored by the sum of word log-probabilities divided by
+ * length^lengthPenalty (0 by default: the most probable sequence). A hypothesis ends at `<end>`;
+ * when every image holds K ended hypotheses, or after maxLen steps, the best one wins. K = 1 gives
+ * the greedy caption.
+ */
+import { Tensor, checkInt, dispatchWithGrad } from './tensor';
+import type { CaptionDecoder } from './model';
+import type { LSTMState } from './nn/rnn';
+import { END } from './vocabulary';
+
+export interface SampleOptions {
+  /** Words per caption at most (the decoder's maxSeqLen by default). */
+  maxLen?: number;
+  /** Beam width; 1 = greedy. */
+  beam?: number;
+  /** Beam search: divide scores by length^lengthPenalty. */
+  lengthPenalty?: number;
+}
+
+const noGradStep = (decoder: CaptionDecoder, inputs: Tensor, state?: LSTMState) => dispatchWithGrad(false, () => decoder.stepAsync(inputs, state));
+const noGradEmbed = (decoder: CaptionDecoder, ids: Tensor) => dispatchWithGrad(false, () => decoder.embedAsync(ids));
+
+function rowsOf(t: Tensor): number[][] {
+  return t.toArray() as number[][];
+}
+
+/** Word ids up to and including the first `<end>` (all of them if none). */
+export function cutAtEnd(ids: number[]): number[] {
+  const i = ids.indexOf(END);
+  return i < 0 ? ids : ids.slice(0, i + 1);
+}
+
+/** The book's greedy sampling for a batch of features [B, E]: ids per image, cut after <end>. */
+export async function greedy(decoder: CaptionDecoder, features: Tensor, opts: SampleOptions = {}): Promise<number[][]> {
+  const maxLen = checkInt(opts.maxLen ?? decoder.maxSeqLen, 'maxLen', 1);
+  let inputs = features;
+  let state: LSTMState | undefined;
+  const steps: Tensor[] = [];
+  for (let t = 0; t < maxLen; t++) {
+    const r = await noGradStep(decoder, inputs, state);
+    state = r.state;
+    const ids = r.logits.argmax(1);
+    steps.push(ids);
+    inputs = await noGradEmbed(decoder, ids);
+  }
+  return rowsOf(Tensor.stack(steps, 1)).map(cutAtEnd);
+}
+
+interface Hypothesis {
+  ids: number[];
+  score: number;
+}
+
+/** Beam search for a batch of features [B, E]: the best ids per image, cut after <end>. */
+export async function beamSearch(decoder: CaptionDecoder, features: Tensor, opts: SampleOptions = {}): Promise<number[][]> {
+  const K = checkInt(opts.beam ?? 3, 'beam', 1);
+  const maxLen = checkInt(opts.maxLen ?? decoder.maxSeqLen, 'maxLen', 1);
+  const alpha = opts.lengthPenalty ?? 0;
+  const B = features.shape[0];
+  const V = decoder.vocabSize;
+  const finished: Hypothesis[][] = Array.from({ length: B }, () => []);
+  const norm = (h: Hypothesis) => h.score / Math.pow(h.ids.length, alpha);
+
+  // Step 0 from the image features: the K best first words of each image.
+  let r = await noGradStep(decoder, features);
+  const first = r.logits.logSoftmax(1).topk(Math.min(K, V), 1);
+  const firstScores = rowsOf(first.values);
+  const firstIds = rowsOf(first.indices);
+  let live: Hypothesis[][] = firstScores.map((row, b) => row.map((s, k) => ({ ids: [firstIds[b][k]], score: s })));
+  // Each image's state repeated for its K beams: rows b*K .. b*K+K-1.
+  const repeat = Tensor.from(
+    Array.from({ length: B * K }, (_, i) => Math.floor(i / K)),
+    { dtype: 'int64' },
+  );
+  let state: LSTMState = { h: r.state.h.indexSelect(1, repeat), c: r.state.c.indexSelect(1, repeat) };
+
+  const retire = (): void => {
+    live = live.map((beams, b) =>
+      beams.map((h) => {
+        if (h.ids[h.ids.length - 1] === END && h.score > -Infinity) {
+          finished[b].push({ ...h });
+          return { ids: h.ids, score: -Infinity };
+        }
+        return h;
+      }),
+    );
+  };
+  retire();
+
+  for (let t = 1; t < maxLen; t++) {
+    if (finished.every((f) => f.length >= K)) break;
+    const last = Tensor.from(live.flatMap((beams) => beams.map((h) => h.ids[h.ids.length - 1])), { dtype: 'int64' });
+    r = await noGradStep(decoder, await noGradEmbed(decoder, last), state);
+    const scores = Tensor.from(live.flatMap((beams) => beams.map((h) => (h.score === -Infinity ? -1e30 : h.score))), { dtype: 'float32' });
+    const total = r.logits.logSoftmax(1).add(scores.unsqueeze(1)).reshape(B, K * V);
+    const best = total.topk(K, 1);
+    const bestScores = rowsOf(best.values);
+    const bestIdx = rowsOf(best.indices);
+    const pick: number[] = [];
+    live = live.map((beams, b) =>
+      bestIdx[b].map((flat, k) => {
+        const from = Math.floor(flat / V);
+        pick.push(b * K + from);
+        const dead = beams[from].score === -Infinity;
+        return { ids: [...beams[from].ids, flat % V], score: dead ? -Infinity : bestScores[b][k] };
+      }),
+    );
+    const sel = Tensor.from(pick, { dtype: 'int64' });
+    state = { h: r.state.h.indexSelect(1, sel), c: r.state.c.indexSelect(1, sel) };
+    retire();
+  }
+  return live.map((beams, b) => {
+    const pool = finished[b].length ? finished[b] : beams.filter((h) => h.score > -Infinity);
+    const candidates = pool.length ? pool : beams;
+    return cutAtEnd(candidates.reduce((x, y) => (norm(y) > norm(x) ? y : x)).ids);
+  });
+}
+
+/** Greedy for beam 1 (or unset), beam search otherwise. */
+export function sampleIds(decoder: CaptionDecoder, features: Tensor, opts: SampleOptions = {}): Promise<number[][]> {
+  return (opts.beam ?? 1) <= 1 ? greedy(decoder, features, opts) : beamSearch(decoder, features, opts);
+}

@@ -1,0 +1,406 @@
+/**
+ * The book's training loop, in TypeScript over the native models.
+ *
+ * Each step: encoder (frozen ResNet, then the trainable Linear + BatchNorm1d) -> decoder over the
+ * packed captions -> cross-entropy over the packed targets -> zero grads -> backward -> Adam.
+ * Adam (lr 0.001) trains the decoder and the encoder's linear and batch-norm layers. Every
+ * `logEvery` steps the book's line `Epoch [e/E], Step [i/N], Loss: …, Perplexity: …` (epoch and step
+ * 0-based, as the book prints them); every `saveEvery` steps and at the end of each epoch a
+ * checkpoint with the book's file names. Heavy work runs on worker threads: the event loop stays
+ * free for the next batch's decoding, progress output, or an app's UI.
+ *
+ * Also: a JSONL metrics file, a loss-curve SVG next to the checkpoints, `resume`, cached backbone
+ * features (`cacheFeatures`), and periodic evaluation with the COCO metrics keeping the best
+ * checkpoint by CIDEr-D.
+ */
+import { EventEmitter } from 'events';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Tensor, manualSeed } from './tensor';
+import { CaptionEncoder, CaptionDecoder, type BackboneMode } from './model';
+import type { ResNetDepth } from './nn/resnet';
+import { crossEntropyAsync, backwardAsync } from './nn/functional';
+import { packPaddedSequence } from './nn/rnn';
+import { Adam } from './optim';
+import { Vocabulary, DEFAULT_THRESHOLD } from './vocabulary';
+import { readCaptions, type CaptionCorpus } from './data/datasets';
+import { CaptionLoader, epochOrder, padCaptions, type Sample } from './data/loader';
+import { buildFeatureCache, type FeatureCache } from './data/features';
+import { decodeImage, toBatchAsync, ImageError } from './data/images';
+import { createProgress, type Progress as ProgressBar } from './data/progress';
+import { saveCheckpoint, saveWeights, latestCheckpoint, restoreCheckpoint, loadBackboneWeights, type CheckpointSet, type Progress } from './checkpoint';
+import { captionBatch } from './caption';
+import { CaptionEvaluator } from './evaluate';
+import { writeLossCurve } from './report/loss-curve';
+import { writeFileAtomic } from './util/files';
+
+export interface TrainOptions {
+  /** Folder of training images. */
+  images: string;
+  /** Captions: COCO JSON, Flickr8k token file (.txt, with `split`) or JSONL. */
+  captions: string;
+  split?: string;
+  /** A vocabulary file (torchcap JSON or a JSON array of words), or one to use; built from the captions when absent. */
+  vocab?: string | Vocabulary;
+  threshold?: number;
+  /** Folder for checkpoints, metrics and pictures. */
+  out: string;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  logEvery?: number;
+  saveEvery?: number;
+  backbone?: ResNetDepth;
+  embedSize?: number;
+  hiddenSize?: number;
+  numLayers?: number;
+  maxSeqLen?: number;
+  backboneMode?: BackboneMode;
+  fineTune?: ('layer1' | 'layer2' | 'layer3' | 'layer4')[];
+  /** torchvision ImageNet weights (.pth) for the backbone. */
+  pretrained?: string;
+  resize?: number;
+  crop?: number;
+  seed?: number;
+  cacheFeatures?: boolean;
+  /** Continue from the newest checkpoint in `out`. */
+  resume?: boolean;
+  /** Score captions of a validation set every N steps (and at each epoch's end). */
+  evalEvery?: number;
+  valCaptions?: string;
+  valImages?: string;
+  /** Validation images scored at most (default 500). */
+  valLimit?: number;
+  beam?: number;
+  /** Stop each epoch after this many steps (smoke runs, benchmarks). */
+  maxStepsPerEpoch?: number;
+  /** Batches decoded ahead. */
+  prefetch?: number;
+  quiet?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface StepEvent {
+  epoch: number;
+  step: number;
+  stepsPerEpoch: number;
+  globalStep: number;
+  loss: number;
+  perplexity: number;
+  imagesPerSecond: number;
+}
+
+export interface EvalEvent {
+  globalStep: number;
+  metrics: Record<string, number>;
+  best: boolean;
+}
+
+export interface TrainSummary {
+  epochs: number;
+  globalStep: number;
+  lastLoss: number;
+  skipped: number;
+  checkpoints: CheckpointSet[];
+  best?: { globalStep: number; CIDEr: number };
+  seconds: number;
+}
+
+export interface TrainerEvents {
+  log: [line: string];
+  step: [StepEvent];
+  checkpoint: [CheckpointSet];
+  skip: [{ image: string; reason: string }];
+  eval: [EvalEvent];
+  epoch: [{ epoch: number; meanLoss: number; seconds: number }];
+}
+
+const DEFAULTS = {
+  epochs: 5,
+  batchSize: 128,
+  lr: 0.001,
+  logEvery: 10,
+  saveEvery: 1000,
+  backbone: 152 as ResNetDepth,
+  embedSize: 256,
+  hiddenSize: 512,
+  numLayers: 1,
+  maxSeqLen: 20,
+  resize: 256,
+  crop: 224,
+  seed: 0,
+  threshold: DEFAULT_THRESHOLD,
+  valLimit: 500,
+};
+
+export function formatLogLine(e: { epoch: number; epochs: number; step: number; stepsPerEpoch: number; loss: number }): string {
+  return `Epoch [${e.epoch}/${e.epochs}], Step [${e.step}/${e.stepsPerEpoch}], Loss: ${e.loss.toFixed(4)}, Perplexity: ${Math.exp(e.loss).toFixed(4)}`;
+}
+
+interface CachedBatch {
+  features: Tensor;
+  captions: Tensor;
+  lengths: number[];
+  index: number;
+}
+
+export class Trainer extends EventEmitter<TrainerEvents> {
+  readonly opts: TrainOptions & typeof DEFAULTS;
+  readonly vocab: Vocabulary;
+  readonly corpus: CaptionCorpus;
+  readonly samples: Sample[];
+  readonly encoder: CaptionEncoder;
+  readonly decoder: CaptionDecoder;
+  readonly optimizer: Adam;
+  readonly loader: CaptionLoader;
+  private progress: Progress = { epoch: 0, step: -1, globalStep: 0 };
+  private cache: FeatureCache | null = null;
+  private skipped = 0;
+  private best: { globalStep: number; CIDEr: number } | undefined;
+  private readonly checkpoints: CheckpointSet[] = [];
+  private evaluator: { evaluator: CaptionEvaluator; images: { id: string | number; path: string }[] } | null = null;
+  /** Lines from before run() (resuming), printed when it starts. */
+  private readonly notes: string[] = [];
+
+  private constructor(opts: TrainOptions, vocab: Vocabulary, corpus: CaptionCorpus) {
+    super();
+    this.opts = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as TrainOptions & typeof DEFAULTS;
+    this.vocab = vocab;
+    this.corpus = corpus;
+    // One sample per caption, in the order of the annotations (the book's dataset indices).
+    this.samples = corpus.annotations.map((a) => ({ image: corpus.imagePath(a.imageId), ids: vocab.encode(a.caption) }));
+    manualSeed(this.opts.seed);
+    this.encoder = new CaptionEncoder({ backbone: this.opts.backbone, embedSize: this.opts.embedSize, backboneMode: this.opts.backboneMode, fineTune: this.opts.fineTune });
+    this.decoder = new CaptionDecoder({
+      vocabSize: vocab.size,
+      embedSize: this.opts.embedSize,
+      hiddenSize: this.opts.hiddenSize,
+      numLayers: this.opts.numLayers,
+      maxSeqLen: this.opts.maxSeqLen,
+    });
+    this.optimizer = new Adam([...this.decoder.parameters(), ...this.encoder.trainableParameters()], { lr: this.opts.lr });
+    this.loader = new CaptionLoader(this.samples, {
+      batchSize: this.opts.batchSize,
+      seed: this.opts.seed,
+      resize: this.opts.resize,
+      crop: this.opts.crop,
+      prefetch: this.opts.prefetch,
+      onSkip: (s, reason) => this.skip(s.image, reason),
+    });
+  }
+
+  /** Reads the data, builds (or loads) the vocabulary and the models, and restores a checkpoint when resuming. */
+  static async create(opts: TrainOptions): Promise<Trainer> {
+    const corpus = readCaptions(opts.captions, opts.images, { split: opts.split });
+    let vocab: Vocabulary;
+    if (opts.vocab instanceof Vocabulary) vocab = opts.vocab;
+    else if (typeof opts.vocab === 'string') vocab = Vocabulary.load(opts.vocab);
+    else vocab = Vocabulary.build(corpus.annotations.map((a) => a.caption), { threshold: opts.threshold ?? DEFAULTS.threshold });
+    fs.mkdirSync(opts.out, { recursive: true });
+    if (!(opts.vocab instanceof Vocabulary) && typeof opts.vocab !== 'string') vocab.save(path.join(opts.out, 'vocab.json'));
+    const t = new Trainer(opts, vocab, corpus);
+    if (opts.pretrained) await loadBackboneWeights(t.encoder, opts.pretrained);
+    if (opts.resume) await t.resume();
+    t.encoder.prepare();
+    if (opts.evalEvery || opts.valCaptions) t.setUpEvaluation();
+    return t;
+  }
+
+  private async resume(): Promise<void> {
+    const set = latestCheckpoint(this.opts.out);
+    if (!set) {
+      this.notes.push(`No checkpoint in ${this.opts.out}: starting from the beginning`);
+      return;
+    }
+    const { progress, extra } = await restoreCheckpoint(this.opts.out, set, this);
+    this.progress = progress;
+    if (typeof extra.best === 'object' && extra.best) this.best = extra.best as { globalStep: number; CIDEr: number };
+    this.notes.push(`Resumed from ${set.encoder}, ${set.decoder}, ${set.training} (epoch ${progress.epoch}, step ${progress.step})`);
+  }
+
+  private setUpEvaluation(): void {
+    if (!this.opts.valCaptions) throw new TypeError('evaluation during training needs valCaptions (a COCO captions file of validation images)');
+    const val = readCaptions(this.opts.valCaptions, this.opts.valImages ?? this.opts.images);
+    const chosen = val.images.slice(0, this.opts.valLimit);
+    const sub = val.subset(chosen.map((i) => i.id));
+    this.evaluator = { evaluator: new CaptionEvaluator(sub.toCoco()), images: chosen.map((i) => ({ id: i.id, path: val.imagePath(i.id) })) };
+  }
+
+  private skip(image: string, reason: string): void {
+    this.skipped++;
+    this.emit('skip', { image, reason });
+  }
+
+  private stepsPerEpoch(): number {
+    const n = this.cache ? Math.ceil(this.samples.length / this.opts.batchSize) : this.loader.batchesPerEpoch();
+    return this.opts.maxStepsPerEpoch ? Math.min(n, this.opts.maxStepsPerEpoch) : n;
+  }
+
+  private async *cachedEpoch(epoch: number, from: number): AsyncGenerator<CachedBatch> {
+    const cache = this.cache!;
+    const usable = this.samples.map((s, i) => [s, i] as const).filter(([s]) => !cache.missing.has(s.image));
+    const order = epochOrder(usable.length, epoch, { seed: this.opts.seed });
+    const bs = this.opts.batchSize;
+    for (let b = from; b * bs < order.length; b++) {
+      const batch = order.slice(b * bs, (b + 1) * bs).map((k) => usable[k][0]);
+      batch.sort((x, y) => y.ids.length - x.ids.length);
+      const rows = Tensor.from(batch.map((s) => cache.rowOf.get(s.image)!), { dtype: 'int64' });
+      yield { features: cache.features.indexSelect(0, rows), ...padCaptions(batch.map((s) => s.ids)), index: b };
+    }
+  }
+
+  /** One optimisation step; returns the loss. */
+  private async trainStep(batch: { images?: Tensor; features?: Tensor; captions: Tensor; lengths: number[] }): Promise<number> {
+    const mode = { train: true };
+    const features = batch.features ? await this.encoder.headAsync(batch.features, mode) : await this.encoder.forwardAsync(batch.images!, mode);
+    const logits = await this.decoder.forwardAsync(features, batch.captions, batch.lengths, mode);
+    const targets = packPaddedSequence(batch.captions, batch.lengths, { batchFirst: true }).data;
+    const loss = await crossEntropyAsync(logits, targets);
+    this.optimizer.zeroGrad();
+    await backwardAsync(loss);
+    await this.optimizer.stepAsync();
+    return loss.item();
+  }
+
+  private metricsFile(): string {
+    return path.join(this.opts.out, 'metrics.jsonl');
+  }
+
+  private record(entry: Record<string, unknown>): void {
+    fs.appendFileSync(this.metricsFile(), JSON.stringify({ time: new Date().toISOString(), ...entry }) + '\n');
+  }
+
+  private async checkpoint(epoch: number, step: number): Promise<void> {
+    const set = await saveCheckpoint(this.opts.out, this, { epoch, step, globalStep: this.progress.globalStep }, { best: this.best ?? null, vocabSize: this.vocab.size });
+    this.checkpoints.push(set);
+    writeLossCurve(this.metricsFile(), path.join(this.opts.out, 'loss.svg'));
+    this.emit('checkpoint', set);
+  }
+
+  /** Greedy (or beam) captions of the validation images, scored; keeps the best checkpoint by CIDEr-D. */
+  async evaluate(): Promise<Record<string, number>> {
+    if (!this.evaluator) throw new Error('no validation set configured');
+    const results: { image_id: string | number; caption: string }[] = [];
+    const size = this.opts.crop;
+    const bs = Math.min(64, this.opts.batchSize);
+    const imgs = this.evaluator.images;
+    for (let b = 0; b < imgs.length; b += bs) {
+      const part = imgs.slice(b, b + bs);
+      const decoded = await Promise.all(part.map((i) => decodeImage(i.path, size).catch((e: unknown) => (e instanceof ImageError ? null : Promise.reject(e)))));
+      const ok = part.filter((_, k) => decoded[k] !== null);
+      if (!ok.length) continue;
+      const caps = await captionBatch(this, await toBatchAsync(decoded.filter((d) => d !== null), { crop: size }), { beam: this.opts.beam });
+      ok.forEach((i, k) => results.push({ image_id: i.id, caption: caps[k] }));
+    }
+    const scored = this.evaluator.evaluator.evaluate(results);
+    const metrics = scored.metrics as unknown as Record<string, number>;
+    const isBest = !this.best || metrics.CIDEr > this.best.CIDEr;
+    if (isBest) this.best = { globalStep: this.progress.globalStep, CIDEr: metrics.CIDEr };
+    this.record({ type: 'eval', globalStep: this.progress.globalStep, ...metrics });
+    this.emit('eval', { globalStep: this.progress.globalStep, metrics, best: isBest });
+    const line = Object.entries(metrics)
+      .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+      .join(', ');
+    this.emit('log', `Eval at step ${this.progress.globalStep}: ${line}${isBest ? ' (best so far)' : ''}`);
+    if (isBest) await this.saveBest();
+    return metrics;
+  }
+
+  private async saveBest(): Promise<void> {
+    await saveWeights(this.encoder, path.join(this.opts.out, 'encoder-best.ckpt'));
+    await saveWeights(this.decoder, path.join(this.opts.out, 'decoder-best.ckpt'));
+    writeFileAtomic(path.join(this.opts.out, 'best.json'), JSON.stringify(this.best, null, 2) + '\n');
+  }
+
+  /** Runs the remaining epochs. */
+  async run(): Promise<TrainSummary> {
+    const o = this.opts;
+    const started = Date.now();
+    if (o.cacheFeatures) {
+      const images = [...new Set(this.samples.map((s) => s.image))];
+      const bar = createProgress({ label: 'caching features', total: images.length, itemName: 'img', quiet: o.quiet });
+      this.cache = await buildFeatureCache(this.encoder, images, {
+        file: path.join(o.out, 'features.safetensors'),
+        resize: o.resize,
+        crop: o.crop,
+        onProgress: (done) => bar.update(done),
+        onSkip: (image, reason) => this.skip(image, reason),
+      });
+      bar.stop();
+    }
+    const steps = this.stepsPerEpoch();
+    let lastLoss = NaN;
+    let { epoch, step } = this.progress;
+    // A checkpoint taken at an epoch's last step resumes at the next epoch.
+    if (step >= steps - 1) {
+      epoch++;
+      step = -1;
+    }
+    for (; epoch < o.epochs; epoch++) {
+      const epochStart = Date.now();
+      const bar: ProgressBar = createProgress({ label: `epoch ${epoch + 1}/${o.epochs}`, total: steps, itemName: 'step', start: step + 1, quiet: o.quiet });
+      const log = (line: string) => {
+        if (!o.quiet) bar.log(line);
+        this.emit('log', line);
+      };
+      for (const line of this.notes.splice(0)) log(line);
+      let sum = 0;
+      let count = 0;
+      let tick = Date.now();
+      let images = 0;
+      const batches = this.cache ? this.cachedEpoch(epoch, step + 1) : this.loader.epoch(epoch, step + 1);
+      for await (const batch of batches) {
+        if (batch.index >= steps) break;
+        if (o.signal?.aborted) throw o.signal.reason ?? new Error('training aborted');
+        lastLoss = await this.trainStep(batch);
+        step = batch.index;
+        this.progress = { epoch, step, globalStep: this.progress.globalStep + 1 };
+        sum += lastLoss;
+        count++;
+        images += batch.lengths.length;
+        bar.update(step + 1);
+        if (step % o.logEvery === 0) {
+          const now = Date.now();
+          const ev: StepEvent = {
+            epoch,
+            step,
+            stepsPerEpoch: steps,
+            globalStep: this.progress.globalStep,
+            loss: lastLoss,
+            perplexity: Math.exp(lastLoss),
+            imagesPerSecond: (images * 1000) / Math.max(1, now - tick),
+          };
+          tick = now;
+          images = 0;
+          log(formatLogLine({ epoch, epochs: o.epochs, step, stepsPerEpoch: steps, loss: lastLoss }));
+          this.record({ type: 'step', ...ev });
+          this.emit('step', ev);
+        }
+        if ((step + 1) % o.saveEvery === 0 && step + 1 < steps) await this.checkpoint(epoch, step);
+        if (o.evalEvery && this.progress.globalStep % o.evalEvery === 0) await this.evaluate();
+      }
+      bar.stop();
+      await this.checkpoint(epoch, steps - 1);
+      if (this.evaluator && (!o.evalEvery || this.progress.globalStep % o.evalEvery !== 0)) await this.evaluate();
+      const meanLoss = count ? sum / count : NaN;
+      this.emit('epoch', { epoch, meanLoss, seconds: (Date.now() - epochStart) / 1000 });
+      step = -1;
+    }
+    return {
+      epochs: o.epochs,
+      globalStep: this.progress.globalStep,
+      lastLoss,
+      skipped: this.skipped,
+      checkpoints: this.checkpoints,
+      best: this.best,
+      seconds: (Date.now() - started) / 1000,
+    };
+  }
+}
+
+/** Creates a trainer and runs it; `listen` subscribes to its events first. */
+export async function train(opts: TrainOptions, listen?: (t: Trainer) => void): Promise<TrainSummary> {
+  const t = await Trainer.create(opts);
+  listen?.(t);
+  return t.run();
+}
