@@ -183,6 +183,7 @@ export async function writeReport(opts: ReportOptions): Promise<ReportResult> {
   const file = path.resolve(opts.file);
   await fsp.mkdir(path.dirname(file), { recursive: true });
   await writeFileAtomic(file, html);
-  const missingImages = [...images].filter(([, e]) => !e.ok).map(([image, e]) => ({ image, reason: (e as { reason: string }).reason }));
+  const missingImages: ReportResult['missingImages'] = [];
+  for (const [image, e] of images) if (!e.ok) missingImages.push({ image, reason: e.reason });
   return { file, bytes: Buffer.byteLength(html), missingImages };
 }
