@@ -142,6 +142,13 @@ export interface ImageBatchOptions {
   std: number[];
 }
 
+/** A native thread with a queue that async calls run on. */
+export interface NativeExecutor {
+  close(): void;
+  pending(): number;
+  closed(): boolean;
+}
+
 export interface NativeVersions {
   libtorch: string;
   blas: string;
@@ -152,6 +159,8 @@ export interface NativeVersions {
   cudaBuild: boolean;
   mkldnn: boolean;
   openmp: boolean;
+  /** Whether glibc malloc keeps freed blocks up to 32 MiB for reuse (TORCHCAP_MALLOC_TUNING=0: off). */
+  mallocTuned: boolean;
   build: { tool: string; compiler: string; cxx11Abi: number; napiVersion: number };
 }
 
@@ -193,6 +202,10 @@ export interface Native {
   /** [sync]/[async] RGB HWC uint8 images -> normalized float [N, 3, outH, outW] with crops and flips. */
   imagesToTensor(images: RawImage[], options: ImageBatchOptions): [NativeTensor];
   imagesToTensorAsync(images: RawImage[], options: ImageBatchOptions): Promise<[NativeTensor]>;
+  Executor: new () => NativeExecutor;
+  createExecutor(): NativeExecutor;
+  /** The executor that async calls post to until the next call (null: the environment's default). */
+  setExecutor(executor: NativeExecutor | null): void;
   /** [async] back-propagation on a worker thread. */
   backwardAsync(tensor: NativeTensor, gradient: NativeTensor | null): Promise<unknown>;
 }

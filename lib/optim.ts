@@ -1,6 +1,7 @@
 /** Optimizers: libtorch's Adam and SGD over the parameters handed in. */
 import { native, type NativeOptimizer } from './binding';
 import { Tensor, h } from './tensor';
+import { dispatch } from './executor';
 
 export interface AdamOptions {
   lr?: number;
@@ -31,7 +32,7 @@ export class Optimizer {
     this.native.step();
   }
   async stepAsync(): Promise<void> {
-    await this.native.stepAsync();
+    await dispatch(() => this.native.stepAsync());
   }
   /** Drops every parameter's gradient. */
   zeroGrad(): void {

@@ -1,5 +1,6 @@
 // The addon's export table. Each concern registers itself from its own file.
 #include "common.h"
+#include "executor.h"
 #include "module.h"
 #include "runtime.h"
 #include "tensor.h"
@@ -19,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFunctional(env, exports);
   InitOptim(env, exports);
   InitImage(env, exports);
+  InitExecutor(env, exports);
   return exports;
 }
 

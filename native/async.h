@@ -1,6 +1,6 @@
 // Running native work off the JavaScript thread.
 //
-// RunAsync(env, work, done) schedules `work` on a libuv worker thread and returns a promise.
+// RunAsync(env, work, done) schedules `work` on an executor thread (executor.h) and returns a promise.
 // `work` must not touch JS values: callers copy what it needs (tensors are reference-counted
 // handles, so copying one keeps its memory alive even if JS disposes the wrapper meanwhile).
 // The worker thread inherits the caller's grad mode and the configured intra-op thread count,
@@ -8,70 +8,51 @@
 #pragma once
 
 #include "common.h"
+#include "executor.h"
 
 namespace torchcap {
 
 template <typename R>
-class AsyncTask : public Napi::AsyncWorker {
- public:
-  using Work = std::function<R()>;
-  using Done = std::function<Napi::Value(Napi::Env, R&)>;
-
-  AsyncTask(Napi::Env env, Work work, Done done)
-      : Napi::AsyncWorker(env, "torchcap"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        work_(std::move(work)),
-        done_(std::move(done)),
-        gradEnabled_(torch::GradMode::is_enabled()) {}
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    try {
-      torch::AutoGradMode grad(gradEnabled_);
-      ApplyThreads();
-      result_ = work_();
-    } catch (...) {
-      error_ = Describe(std::current_exception());
-      SetError(error_.message);
-    }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    try {
-      deferred_.Resolve(done_(env, result_));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    } catch (...) {
-      deferred_.Reject(ToJsError(env, Describe(std::current_exception())).Value());
-    }
-    work_ = nullptr;
-    result_ = R();
-  }
-
-  void OnError(const Napi::Error&) override {
-    Napi::HandleScope scope(Env());
-    deferred_.Reject(ToJsError(Env(), error_).Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Work work_;
-  Done done_;
-  R result_{};
-  ErrorInfo error_;
-  bool gradEnabled_;
+struct TaskState {
+  R result{};
+  bool failed = false;
+  ErrorInfo error;
 };
 
+// Runs `work` on the current executor's thread and returns a promise that `done` settles on the
+// JS thread. The caller's grad mode travels with the work (libtorch keeps it per thread).
 template <typename R>
 Napi::Promise RunAsync(Napi::Env env, std::function<R()> work, std::function<Napi::Value(Napi::Env, R&)> done) {
-  auto* task = new AsyncTask<R>(env, std::move(work), std::move(done));
-  Napi::Promise p = task->Promise();
-  task->Queue();
-  return p;
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
+  auto state = std::make_shared<TaskState<R>>();
+  const bool grad = torch::GradMode::is_enabled();
+  Executor::Job job;
+  job.work = [state, work = std::move(work), grad]() {
+    try {
+      torch::AutoGradMode mode(grad);
+      ApplyThreads();
+      state->result = work();
+    } catch (...) {
+      state->failed = true;
+      state->error = Describe(std::current_exception());
+    }
+  };
+  job.done = [state, deferred, done = std::move(done)](Napi::Env e) {
+    if (state->failed) {
+      deferred->Reject(ToJsError(e, state->error).Value());
+      return;
+    }
+    try {
+      deferred->Resolve(done(e, state->result));
+    } catch (const Napi::Error& err) {
+      deferred->Reject(err.Value());
+    } catch (...) {
+      deferred->Reject(ToJsError(e, Describe(std::current_exception())).Value());
+    }
+    state->result = R();
+  };
+  CurrentExecutor(env).Post(std::move(job));
+  return deferred->Promise();
 }
 
 }  // namespace torchcap

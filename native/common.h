@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,13 +22,21 @@ namespace torchcap {
 
 // ---------- per-environment state (main thread and each worker thread have their own) ----------
 
+class Executor;
+
 struct AddonData {
   Napi::FunctionReference tensorCtor;
   Napi::FunctionReference moduleCtor;
   Napi::FunctionReference optimizerCtor;
+  Napi::FunctionReference executorCtor;
   Napi::FunctionReference groupCtor;
   std::atomic<int64_t> liveTensors{0};
   std::atomic<int64_t> liveBytes{0};
+  // Every executor of this environment (their threads end at teardown), the default one, and the
+  // one async calls post to right now (nullptr: the default).
+  std::vector<std::shared_ptr<Executor>> executors;
+  std::shared_ptr<Executor> defaultExecutor;
+  Executor* currentExecutor = nullptr;
 };
 
 AddonData& Data(Napi::Env env);

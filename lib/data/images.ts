@@ -12,6 +12,7 @@
 import sharp from 'sharp';
 import { native, type RawImage } from '../binding';
 import { Tensor } from '../tensor';
+import { dispatch } from '../executor';
 
 export type { RawImage } from '../binding';
 
@@ -118,7 +119,7 @@ function batchOptions(layout: BatchLayout) {
 
 /** Decoded images -> normalized float [N, 3, crop, crop] (on a worker thread). */
 export async function toBatchAsync(images: RawImage[], layout: BatchLayout): Promise<Tensor> {
-  return new Tensor((await native.imagesToTensorAsync(images, batchOptions(layout)))[0]);
+  return new Tensor((await dispatch(() => native.imagesToTensorAsync(images, batchOptions(layout))))[0]);
 }
 
 export function toBatch(images: RawImage[], layout: BatchLayout): Tensor {

@@ -1,6 +1,7 @@
 /** Stateless functions: losses and asynchronous back-propagation. */
 import { native } from '../binding';
 import { Tensor, h } from '../tensor';
+import { dispatch } from '../executor';
 
 export interface CrossEntropyOptions {
   reduction?: 'mean' | 'sum' | 'none';
@@ -13,10 +14,10 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
 }
 
 export async function crossEntropyAsync(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Promise<Tensor> {
-  return new Tensor((await native.crossEntropyAsync(h(logits, 'logits'), h(targets, 'targets'), opts))[0]);
+  return new Tensor((await dispatch(() => native.crossEntropyAsync(h(logits, 'logits'), h(targets, 'targets'), opts)))[0]);
 }
 
 /** Back-propagates from `t` on a worker thread. */
 export async function backwardAsync(t: Tensor, gradient?: Tensor): Promise<void> {
-  await native.backwardAsync(h(t, 't'), gradient ? h(gradient, 'gradient') : null);
+  await dispatch(() => native.backwardAsync(h(t, 't'), gradient ? h(gradient, 'gradient') : null));
 }

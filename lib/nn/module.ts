@@ -7,6 +7,7 @@
  */
 import type { NativeModule, NativeTensor, ForwardOptions } from '../binding';
 import { Tensor } from '../tensor';
+import { dispatch } from '../executor';
 
 export type Mode = { train: boolean };
 
@@ -121,7 +122,7 @@ export abstract class NativeLeaf extends Module {
 
   /** @internal */
   protected async runAsync(inputs: (Tensor | null)[], options: ForwardOptions): Promise<Tensor[]> {
-    return wrapAll(await this.native.forwardAsync(inputs.map((t) => t?.handle ?? null), options));
+    return wrapAll(await dispatch(() => this.native.forwardAsync(inputs.map((t) => t?.handle ?? null), options)));
   }
 }
 

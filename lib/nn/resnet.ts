@@ -5,6 +5,7 @@
 import { native } from '../binding';
 import { checkInt, type Tensor } from '../tensor';
 import { NativeLeaf, checkMode, type Mode } from './module';
+import { dispatch } from '../executor';
 
 export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
 export const RESNET_DEPTHS: readonly ResNetDepth[] = [18, 34, 50, 101, 152];
@@ -38,7 +39,7 @@ export class ResNet extends NativeLeaf {
     this.native.prepareFast();
   }
   prepareFastAsync(): Promise<void> {
-    return this.native.prepareFastAsync();
+    return dispatch(() => this.native.prepareFastAsync());
   }
 
   /** Multiply-adds of one image's forward at H×W (a FLOP count is twice this). */
