@@ -149,6 +149,20 @@ export interface NativeExecutor {
   closed(): boolean;
 }
 
+/** A c10d process group and its TCPStore. Collectives are [async], in place. */
+export interface NativeProcessGroup {
+  allreduce(tensors: NativeTensor[], op?: 'sum' | 'max' | 'min'): Promise<unknown>;
+  broadcast(tensors: NativeTensor[], root: number): Promise<unknown>;
+  barrier(): Promise<unknown>;
+  /** [sync] store access (small values: heartbeats, flags). */
+  storeSet(key: string, value: string): void;
+  /** [sync] the value, or null if the key does not appear within timeoutMs. */
+  storeGet(key: string, timeoutMs?: number): string | null;
+  rank(): number;
+  size(): number;
+  backend(): string;
+}
+
 export interface NativeVersions {
   libtorch: string;
   blas: string;
@@ -206,6 +220,13 @@ export interface Native {
   createExecutor(): NativeExecutor;
   /** The executor that async calls post to until the next call (null: the environment's default). */
   setExecutor(executor: NativeExecutor | null): void;
+  /** [async] joins a process group; rank 0 hosts the TCPStore. */
+  createProcessGroup(options: { host: string; port: number; rank: number; worldSize: number; timeoutMs: number; backend: 'gloo' | 'nccl' }): Promise<NativeProcessGroup>;
+  destroyProcessGroup(group: NativeProcessGroup): void;
+  /** [async] sum over ranks, recorded by autograd (the gradient is summed over ranks too). */
+  allreduceSumDifferentiable(group: NativeProcessGroup, tensor: NativeTensor): Promise<[NativeTensor]>;
+  /** Backends this build supports: 'gloo', and 'nccl' in CUDA builds that have it. */
+  distributedBackends: string[];
   /** [async] back-propagation on a worker thread. */
   backwardAsync(tensor: NativeTensor, gradient: NativeTensor | null): Promise<unknown>;
 }

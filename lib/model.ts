@@ -10,6 +10,8 @@ import { Module, checkMode, type Mode } from './nn/module';
 import { Linear, Embedding, BatchNorm1d } from './nn/layers';
 import { LSTM, packPaddedSequence, type LSTMState } from './nn/rnn';
 import { ResNet, type ResNetDepth } from './nn/resnet';
+import { syncBatchNorm1d } from './nn/sync-batchnorm';
+import type { ProcessGroup } from './distributed';
 
 /**
  * How the frozen backbone runs while training:
@@ -101,16 +103,19 @@ export class CaptionEncoder extends Module {
   head(features: Tensor, mode: Mode): Tensor {
     return this.batchNorm.forward(this.linear.forward(features), checkMode(mode));
   }
-  async headAsync(features: Tensor, mode: Mode): Promise<Tensor> {
-    return this.batchNorm.forwardAsync(await this.linear.forwardAsync(features), checkMode(mode));
+  /** With `syncGroup` in train mode, the batch norm takes its statistics over every rank's batch. */
+  async headAsync(features: Tensor, mode: Mode, syncGroup?: ProcessGroup): Promise<Tensor> {
+    const x = await this.linear.forwardAsync(features);
+    if (syncGroup && checkMode(mode).train) return syncBatchNorm1d(this.batchNorm, x, syncGroup);
+    return this.batchNorm.forwardAsync(x, checkMode(mode));
   }
 
   /** images [B, 3, H, W] -> [B, embedSize] */
   forward(images: Tensor, mode: Mode): Tensor {
     return this.head(this.features(images, mode), mode);
   }
-  async forwardAsync(images: Tensor, mode: Mode): Promise<Tensor> {
-    return this.headAsync(await this.featuresAsync(images, mode), mode);
+  async forwardAsync(images: Tensor, mode: Mode, syncGroup?: ProcessGroup): Promise<Tensor> {
+    return this.headAsync(await this.featuresAsync(images, mode), mode, syncGroup);
   }
 }
 

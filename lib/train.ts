@@ -33,6 +33,7 @@ import { captionBatch } from './caption';
 import { CaptionEvaluator } from './evaluate';
 import { writeLossCurve } from './report/loss-curve';
 import { writeFileAtomic } from './util/files';
+import type { ProcessGroup } from './distributed';
 
 export interface TrainOptions {
   /** Folder of training images. */
@@ -76,6 +77,10 @@ export interface TrainOptions {
   maxStepsPerEpoch?: number;
   /** Batches decoded ahead. */
   prefetch?: number;
+  /** Data-parallel training: this process's group (see distributed.ts). Only rank 0 writes files. */
+  group?: ProcessGroup;
+  /** With a group: BatchNorm statistics over all ranks' batches (PyTorch's SyncBatchNorm). */
+  syncBn?: boolean;
   quiet?: boolean;
   signal?: AbortSignal;
 }
@@ -182,11 +187,18 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.loader = new CaptionLoader(this.samples, {
       batchSize: this.opts.batchSize,
       seed: this.opts.seed,
+      rank: opts.group?.rank ?? 0,
+      worldSize: opts.group?.size ?? 1,
       resize: this.opts.resize,
       crop: this.opts.crop,
       prefetch: this.opts.prefetch,
       onSkip: (s, reason) => this.skip(s.image, reason),
     });
+  }
+
+  /** Whether this process writes logs, metrics, pictures and checkpoints (rank 0, or the only process). */
+  get isMain(): boolean {
+    return (this.opts.group?.rank ?? 0) === 0;
   }
 
   /** Reads the data, builds (or loads) the vocabulary and the models, and restores a checkpoint when resuming. */
@@ -197,10 +209,13 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     else if (typeof opts.vocab === 'string') vocab = Vocabulary.load(opts.vocab);
     else vocab = Vocabulary.build(corpus.annotations.map((a) => a.caption), { threshold: opts.threshold ?? DEFAULTS.threshold });
     fs.mkdirSync(opts.out, { recursive: true });
-    if (!(opts.vocab instanceof Vocabulary) && typeof opts.vocab !== 'string') vocab.save(path.join(opts.out, 'vocab.json'));
+    const main = (opts.group?.rank ?? 0) === 0;
+    if (main && !(opts.vocab instanceof Vocabulary) && typeof opts.vocab !== 'string') vocab.save(path.join(opts.out, 'vocab.json'));
     const t = new Trainer(opts, vocab, corpus);
     if (opts.pretrained) await loadBackboneWeights(t.encoder, opts.pretrained);
     if (opts.resume) await t.resume();
+    // Every rank starts from rank 0's weights (and BatchNorm statistics).
+    if (opts.group) await opts.group.broadcastTensors([...t.encoder.stateDict().values(), ...t.decoder.stateDict().values()], 0);
     t.encoder.prepare();
     if (opts.evalEvery || opts.valCaptions) t.setUpEvaluation();
     return t;
@@ -232,14 +247,15 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   }
 
   private stepsPerEpoch(): number {
-    const n = this.cache ? Math.ceil(this.samples.length / this.opts.batchSize) : this.loader.batchesPerEpoch();
+    const world = this.opts.group?.size ?? 1;
+    const n = this.cache ? Math.ceil(Math.ceil(this.samples.length / world) / this.opts.batchSize) : this.loader.batchesPerEpoch();
     return this.opts.maxStepsPerEpoch ? Math.min(n, this.opts.maxStepsPerEpoch) : n;
   }
 
   private async *cachedEpoch(epoch: number, from: number): AsyncGenerator<CachedBatch> {
     const cache = this.cache!;
     const usable = this.samples.map((s, i) => [s, i] as const).filter(([s]) => !cache.missing.has(s.image));
-    const order = epochOrder(usable.length, epoch, { seed: this.opts.seed });
+    const order = epochOrder(usable.length, epoch, { seed: this.opts.seed, rank: this.opts.group?.rank ?? 0, worldSize: this.opts.group?.size ?? 1 });
     const bs = this.opts.batchSize;
     for (let b = from; b * bs < order.length; b++) {
       const batch = order.slice(b * bs, (b + 1) * bs).map((k) => usable[k][0]);
@@ -249,17 +265,33 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     }
   }
 
-  /** One optimisation step; returns the loss. */
+  /**
+   * One optimisation step; returns the loss (the mean over all ranks' target tokens).
+   * With a group: each rank's summed loss is divided by the all-reduced token count and the
+   * gradients are summed across ranks, which equals one process's step on the union of the batches.
+   */
   private async trainStep(batch: { images?: Tensor; features?: Tensor; captions: Tensor; lengths: number[] }): Promise<number> {
     const mode = { train: true };
-    const features = batch.features ? await this.encoder.headAsync(batch.features, mode) : await this.encoder.forwardAsync(batch.images!, mode);
+    const group = this.opts.group;
+    const sync = group && this.opts.syncBn ? group : undefined;
+    const features = batch.features ? await this.encoder.headAsync(batch.features, mode, sync) : await this.encoder.forwardAsync(batch.images!, mode, sync);
     const logits = await this.decoder.forwardAsync(features, batch.captions, batch.lengths, mode);
     const targets = packPaddedSequence(batch.captions, batch.lengths, { batchFirst: true }).data;
-    const loss = await crossEntropyAsync(logits, targets);
     this.optimizer.zeroGrad();
-    await backwardAsync(loss);
+    if (!group) {
+      const loss = await crossEntropyAsync(logits, targets);
+      await backwardAsync(loss);
+      await this.optimizer.stepAsync();
+      return loss.item();
+    }
+    const lossSum = await crossEntropyAsync(logits, targets, { reduction: 'sum' });
+    const totals = Tensor.from([targets.numel, lossSum.item()], { dtype: 'float64' });
+    await group.allreduce([totals]);
+    const [tokens, globalSum] = totals.toArray() as number[];
+    await backwardAsync(lossSum.div(tokens));
+    await group.allreduceGradients(this.optimizer.params.filter((p) => p.requiresGrad));
     await this.optimizer.stepAsync();
-    return loss.item();
+    return globalSum / tokens;
   }
 
   private metricsFile(): string {
@@ -267,19 +299,25 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   }
 
   private record(entry: Record<string, unknown>): void {
+    if (!this.isMain) return;
     fs.appendFileSync(this.metricsFile(), JSON.stringify({ time: new Date().toISOString(), ...entry }) + '\n');
   }
 
   private async checkpoint(epoch: number, step: number): Promise<void> {
+    if (!this.isMain) return;
     const set = await saveCheckpoint(this.opts.out, this, { epoch, step, globalStep: this.progress.globalStep }, { best: this.best ?? null, vocabSize: this.vocab.size });
     this.checkpoints.push(set);
     writeLossCurve(this.metricsFile(), path.join(this.opts.out, 'loss.svg'));
     this.emit('checkpoint', set);
   }
 
-  /** Greedy (or beam) captions of the validation images, scored; keeps the best checkpoint by CIDEr-D. */
+  /** Greedy (or beam) captions of the validation images, scored; keeps the best checkpoint by CIDEr-D. Rank 0 only. */
   async evaluate(): Promise<Record<string, number>> {
     if (!this.evaluator) throw new Error('no validation set configured');
+    if (!this.isMain) {
+      await this.opts.group?.barrier();
+      return {};
+    }
     const results: { image_id: string | number; caption: string }[] = [];
     const size = this.opts.crop;
     const bs = Math.min(64, this.opts.batchSize);
@@ -303,6 +341,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       .join(', ');
     this.emit('log', `Eval at step ${this.progress.globalStep}: ${line}${isBest ? ' (best so far)' : ''}`);
     if (isBest) await this.saveBest();
+    await this.opts.group?.barrier();
     return metrics;
   }
 
@@ -318,14 +357,19 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const started = Date.now();
     if (o.cacheFeatures) {
       const images = [...new Set(this.samples.map((s) => s.image))];
-      const bar = createProgress({ label: 'caching features', total: images.length, itemName: 'img', quiet: o.quiet });
+      const file = path.join(o.out, 'features.safetensors');
+      const bar = createProgress({ label: 'caching features', total: images.length, itemName: 'img', quiet: o.quiet || !this.isMain });
+      // With several ranks, rank 0 computes the cache and the others read its file.
+      if (!this.isMain) await this.opts.group!.waitForKey('features-ready');
       this.cache = await buildFeatureCache(this.encoder, images, {
-        file: path.join(o.out, 'features.safetensors'),
+        file,
         resize: o.resize,
         crop: o.crop,
+        readOnly: !this.isMain,
         onProgress: (done) => bar.update(done),
         onSkip: (image, reason) => this.skip(image, reason),
       });
+      if (this.isMain && this.opts.group) this.opts.group.setKey('features-ready', '1');
       bar.stop();
     }
     const steps = this.stepsPerEpoch();
@@ -338,9 +382,11 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     }
     for (; epoch < o.epochs; epoch++) {
       const epochStart = Date.now();
-      const bar: ProgressBar = createProgress({ label: `epoch ${epoch + 1}/${o.epochs}`, total: steps, itemName: 'step', start: step + 1, quiet: o.quiet });
+      const quiet = o.quiet || !this.isMain;
+      const bar: ProgressBar = createProgress({ label: `epoch ${epoch + 1}/${o.epochs}`, total: steps, itemName: 'step', start: step + 1, quiet });
       const log = (line: string) => {
-        if (!o.quiet) bar.log(line);
+        if (!this.isMain) return;
+        if (!quiet) bar.log(line);
         this.emit('log', line);
       };
       for (const line of this.notes.splice(0)) log(line);

@@ -97,6 +97,13 @@ Napi::Value TensorWrap::InPlace(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     std::string op = ArgString(info, 0, "op");
     torch::Tensor& a = Get();
+    // An integral alpha stays integral, so integer tensors (counters) accept it.
+    auto alpha = [&]() -> torch::Scalar {
+      if (!ArgPresent(info, 2)) return torch::Scalar(int64_t{1});
+      double d = ArgNumber(info, 2, "alpha");
+      if (std::isfinite(d) && d == static_cast<double>(static_cast<int64_t>(d))) return torch::Scalar(static_cast<int64_t>(d));
+      return torch::Scalar(d);
+    };
     auto operand = [&]() -> torch::Tensor {
       if (info.Length() > 1 && info[1].IsNumber()) return torch::scalar_tensor(info[1].As<Napi::Number>().DoubleValue(), a.options());
       return ArgTensor(info, 1, "other");
@@ -104,8 +111,8 @@ Napi::Value TensorWrap::InPlace(const Napi::CallbackInfo& info) {
     if (op == "zero") a.zero_();
     else if (op == "fill") a.fill_(ArgNumber(info, 1, "value"));
     else if (op == "copy") a.copy_(ArgTensor(info, 1, "source"));
-    else if (op == "add") a.add_(operand(), ArgPresent(info, 2) ? ArgNumber(info, 2, "alpha") : 1.0);
-    else if (op == "sub") a.sub_(operand(), ArgPresent(info, 2) ? ArgNumber(info, 2, "alpha") : 1.0);
+    else if (op == "add") a.add_(operand(), alpha());
+    else if (op == "sub") a.sub_(operand(), alpha());
     else if (op == "mul") a.mul_(operand());
     else if (op == "div") a.div_(operand());
     else ThrowType("Unknown in-place operation '" + op + "'");

@@ -144,6 +144,20 @@ function openblasPresent() {
   return SYSTEM_PREFIXES.some((d) => exists(path.join(d, 'libopenblas.so.0')) || exists(path.join(d, 'openblas-pthread/libopenblas.so.0')));
 }
 
+/**
+ * The compile definitions libtorch's CMake targets hand to their users (USE_C10D_GLOO,
+ * USE_DISTRIBUTED, ...): cmake-js gets them from find_package(Torch); node-gyp from here.
+ */
+function torchDefinitions(info) {
+  const file = path.join(info.cmakePrefix, 'Caffe2', 'Caffe2Targets.cmake');
+  if (!exists(file)) return [];
+  const defs = new Set();
+  for (const m of fs.readFileSync(file, 'utf8').matchAll(/INTERFACE_COMPILE_DEFINITIONS "([^"]*)"/g)) {
+    for (const d of m[1].split(';')) if (/^USE_[A-Z0-9_]+$/.test(d)) defs.add(d);
+  }
+  return [...defs];
+}
+
 function gypFlags(info, what) {
   switch (what) {
     case 'include':
@@ -151,7 +165,7 @@ function gypFlags(info, what) {
     case 'cflags':
       return `-D_GLIBCXX_USE_CXX11_ABI=${info.cxx11Abi}`;
     case 'defines':
-      return info.cuda ? 'TORCHCAP_CUDA' : 'TORCHCAP_CPU_ONLY';
+      return [info.cuda ? 'TORCHCAP_CUDA' : 'TORCHCAP_CPU_ONLY', ...torchDefinitions(info)].join(' ');
     case 'libs': {
       const libs = [`-L${info.libDir}`];
       if (!info.system) libs.push(`-Wl,-rpath,${info.libDir}`);
@@ -165,7 +179,7 @@ function gypFlags(info, what) {
   }
 }
 
-module.exports = { findLibtorch, openblasPresent, gypFlags, torchConfigUnder };
+module.exports = { findLibtorch, openblasPresent, gypFlags, torchConfigUnder, torchDefinitions };
 
 if (require.main === module) {
   const arg = process.argv[2] || '--json';

@@ -66,16 +66,31 @@ function ensureLibtorch() {
         '  then run npm install again.',
     );
   }
-  aptInstall(['libtorch-dev', 'libopenblas0-pthread']);
+  aptInstall(['libtorch-dev', ...SYSTEM_EXTRAS]);
   info = findLibtorch({ tried: [] });
   if (!info) fail('libtorch-dev was installed but its TorchConfig.cmake was not found.');
   return info;
 }
 
-function ensureOpenblas(info) {
-  if (!info.system || openblasPresent()) return;
-  if (canApt()) aptInstall(['libopenblas0-pthread']);
-  else log('WARNING: OpenBLAS is missing; libtorch falls back to the reference BLAS (~35x slower). Install libopenblas0-pthread.');
+// With Debian's libtorch: OpenBLAS (without it libtorch uses the reference BLAS, ~35x slower) and
+// the Gloo headers that c10d's ProcessGroupGloo needs (distributed training).
+const SYSTEM_EXTRAS = ['libopenblas0-pthread', 'libgloo-dev'];
+
+function glooHeadersPresent() {
+  return fs.existsSync('/usr/include/gloo/algorithm.h');
+}
+
+function ensureSystemExtras(info) {
+  if (!info.system) return;
+  const missing = [];
+  if (!openblasPresent()) missing.push('libopenblas0-pthread');
+  if (!glooHeadersPresent()) missing.push('libgloo-dev');
+  if (!missing.length) return;
+  if (canApt()) aptInstall(missing);
+  else {
+    if (missing.includes('libopenblas0-pthread')) log('WARNING: OpenBLAS is missing; libtorch falls back to the reference BLAS (~35x slower). Install libopenblas0-pthread.');
+    if (missing.includes('libgloo-dev')) log('WARNING: the Gloo headers are missing; torchcap builds without distributed training. Install libgloo-dev.');
+  }
 }
 
 /** Loads an addon file in a child process; returns null when it works, else the error text. */
@@ -141,7 +156,7 @@ function build(info, tool) {
 
 function main() {
   const info = ensureLibtorch();
-  ensureOpenblas(info);
+  ensureSystemExtras(info);
   log(`libtorch ${info.version} (${info.cuda ? 'CUDA' : 'CPU'}) from ${info.source}: ${info.libDir}`);
   const fromSource = args.includes('--build-from-source') || Boolean(process.env.TORCHCAP_BUILD_FROM_SOURCE);
   const toolArg = args.indexOf('--tool');

@@ -12,9 +12,37 @@ import type { Argv, CommandModule } from 'yargs';
 import { train, type TrainOptions } from '../train';
 import type { BackboneMode } from '../model';
 import { parseBackbone } from './caption';
+import { launchLocal } from '../launch';
 import { processIO, type CommandIO } from './io';
+import { ProcessGroup, distributedEnv, type DistributedEnv } from '../distributed';
 
-export async function runTrain(opts: TrainOptions, io: CommandIO = processIO): Promise<number> {
+export interface DistributedOptions {
+  /** Seconds a collective may wait for the other ranks. */
+  timeout?: number;
+  backend?: 'gloo' | 'nccl';
+}
+
+export async function runTrain(opts: TrainOptions, io: CommandIO = processIO, dist: DistributedOptions = {}): Promise<number> {
+  let env: DistributedEnv | null;
+  let group: ProcessGroup | undefined;
+  try {
+    env = distributedEnv();
+    if (env) {
+      group = await ProcessGroup.init({
+        rank: env.rank,
+        worldSize: env.worldSize,
+        host: env.masterAddr,
+        port: env.masterPort,
+        timeoutMs: (dist.timeout ?? 300) * 1000,
+        backend: dist.backend,
+      });
+      if (env.rank === 0) io.err(`torchcap: rank 0 of ${env.worldSize} joined the group (${group.native.backend()})\n`);
+    }
+  } catch (e) {
+    io.err(`torchcap train: joining the process group failed: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const rank = group?.rank ?? 0;
   const stop = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     io.err(`\ntorchcap train: ${sig}: stopping after the current step\n`);
@@ -23,11 +51,12 @@ export async function runTrain(opts: TrainOptions, io: CommandIO = processIO): P
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const summary = await train({ ...opts, signal: stop.signal }, (t) => {
+    const summary = await train({ ...opts, group, signal: stop.signal }, (t) => {
       t.on('log', (line) => opts.quiet && io.out(line + '\n'));
       t.on('skip', ({ reason }) => io.err(`skipped: ${reason}\n`));
       t.on('checkpoint', (set) => opts.quiet || io.err(`saved ${set.encoder}, ${set.decoder}, ${set.training}\n`));
     });
+    if (rank !== 0) return 0;
     io.out(
       `done: ${summary.globalStep} steps, last loss ${summary.lastLoss.toFixed(4)}, ${summary.skipped} images skipped, ${summary.seconds.toFixed(1)} s` +
         (summary.best ? `; best CIDEr-D ${summary.best.CIDEr.toFixed(4)} at step ${summary.best.globalStep}` : '') +
@@ -35,11 +64,12 @@ export async function runTrain(opts: TrainOptions, io: CommandIO = processIO): P
     );
     return 0;
   } catch (e) {
-    io.err(`torchcap train: ${(e as Error).message}\n`);
+    io.err(`torchcap train${group ? ` (rank ${rank})` : ''}: ${(e as Error).message}\n`);
     return 1;
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+    group?.destroy();
   }
 }
 
@@ -74,6 +104,10 @@ interface TrainArgv {
   beam: number;
   'max-steps'?: number;
   quiet: boolean;
+  nproc: number;
+  'sync-bn': boolean;
+  'dist-timeout': number;
+  'dist-backend': 'gloo' | 'nccl';
 }
 
 export const trainCommand: CommandModule<object, TrainArgv> = {
@@ -114,8 +148,16 @@ export const trainCommand: CommandModule<object, TrainArgv> = {
       .option('val-limit', { type: 'number', default: 500, describe: 'validation images scored at most' })
       .option('beam', { type: 'number', default: 1, describe: 'beam width for validation captions' })
       .option('max-steps', { type: 'number', describe: 'stop each epoch after this many steps' })
-      .option('quiet', { type: 'boolean', default: false, describe: 'log lines only, no progress bar' }),
+      .option('quiet', { type: 'boolean', default: false, describe: 'log lines only, no progress bar' })
+      .option('nproc', { type: 'number', default: 1, describe: 'data-parallel ranks to start on this machine (torchrun-style; each gets its share of the cores)' })
+      .option('sync-bn', { type: 'boolean', default: false, describe: "with several ranks: the encoder's BatchNorm takes its statistics over all ranks (SyncBatchNorm)" })
+      .option('dist-timeout', { type: 'number', default: 300, describe: 'seconds a rank waits for the others before failing' })
+      .option('dist-backend', { choices: ['gloo', 'nccl'] as const, default: 'gloo' as 'gloo' | 'nccl', describe: 'c10d backend (nccl for CUDA tensors)' }),
   handler: async (argv) => {
+    if (argv.nproc > 1 && !process.env.WORLD_SIZE) {
+      process.exitCode = await launchLocal(argv.nproc, process.argv.slice(2));
+      return;
+    }
     let backbone;
     try {
       backbone = parseBackbone(argv.backbone);
@@ -155,6 +197,7 @@ export const trainCommand: CommandModule<object, TrainArgv> = {
       beam: argv.beam,
       maxStepsPerEpoch: argv['max-steps'],
       quiet: argv.quiet,
-    });
+      syncBn: argv['sync-bn'],
+    }, processIO, { timeout: argv['dist-timeout'], backend: argv['dist-backend'] });
   },
 };

@@ -49,7 +49,16 @@ function sameSettings(meta: Record<string, string>, s: FeatureCacheSettings): bo
 export async function buildFeatureCache(
   encoder: CaptionEncoder,
   images: string[],
-  opts: { file: string; resize: number; crop: number; batchSize?: number; onProgress?: (done: number, total: number) => void; onSkip?: (image: string, reason: string) => void },
+  opts: {
+    file: string;
+    resize: number;
+    crop: number;
+    batchSize?: number;
+    /** Only read the file (another process writes it); an error if it does not match. */
+    readOnly?: boolean;
+    onProgress?: (done: number, total: number) => void;
+    onSkip?: (image: string, reason: string) => void;
+  },
 ): Promise<FeatureCache> {
   const settings: FeatureCacheSettings = { images, resize: opts.resize, crop: opts.crop, backbone: encoder.resnet.depth, signature: backboneSignature(encoder) };
   const rowOf = new Map(images.map((p, i) => [p, i]));
@@ -60,6 +69,7 @@ export async function buildFeatureCache(
       return { features, rowOf, missing: new Set(JSON.parse(metadata.missing ?? '[]')) };
     }
   }
+  if (opts.readOnly) throw new Error(`${opts.file} does not hold the features of these images and settings`);
   const bs = opts.batchSize ?? 32;
   const rows: Tensor[] = [];
   const missing = new Set<string>();

@@ -33,8 +33,15 @@ export class Embedding extends NativeLeaf {
 
 /** torch.nn.BatchNorm1d: batch statistics (and running-average updates) in train mode. */
 export class BatchNorm1d extends NativeLeaf {
+  readonly momentum: number;
+  readonly eps: number;
+
   constructor(readonly numFeatures: number, opts: { momentum?: number; eps?: number } = {}) {
-    super(native.createModule('batchnorm1d', { numFeatures: checkInt(numFeatures, 'numFeatures', 1), momentum: opts.momentum ?? 0.1, eps: opts.eps ?? 1e-5 }));
+    const momentum = opts.momentum ?? 0.1;
+    const eps = opts.eps ?? 1e-5;
+    super(native.createModule('batchnorm1d', { numFeatures: checkInt(numFeatures, 'numFeatures', 1), momentum, eps }));
+    this.momentum = momentum;
+    this.eps = eps;
   }
   /** [N, C] -> [N, C] */
   forward(x: Tensor, mode: Mode): Tensor {
