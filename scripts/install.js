@@ -7,7 +7,10 @@
 //   node scripts/install.js --build-from-source [--tool node-gyp|cmake-js]
 //
 // Environment: LIBTORCH (an unpacked libtorch to use), TORCHCAP_BUILD_FROM_SOURCE=1,
-// TORCHCAP_BUILD_TOOL=node-gyp, TORCHCAP_NO_APT=1 (never call apt-get).
+// TORCHCAP_BUILD_TOOL=node-gyp, TORCHCAP_NO_APT=1 (never call apt-get),
+// TORCHCAP_PREBUILD_URL=<base URL>: opt in to downloading a prebuilt addon that the package does
+// not ship (e.g. another CUDA flavour) from <base URL>/<platform>-<arch>/<flavour>.node. Nothing is
+// downloaded otherwise; a failed download only warns, and the install goes on without it.
 
 const fs = require('fs');
 const path = require('path');
@@ -99,6 +102,48 @@ function tryLoad(file) {
   return r.status === 0 ? null : (r.stderr || '').trim().split('\n').slice(0, 3).join(' ');
 }
 
+/** Downloads url to dest (via a .part file); returns null on success, else the reason. */
+async function download(url, dest) {
+  const part = `${dest}.part`;
+  try {
+    const res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(120000) });
+    if (!res.ok) return `HTTP ${res.status} ${res.statusText}`;
+    const body = Buffer.from(await res.arrayBuffer());
+    const expected = Number(res.headers.get('content-length'));
+    if (expected && body.length !== expected) return `got ${body.length} of ${expected} bytes`;
+    // an addon is an ELF shared object; an HTML error page is not
+    if (body.length < 4 || body.readUInt32BE(0) !== 0x7f454c46) return 'the response is not a shared library';
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.writeFileSync(part, body);
+    fs.renameSync(part, dest);
+    return null;
+  } catch (e) {
+    fs.rmSync(part, { force: true });
+    return e.message;
+  }
+}
+
+/** The opted-in download of a prebuilt addon for `info`; warns and returns false when it fails. */
+async function fetchPrebuild(info, baseUrl, root = ROOT) {
+  const name = `torch-${info.versionMajorMinor}-${info.cuda ? 'cuda' : 'cpu'}.node`;
+  const platformDir = `${process.platform}-${process.arch}`;
+  const dest = path.join(root, 'prebuilds', platformDir, name);
+  const url = `${baseUrl.replace(/\/+$/, '')}/${platformDir}/${name}`;
+  log(`downloading ${url} (TORCHCAP_PREBUILD_URL)`);
+  const why = await download(url, dest);
+  if (why) {
+    log(`WARNING: could not download the prebuilt addon (${why}); continuing without it`);
+    return false;
+  }
+  const err = tryLoad(dest);
+  if (err) {
+    fs.rmSync(dest, { force: true });
+    log(`WARNING: the downloaded addon does not load here (${err}); continuing without it`);
+    return false;
+  }
+  return true;
+}
+
 function matchingPrebuild(info) {
   const dir = path.join(ROOT, 'prebuilds', `${process.platform}-${process.arch}`);
   const names = [`torch-${info.versionMajorMinor}-${info.cuda ? 'cuda' : 'cpu'}.node`];
@@ -154,14 +199,17 @@ function build(info, tool) {
   log(`built ${path.relative(ROOT, out)}`);
 }
 
-function main() {
+async function main() {
   const info = ensureLibtorch();
   ensureSystemExtras(info);
   log(`libtorch ${info.version} (${info.cuda ? 'CUDA' : 'CPU'}) from ${info.source}: ${info.libDir}`);
-  const fromSource = args.includes('--build-from-source') || Boolean(process.env.TORCHCAP_BUILD_FROM_SOURCE);
+  // A git checkout builds its own sources (an incremental build is quick); a package uses its prebuild.
+  const checkout = fs.existsSync(path.join(ROOT, '.git'));
+  const fromSource = checkout || args.includes('--build-from-source') || Boolean(process.env.TORCHCAP_BUILD_FROM_SOURCE);
   const toolArg = args.indexOf('--tool');
   const tool = toolArg >= 0 ? args[toolArg + 1] : process.env.TORCHCAP_BUILD_TOOL || 'cmake-js';
   if (!fromSource) {
+    if (!matchingPrebuild(info) && process.env.TORCHCAP_PREBUILD_URL) await fetchPrebuild(info, process.env.TORCHCAP_PREBUILD_URL);
     const pre = matchingPrebuild(info);
     if (pre) {
       const err = tryLoad(pre);
@@ -175,4 +223,8 @@ function main() {
   build(info, tool);
 }
 
-main();
+module.exports = { download, fetchPrebuild };
+
+if (require.main === module) {
+  main().catch((e) => fail(e.stack || String(e)));
+}
