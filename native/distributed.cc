@@ -19,6 +19,8 @@
 #endif
 #endif
 
+#include <torch/version.h>
+
 #include <chrono>
 #include <mutex>
 #include <unordered_map>
@@ -27,7 +29,12 @@ namespace torchcap {
 
 #ifdef TORCHCAP_GLOO
 
+// Gloo and NCCL groups derive from ProcessGroup in libtorch 1.x and from Backend in 2.x.
+#if TORCH_VERSION_MAJOR >= 2
+using PG = c10::intrusive_ptr<c10d::Backend>;
+#else
 using PG = c10::intrusive_ptr<c10d::ProcessGroup>;
+#endif
 
 class GroupWrap {
  public:

@@ -8,6 +8,17 @@
 
 namespace torchcap {
 
+// The key of a parameter's state: a string of its TensorImpl's address in libtorch 1.x, the
+// address itself in 2.x. A template, so that only the branch for this libtorch is compiled.
+template <typename Map>
+typename Map::key_type StateKey(const Map&, const torch::Tensor& p) {
+  if constexpr (std::is_same_v<typename Map::key_type, std::string>) {
+    return c10::guts::to_string(p.unsafeGetTensorImpl());
+  } else {
+    return static_cast<typename Map::key_type>(p.unsafeGetTensorImpl());
+  }
+}
+
 class OptimizerWrap {
  public:
   explicit OptimizerWrap(napi_env) {}
@@ -63,7 +74,7 @@ class OptimizerWrap {
       const auto& params = opt->param_groups().at(0).params();
       Napi::Array out = Napi::Array::New(info.Env(), params.size());
       for (size_t i = 0; i < params.size(); ++i) {
-        auto it = opt->state().find(c10::guts::to_string(params[i].unsafeGetTensorImpl()));
+        auto it = opt->state().find(StateKey(opt->state(), params[i]));
         if (it == opt->state().end()) {
           out.Set(static_cast<uint32_t>(i), info.Env().Null());
           continue;
@@ -91,7 +102,7 @@ class OptimizerWrap {
                    " parameters");
       }
       for (uint32_t i = 0; i < arr.Length(); ++i) {
-        const std::string key = c10::guts::to_string(params[i].unsafeGetTensorImpl());
+        const auto key = StateKey(opt->state(), params[i]);
         Napi::Value e = arr.Get(i);
         if (e.IsNull() || e.IsUndefined()) {
           opt->state().erase(key);
