@@ -72,7 +72,11 @@ export async function beamSearch(decoder: CaptionDecoder, features: Tensor, opts
   const first = r.logits.logSoftmax(1).topk(Math.min(K, V), 1);
   const firstScores = rowsOf(first.values);
   const firstIds = rowsOf(first.indices);
-  let live: Hypothesis[][] = firstScores.map((row, b) => row.map((s, k) => ({ ids: [firstIds[b][k]], score: s })));
+  // With K > V there are fewer first words than beams: the rest start dead, so that every image
+  // keeps exactly K rows.
+  let live: Hypothesis[][] = firstScores.map((row, b) =>
+    Array.from({ length: K }, (_, k) => (k < row.length ? { ids: [firstIds[b][k]], score: row[k] } : { ids: [END], score: -Infinity })),
+  );
   // Each image's state repeated for its K beams: rows b*K .. b*K+K-1.
   const repeat = Tensor.from(
     Array.from({ length: B * K }, (_, i) => Math.floor(i / K)),
