@@ -9,6 +9,7 @@
  * with Lanczos, no crop, no flip. The book uses PIL's Lanczos; sharp's lanczos3 differs from it
  * by rounding only.
  */
+import * as fs from 'fs';
 import sharp from 'sharp';
 import { native, type RawImage } from '../binding';
 import { Tensor } from '../tensor';
@@ -62,6 +63,13 @@ export async function decodeImage(src: ImageSource, size: number, opts: { maxPix
     const meta = await img.metadata();
     if (!meta.width || !meta.height) throw new Error('no image dimensions');
     let pipeline = img.removeAlpha().toColourspace('srgb');
+    if (meta.hasAlpha && (meta.width !== size || meta.height !== size)) {
+      // sharp resizes before it removes alpha, weighting colours by alpha; PIL's convert('RGB')
+      // drops alpha first. Do the same: RGB at full size, then resize.
+      const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+      if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
+      return await resizeRaw({ data, width: info.width, height: info.height }, size, name);
+    }
     if (meta.width !== size || meta.height !== size) {
       pipeline = pipeline.resize(size, size, { fit: 'fill', kernel: 'lanczos3', fastShrinkOnLoad: false });
     }
@@ -73,7 +81,13 @@ export async function decodeImage(src: ImageSource, size: number, opts: { maxPix
     const msg = (e as Error).message;
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || /Input file is missing/.test(msg)) throw new ImageError(`${name}: file not found`, name);
     if (/pixel limit/i.test(msg)) throw new ImageError(`${name}: image is larger than ${opts.maxPixels ?? MAX_PIXELS} pixels (refused as a decompression bomb)`, name);
-    if (/unsupported image format/i.test(msg)) throw new ImageError(`${name}: not an image (unsupported format)`, name);
+    if (/unsupported image format/i.test(msg)) {
+      // libvips says the same for an empty file and a folder: tell them apart for the user.
+      const stat = typeof src === 'string' ? fs.statSync(src, { throwIfNoEntry: false }) : undefined;
+      if (stat?.isDirectory()) throw new ImageError(`${name}: is a directory, not an image file`, name);
+      if (stat?.size === 0) throw new ImageError(`${name}: empty file (0 bytes)`, name);
+      throw new ImageError(`${name}: not an image (unsupported format)`, name);
+    }
     if (/empty/i.test(msg)) throw new ImageError(`${name}: empty file`, name);
     throw new ImageError(`${name}: cannot decode image (${msg.split('\n')[0]})`, name);
   }
