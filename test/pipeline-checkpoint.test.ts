@@ -1,0 +1,362 @@
+/**
+ * Checkpoints across the language border: torchcap's files opened by Python's torch.load and
+ * loaded into the book's own CNNModel/LSTMModel (same logits, same next Adam step), the book's
+ * `torch.save(model.state_dict())` files and vocabulary.pkl loaded by torchcap (shapes inferred,
+ * same features and greedy ids as the book's `sample`), strict loading errors, and a process
+ * killed in the middle of saving.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawn } from 'child_process';
+import { Tensor, manualSeed, noGrad } from '../lib/tensor';
+import { CaptionEncoder, CaptionDecoder } from '../lib/model';
+import { Adam } from '../lib/optim';
+import { crossEntropy } from '../lib/nn/functional';
+import { packPaddedSequence } from '../lib/nn/rnn';
+import { greedy, cutAtEnd } from '../lib/sample';
+import { Captioner, loadVocabulary } from '../lib/captioner';
+import {
+  saveCheckpoint,
+  restoreCheckpoint,
+  latestCheckpoint,
+  loadEncoder,
+  loadDecoder,
+  loadWeights,
+  saveWeights,
+  inferEncoderOptions,
+  removeTemporaries,
+  LATEST,
+} from '../lib/checkpoint';
+import { saveTorchFile, readStateDict } from '../lib/serialization';
+import { inputTensor } from './support/deterministic';
+import { pythonHas, runPython } from './support/python';
+import { withBookModels } from './support/book-python';
+import { describeIf } from './support/skip';
+import { rejected } from './support/errors';
+import { sharedData, sharedDataPresent } from './support/data';
+
+const live = pythonHas('torch', 'torchvision');
+const NO_TORCH = '/usr/bin/python3 lacks torch/torchvision';
+const FIXTURES = path.join(__dirname, '../scripts/fixtures');
+const DIST = path.join(__dirname, '../dist');
+const PHOTO = sharedData('coco-val2017-mini', 'images', '000000000139.jpg');
+
+const CAPTIONS = [
+  [1, 5, 9, 12, 7, 3, 2],
+  [1, 8, 6, 29, 2, 0, 0],
+];
+const LENGTHS = [7, 5];
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-checkpoint-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function maxAbs(a: Tensor, b: number[][] | number[]): number {
+  const ref = Tensor.from(b as number[][], { dtype: 'float64' });
+  expect(a.shape).toEqual(ref.shape);
+  return a.to('float64').sub(ref).abs().max().item();
+}
+
+/** The book's models in torchcap, after `steps` training steps (book mode: the frozen ResNet's BatchNorm statistics move). */
+function trainedModels(steps: number) {
+  manualSeed(0);
+  const encoder = new CaptionEncoder({ backbone: 18, embedSize: 16 });
+  const decoder = new CaptionDecoder({ vocabSize: 30, embedSize: 16, hiddenSize: 32 });
+  const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
+  const images = inputTensor([2, 3, 64, 64], 2.0);
+  const captions = Tensor.from(CAPTIONS, { dtype: 'int64' });
+  const step = () => {
+    const features = encoder.forward(images, { train: true });
+    const logits = decoder.forward(features, captions, LENGTHS, { train: true });
+    const loss = crossEntropy(logits, packPaddedSequence(captions, LENGTHS, { batchFirst: true }).data);
+    optimizer.zeroGrad();
+    loss.backward();
+    optimizer.step();
+    return loss.item();
+  };
+  for (let i = 0; i < steps; i++) step();
+  return { encoder, decoder, optimizer, images, captions, step };
+}
+
+describeIf(live, NO_TORCH, "torchcap's checkpoints in Python", () => {
+  let py: any;
+  let models: ReturnType<typeof trainedModels>;
+  beforeAll(async () => {
+    models = trainedModels(2);
+    await saveCheckpoint(path.join(tmp, 'ours'), models, { epoch: 0, step: 1, globalStep: 2 });
+    const out = runPython(
+      withBookModels(`
+import sys, json
+sys.path.insert(0, sys.argv[2])
+from deterministic import input_tensor
+d = sys.argv[1]
+enc_sd = torch.load(f'{d}/encoder-1-2.ckpt')
+dec_sd = torch.load(f'{d}/decoder-1-2.ckpt')
+state = torch.load(f'{d}/training-1-2.ckpt')
+enc, dec = CNNModel(16, 18), LSTMModel(16, 32, 30, 1)
+info = {
+  'types': [type(enc_sd).__name__, type(dec_sd).__name__],
+  'all_tensors': all(torch.is_tensor(v) for v in list(enc_sd.values()) + list(dec_sd.values())),
+  'enc_keys': list(enc_sd.keys()) == list(enc.state_dict().keys()),
+  'dec_keys': list(dec_sd.keys()) == list(dec.state_dict().keys()),
+  'num_batches_tracked': int(enc_sd['resnet_module.1.num_batches_tracked']),
+}
+enc.load_state_dict(enc_sd, strict=True)
+dec.load_state_dict(dec_sd, strict=True)
+images = input_tensor([2, 3, 64, 64], 2.0)
+caps = torch.tensor(${JSON.stringify(CAPTIONS)})
+lens = ${JSON.stringify(LENGTHS)}
+enc.eval(); dec.eval()
+with torch.no_grad():
+    feats = enc(images)
+    info['features'] = feats.tolist()
+    info['logits'] = dec(feats, caps, lens).tolist()
+# the optimizer, as the book builds it, takes torchcap's state and makes the next step
+params = book_params(enc, dec)
+opt = torch.optim.Adam(params, lr=0.001)
+opt.load_state_dict(state['optimizer'])
+info['training'] = {k: state[k] for k in ('format', 'epoch', 'step', 'global_step')}
+info['state_shapes_match'] = all(opt.state[p]['exp_avg'].shape == p.shape and opt.state[p]['exp_avg_sq'].shape == p.shape for p in params)
+info['steps'] = [float(opt.state[p]['step']) for p in params]
+enc.train(); dec.train()
+loss = nn.CrossEntropyLoss()(dec(enc(images), caps, lens), pack_padded_sequence(caps, lens, batch_first=True)[0])
+opt.zero_grad()
+loss.backward()
+opt.step()
+info['loss3'] = loss.item()
+info['after3'] = {'decoder.linear_layer.weight': dec.linear_layer.weight.tolist(), 'encoder.linear_layer.weight': enc.linear_layer.weight.tolist(),
+                  'encoder.batch_norm.bias': enc.batch_norm.bias.tolist()}
+print(json.dumps(info))
+`),
+      [path.join(tmp, 'ours'), FIXTURES],
+    );
+    py = JSON.parse(out);
+  });
+
+  test('torch.load gives a dict of tensors with the book\'s names, which the book\'s models load strictly', () => {
+    expect(py.types).toEqual(['OrderedDict', 'OrderedDict']);
+    expect(py.all_tensors).toBe(true);
+    expect(py.enc_keys).toBe(true);
+    expect(py.dec_keys).toBe(true);
+    expect(py.num_batches_tracked).toBe(2);
+  });
+
+  test("the book's LSTMModel gives torchcap's logits for the same inputs (1e-5), and CNNModel its features", () => {
+    const { encoder, decoder, images, captions } = models;
+    noGrad(() => {
+      const features = encoder.forward(images, { train: false });
+      expect(maxAbs(features, py.features)).toBeLessThan(1e-5);
+      const logits = decoder.forward(features, captions, LENGTHS, { train: false });
+      expect(logits.shape).toEqual([12, 30]);
+      expect(maxAbs(logits, py.logits)).toBeLessThan(1e-5);
+    });
+  });
+
+  test("the training state's optimizer part loads into torch.optim.Adam, and its next step equals torchcap's resumed step", async () => {
+    expect(py.training).toEqual({ format: 'torchcap-training', epoch: 0, step: 1, global_step: 2 });
+    expect(py.state_shapes_match).toBe(true);
+    expect(py.steps).toEqual(new Array(11).fill(2));
+    // torchcap resumes from the same files into fresh models and takes the third step
+    const fresh = trainedModels(0);
+    const set = latestCheckpoint(path.join(tmp, 'ours'))!;
+    const { progress } = await restoreCheckpoint(path.join(tmp, 'ours'), set, fresh);
+    expect(progress).toEqual({ epoch: 0, step: 1, globalStep: 2 });
+    const loss3 = fresh.step();
+    expect(Math.abs(loss3 - py.loss3)).toBeLessThan(1e-5);
+    expect(maxAbs(fresh.decoder.stateDict().get('linear_layer.weight')!, py.after3['decoder.linear_layer.weight'])).toBeLessThan(1e-5);
+    expect(maxAbs(fresh.encoder.stateDict().get('linear_layer.weight')!, py.after3['encoder.linear_layer.weight'])).toBeLessThan(1e-5);
+    expect(maxAbs(fresh.encoder.stateDict().get('batch_norm.bias')!, py.after3['encoder.batch_norm.bias'])).toBeLessThan(1e-5);
+  });
+});
+
+describeIf(live, NO_TORCH, "the book's own files in torchcap", () => {
+  let py: { features: number[][]; ids: number[][]; words: string[] };
+  const dir = () => path.join(tmp, 'book');
+  beforeAll(() => {
+    fs.mkdirSync(dir());
+    const out = runPython(
+      withBookModels(`
+import sys, json, pickle
+sys.path.insert(0, sys.argv[2])
+from deterministic import input_tensor
+d = sys.argv[1]
+torch.manual_seed(0)
+enc, dec = CNNModel(16, 18), LSTMModel(16, 32, 30, 2)
+enc.train()
+with torch.no_grad():
+    enc(input_tensor([4, 3, 64, 64], 1.0))  # moves the BatchNorm statistics away from their defaults
+enc.eval(); dec.eval()
+torch.save(enc.state_dict(), f'{d}/encoder-2-3000.ckpt')
+torch.save(dec.state_dict(), f'{d}/decoder-2-3000.ckpt')
+vocab = Vocab()
+words = ['<pad>', '<start>', '<end>', '<unk>'] + [f'word{i}' for i in range(26)]
+for w in words:
+    vocab.add_token(w)
+with open(f'{d}/vocabulary.pkl', 'wb') as f:
+    pickle.dump(vocab, f)
+with torch.no_grad():
+    feats = enc(input_tensor([2, 3, 64, 64], 2.0))
+    ids = dec.sample(feats)
+print(json.dumps({'features': feats.tolist(), 'ids': ids.tolist(), 'words': words}))
+`),
+      [dir(), FIXTURES],
+    );
+    py = JSON.parse(out);
+  });
+
+  test('loadEncoder/loadDecoder infer ResNet-18, the sizes and two LSTM layers; same features and greedy ids as the book\'s sample', async () => {
+    const encoder = await loadEncoder(path.join(dir(), 'encoder-2-3000.ckpt'));
+    const decoder = await loadDecoder(path.join(dir(), 'decoder-2-3000.ckpt'));
+    expect(encoder.resnet.depth).toBe(18);
+    expect(encoder.embedSize).toBe(16);
+    expect([decoder.vocabSize, decoder.embedSize, decoder.hiddenSize, decoder.lstm.numLayers]).toEqual([30, 16, 32, 2]);
+    const features = noGrad(() => encoder.forward(inputTensor([2, 3, 64, 64], 2.0), { train: false }));
+    expect(maxAbs(features, py.features)).toBeLessThan(1e-5);
+    expect(await greedy(decoder, features)).toEqual(py.ids.map(cutAtEnd));
+    // the fast path (BatchNorm folded) the Captioner uses gives the same features
+    const fast = await loadEncoder(path.join(dir(), 'encoder-2-3000.ckpt'), { backboneMode: 'fast' });
+    expect(maxAbs(noGrad(() => fast.forward(inputTensor([2, 3, 64, 64], 2.0), { train: false })), py.features)).toBeLessThan(1e-4);
+  });
+
+  test('vocabulary.pkl is read; the Captioner captions a real photo from the book\'s files', async () => {
+    const vocab = await loadVocabulary(path.join(dir(), 'vocabulary.pkl'));
+    expect(vocab.words).toEqual(py.words);
+    if (!sharedDataPresent) return;
+    const captioner = await Captioner.load({
+      encoder: path.join(dir(), 'encoder-2-3000.ckpt'),
+      decoder: path.join(dir(), 'decoder-2-3000.ckpt'),
+      vocab: path.join(dir(), 'vocabulary.pkl'),
+      backbone: 18,
+    });
+    const caption = await captioner.caption(PHOTO);
+    expect(typeof caption).toBe('string');
+    expect(caption).not.toMatch(/<start>|<end>|<pad>/);
+    for (const w of caption.split(' ').filter(Boolean)) expect(py.words).toContain(w);
+    await captioner.dispose();
+  });
+
+  test('the CLI captions with the book\'s files and vocabulary.pkl', async () => {
+    if (!sharedDataPresent || !fs.existsSync(path.join(DIST, 'cli.js'))) return;
+    const r = await run(process.execPath, [
+      path.join(DIST, 'cli.js'),
+      'caption',
+      PHOTO,
+      '--encoder',
+      path.join(dir(), 'encoder-2-3000.ckpt'),
+      '--decoder',
+      path.join(dir(), 'decoder-2-3000.ckpt'),
+      '--vocab',
+      path.join(dir(), 'vocabulary.pkl'),
+      '--backbone',
+      'resnet18',
+      '--json',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const line = JSON.parse(r.stdout.trim());
+    expect(line.image).toBe(PHOTO);
+    expect(typeof line.caption).toBe('string');
+  });
+});
+
+describe('strict loading', () => {
+  test('a wrong-shape file, a missing and an unexpected name are errors that name them', async () => {
+    manualSeed(1);
+    const small = new CaptionDecoder({ vocabSize: 30, embedSize: 16, hiddenSize: 32 });
+    const file = path.join(tmp, 'decoder-h32.ckpt');
+    await saveWeights(small, file);
+    const other = new CaptionDecoder({ vocabSize: 30, embedSize: 16, hiddenSize: 24 });
+    const e = await rejected(loadWeights(other, file));
+    expect(e.name).toMatch(/CheckpointError|StateDictMismatch/);
+    expect(e.message).toContain('decoder-h32.ckpt');
+    expect(e.message).toMatch(/lstm_layer\.weight_hh_l0/);
+    expect(e.message).toMatch(/32/);
+
+    const state = await readStateDict(file);
+    const missing = new Map(state);
+    missing.delete('linear_layer.bias');
+    missing.set('linear_layer.extra', Tensor.zeros([1]));
+    await saveTorchFile(path.join(tmp, 'decoder-odd.ckpt'), missing);
+    const e2 = await rejected(loadDecoder(path.join(tmp, 'decoder-odd.ckpt')));
+    expect(e2.message).toMatch(/linear_layer\.bias/);
+    expect(e2.message).toMatch(/linear_layer\.extra/);
+  });
+
+  test('a decoder file given as encoder, and a backbone that does not match, are refused', async () => {
+    const file = path.join(tmp, 'decoder-h32.ckpt');
+    const e = await rejected(loadEncoder(file));
+    expect(e.name).toBe('CheckpointError');
+    expect(e.message).toMatch(/not an encoder checkpoint/);
+    manualSeed(2);
+    const enc = new CaptionEncoder({ backbone: 18, embedSize: 8 });
+    const encFile = path.join(tmp, 'encoder-r18.ckpt');
+    await saveWeights(enc, encFile);
+    expect(inferEncoderOptions(await readStateDict(encFile))).toEqual({ backbone: 18, embedSize: 8 });
+    const e2 = await rejected(loadEncoder(encFile, { backbone: 152 }));
+    expect(e2.message).toMatch(/holds a ResNet-18 but --backbone says resnet152/);
+    const e3 = await rejected(Captioner.load({ encoder: encFile, decoder: file, vocab: path.join(tmp, 'nope.json') }));
+    expect(e3.message).toMatch(/nope\.json/);
+  });
+});
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+describeIf(fs.existsSync(path.join(DIST, 'checkpoint.js')), 'dist/ is not built (npx tsc -p .)', 'a process killed while saving', () => {
+  test('leaves the previous complete set as the latest, which restores', async () => {
+    let interrupted = 0;
+    for (const delay of [30, 150, 300]) {
+      const dir = fs.mkdtempSync(path.join(tmp, 'kill-'));
+      const child = spawn(process.execPath, [path.join(__dirname, 'support/save-loop.js'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      await new Promise<void>((resolve, reject) => {
+        child.on('error', reject);
+        child.stdout.on('data', (d) => {
+          out += d;
+          if (/saved 0\n/.test(out)) resolve();
+        });
+        child.on('exit', () => reject(new Error(`save loop exited early: ${out}`)));
+      });
+      await new Promise((r) => setTimeout(r, delay));
+      const exited = new Promise((r) => child.on('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+      const saved = [...out.matchAll(/saved (\d+)/g)].map((m) => Number(m[1]));
+      const set = latestCheckpoint(dir)!;
+      expect(set).not.toBeNull();
+      // the index names a set the loop finished (the one it reported last, or one finished just before the kill)
+      expect(set.progress.step).toBeGreaterThanOrEqual(saved[saved.length - 1]);
+      const restored = await restoreCheckpoint(dir, set, trainedModels(0));
+      expect(restored.progress).toEqual(set.progress);
+      // a half-written file or a newer set not yet in the index: the kill came in the middle of a save
+      const names = fs.readdirSync(dir);
+      const newer = `encoder-1-${set.progress.step + 2}.ckpt`;
+      const temporaries = names.filter((n) => n.endsWith('.tmp'));
+      if (temporaries.length || names.includes(newer)) interrupted++;
+      // what the next run removes before it starts: only the temporaries
+      expect(removeTemporaries(dir).sort()).toEqual(temporaries.sort());
+      expect(fs.readdirSync(dir).sort()).toEqual(names.filter((n) => !n.endsWith('.tmp')).sort());
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(interrupted).toBeGreaterThan(0);
+  });
+
+  test('an index naming a missing file is an error, not a silent fallback', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'idx-'));
+    fs.writeFileSync(path.join(dir, LATEST), JSON.stringify({ encoder: 'encoder-1-5.ckpt', decoder: 'decoder-1-5.ckpt', training: 'training-1-5.ckpt', progress: { epoch: 0, step: 4, globalStep: 5 } }));
+    expect(() => latestCheckpoint(dir)).toThrow(/encoder file encoder-1-5\.ckpt, which is missing/);
+    expect(latestCheckpoint(path.join(tmp, 'no-such-dir'))).toBeNull();
+  });
+});
