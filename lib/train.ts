@@ -28,7 +28,7 @@ import { CaptionLoader, epochOrder, padCaptions, type Sample } from './data/load
 import { buildFeatureCache, type FeatureCache } from './data/features';
 import { decodeImage, toBatchAsync, ImageError } from './data/images';
 import { createProgress, type Progress as ProgressBar } from './data/progress';
-import { saveCheckpoint, saveWeights, latestCheckpoint, restoreCheckpoint, loadBackboneWeights, type CheckpointSet, type Progress } from './checkpoint';
+import { saveCheckpoint, saveWeights, latestCheckpoint, restoreCheckpoint, loadBackboneWeights, removeTemporaries, type CheckpointSet, type Progress } from './checkpoint';
 import { captionBatch } from './caption';
 import { CaptionEvaluator } from './evaluate';
 import { writeLossCurve } from './report/loss-curve';
@@ -105,6 +105,7 @@ export interface TrainSummary {
   epochs: number;
   globalStep: number;
   lastLoss: number;
+  /** Images that could not be read (each counted once, however many of its captions came up). */
   skipped: number;
   checkpoints: CheckpointSet[];
   best?: { globalStep: number; CIDEr: number };
@@ -160,7 +161,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   readonly loader: CaptionLoader;
   private progress: Progress = { epoch: 0, step: -1, globalStep: 0 };
   private cache: FeatureCache | null = null;
-  private skipped = 0;
+  private readonly skipped = new Set<string>();
   private best: { globalStep: number; CIDEr: number } | undefined;
   private readonly checkpoints: CheckpointSet[] = [];
   private evaluator: { evaluator: CaptionEvaluator; images: { id: string | number; path: string }[] } | null = null;
@@ -214,6 +215,10 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const t = new Trainer(opts, vocab, corpus);
     if (opts.pretrained) await loadBackboneWeights(t.encoder, opts.pretrained);
     if (opts.resume) await t.resume();
+    if (main) {
+      removeTemporaries(opts.out);
+      t.trimMetrics(t.progress.globalStep);
+    }
     // Every rank starts from rank 0's weights (and BatchNorm statistics).
     if (opts.group) await opts.group.broadcastTensors([...t.encoder.stateDict().values(), ...t.decoder.stateDict().values()], 0);
     t.encoder.prepare();
@@ -241,8 +246,10 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.evaluator = { evaluator: new CaptionEvaluator(sub.toCoco()), images: chosen.map((i) => ({ id: i.id, path: val.imagePath(i.id) })) };
   }
 
+  /** The loader reports a bad image each time one of its captions comes up: count and report it once. */
   private skip(image: string, reason: string): void {
-    this.skipped++;
+    if (this.skipped.has(image)) return;
+    this.skipped.add(image);
     this.emit('skip', { image, reason });
   }
 
@@ -296,6 +303,28 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
   private metricsFile(): string {
     return path.join(this.opts.out, 'metrics.jsonl');
+  }
+
+  /**
+   * Keeps the metrics of steps up to `globalStep`: a fresh run (0) starts a new file, a resumed one
+   * drops what the interrupted run logged after its checkpoint (it repeats those steps), and lines
+   * cut short by a kill.
+   */
+  private trimMetrics(globalStep: number): void {
+    const file = this.metricsFile();
+    if (!fs.existsSync(file)) return;
+    const kept = fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => {
+        try {
+          const e = JSON.parse(line);
+          return !(typeof e.globalStep === 'number' && e.globalStep > globalStep);
+        } catch {
+          return false;
+        }
+      });
+    writeFileAtomic(file, kept.map((line) => line + '\n').join(''));
   }
 
   private record(entry: Record<string, unknown>): void {
@@ -436,7 +465,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       epochs: o.epochs,
       globalStep: this.progress.globalStep,
       lastLoss,
-      skipped: this.skipped,
+      skipped: this.skipped.size,
       checkpoints: this.checkpoints,
       best: this.best,
       seconds: (Date.now() - started) / 1000,

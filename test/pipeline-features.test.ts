@@ -1,0 +1,105 @@
+/**
+ * Cached backbone features (`--cache-features`): the first run computes features.safetensors
+ * (the frozen ResNet in eval mode on the centre crop), a second run with the same settings reuses
+ * it without running the backbone, and a differently initialised backbone recomputes it.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { createHash } from 'crypto';
+import { train, type Trainer, type TrainOptions } from '../lib/train';
+import { readSafetensors } from '../lib/serialization';
+import { decodeImage, toBatch } from '../lib/data/images';
+import { readCoco } from '../lib/data/datasets';
+import { noGrad } from '../lib/tensor';
+import { sharedData, sharedDataPresent, SHARED_DATA } from './support/data';
+import { describeIf } from './support/skip';
+import { runCli, cliBuilt, NO_CLI } from './support/cli';
+
+const MINI = sharedData('coco-val2017-mini');
+const CAPTIONS = path.join(MINI, 'captions.json');
+const present = sharedDataPresent && fs.existsSync(CAPTIONS);
+
+const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+describeIf(present && cliBuilt, present ? NO_CLI : `no COCO mini set in ${SHARED_DATA}`, 'cached backbone features', () => {
+  let root: string;
+  let out: string;
+  let file: string;
+  const options = (): TrainOptions => ({
+    images: path.join(MINI, 'images'),
+    captions: CAPTIONS,
+    threshold: 1,
+    out,
+    backbone: 18,
+    epochs: 1,
+    batchSize: 64,
+    resize: 128,
+    crop: 112,
+    cacheFeatures: true,
+    quiet: true,
+  });
+  /** Runs training through the API, counting the backbone's forward passes. */
+  async function trainCounting(opts: TrainOptions): Promise<{ calls: number; trainer: Trainer; steps: number }> {
+    let calls = 0;
+    let trainer: Trainer | undefined;
+    const summary = await train(opts, (t) => {
+      trainer = t;
+      const real = t.encoder.featuresAsync.bind(t.encoder);
+      t.encoder.featuresAsync = (...args) => {
+        calls++;
+        return real(...args);
+      };
+    });
+    return { calls, trainer: trainer!, steps: summary.globalStep };
+  }
+
+  beforeAll(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-features-'));
+    out = path.join(root, 'out');
+    file = path.join(out, 'features.safetensors');
+  });
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  test('--cache-features trains and writes features.safetensors: the eval-mode backbone on the centre crop', async () => {
+    const o = options();
+    const r = await runCli([
+      'train', '--images', o.images, '--captions', o.captions, '--threshold', '1', '--out', out, '--backbone', 'resnet18',
+      '--epochs', '1', '--batch-size', '64', '--resize', '128', '--crop', '112', '--cache-features', '--quiet',
+    ]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/done: 4 steps, last loss \d+\.\d{4}, 0 images skipped/);
+    const { tensors, metadata } = await readSafetensors(file);
+    const features = tensors.get('features')!;
+    expect(features.shape).toEqual([50, 512]);
+    const settings = JSON.parse(metadata.settings);
+    expect([settings.resize, settings.crop, settings.backbone, settings.images.length]).toEqual([128, 112, 18, 50]);
+    expect(JSON.parse(metadata.missing)).toEqual([]);
+
+    // row i is image i's backbone output (eval mode, centre 112 crop of the 128 decode)
+    const { trainer } = await trainCounting({ ...options(), maxStepsPerEpoch: 1 });
+    const corpus = readCoco(CAPTIONS, o.images);
+    const firstImage = corpus.imagePath(corpus.annotations[0].imageId);
+    expect(settings.images[0]).toBe(firstImage);
+    const x = toBatch([await decodeImage(firstImage, 128)], { crop: 112, crops: [[8, 8]] });
+    const direct = noGrad(() => trainer.encoder.features(x, { train: false }));
+    const row = features.select(0, 0).unsqueeze(0);
+    expect(direct.sub(row).abs().max().item()).toBeLessThan(1e-4);
+  }, 300000);
+
+  test('a second run reuses the file without running the backbone; another seed recomputes it', async () => {
+    const mtime = fs.statSync(file).mtimeMs;
+    const hash = sha(file);
+    const signature = JSON.parse((await readSafetensors(file)).metadata.settings).signature;
+    const again = await trainCounting(options());
+    expect(again.calls).toBe(0);
+    expect(again.steps).toBe(4);
+    expect(fs.statSync(file).mtimeMs).toBe(mtime);
+    expect(sha(file)).toBe(hash);
+
+    const reseeded = await trainCounting({ ...options(), seed: 1 });
+    expect(reseeded.calls).toBeGreaterThan(0);
+    expect(sha(file)).not.toBe(hash);
+    expect(JSON.parse((await readSafetensors(file)).metadata.settings).signature).not.toBe(signature);
+  }, 300000);
+});
