@@ -255,7 +255,9 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
   private stepsPerEpoch(): number {
     const world = this.opts.group?.size ?? 1;
-    const n = this.cache ? Math.ceil(Math.ceil(this.samples.length / world) / this.opts.batchSize) : this.loader.batchesPerEpoch();
+    // With cached features the samples of unreadable images are left out before batching.
+    const cached = this.cache ? this.samples.filter((s) => !this.cache!.missing.has(s.image)).length : 0;
+    const n = this.cache ? Math.ceil(Math.ceil(cached / world) / this.opts.batchSize) : this.loader.batchesPerEpoch();
     return this.opts.maxStepsPerEpoch ? Math.min(n, this.opts.maxStepsPerEpoch) : n;
   }
 

@@ -102,4 +102,35 @@ describeIf(present && cliBuilt, present ? NO_CLI : `no COCO mini set in ${SHARED
     expect(sha(file)).not.toBe(hash);
     expect(JSON.parse((await readSafetensors(file)).metadata.settings).signature).not.toBe(signature);
   }, 300000);
+
+  test('unreadable images: zero rows listed as missing, their captions left out, steps counted without them', async () => {
+    const bad = path.join(root, 'bad');
+    fs.mkdirSync(bad);
+    fs.writeFileSync(path.join(bad, 'empty.jpg'), '');
+    fs.writeFileSync(path.join(bad, 'notes.jpg'), 'not a photo');
+    const coco = JSON.parse(fs.readFileSync(CAPTIONS, 'utf8'));
+    ['empty.jpg', 'notes.jpg', 'missing.jpg'].forEach((f, i) => {
+      coco.images.push({ id: 900 + i, file_name: path.join(bad, f) });
+      for (let k = 0; k < 5; k++) coco.annotations.push({ id: 9000 + 10 * i + k, image_id: 900 + i, caption: 'a thing on a table' });
+    });
+    const captions = path.join(root, 'with-bad.json');
+    fs.writeFileSync(captions, JSON.stringify(coco));
+    const logged: string[] = [];
+    const skipped: string[] = [];
+    const summary = await train({ ...options(), captions, out: path.join(root, 'out-bad'), logEvery: 1 }, (t) => {
+      t.on('log', (l) => logged.push(l));
+      t.on('skip', ({ image }) => skipped.push(image));
+    });
+    // 250 usable captions at batch 64: 4 steps, and the log says 4
+    expect(summary.globalStep).toBe(4);
+    expect(summary.skipped).toBe(3);
+    expect(skipped.sort()).toEqual(['empty.jpg', 'missing.jpg', 'notes.jpg'].map((f) => path.join(bad, f)));
+    expect(logged.filter((l) => l.startsWith('Epoch'))).toHaveLength(4);
+    expect(logged[logged.length - 1]).toMatch(/^Epoch \[0\/1\], Step \[3\/4\]/);
+    expect(fs.existsSync(path.join(root, 'out-bad', 'encoder-1-4.ckpt'))).toBe(true);
+    const { tensors, metadata } = await readSafetensors(path.join(root, 'out-bad', 'features.safetensors'));
+    expect(JSON.parse(metadata.missing).sort()).toEqual(skipped);
+    expect(tensors.get('features')!.shape).toEqual([53, 512]);
+    expect(tensors.get('features')!.select(0, 50).abs().sum().item()).toBe(0);
+  }, 300000);
 });
