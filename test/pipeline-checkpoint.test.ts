@@ -10,7 +10,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { Tensor, manualSeed, noGrad } from '../lib/tensor';
-import { CaptionEncoder, CaptionDecoder } from '../lib/model';
+import { CaptionEncoder, CaptionDecoder, torchvisionToBookKey } from '../lib/model';
+import { ResNet } from '../lib/nn/resnet';
 import { Adam } from '../lib/optim';
 import { crossEntropy } from '../lib/nn/functional';
 import { packPaddedSequence } from '../lib/nn/rnn';
@@ -25,6 +26,7 @@ import {
   loadWeights,
   saveWeights,
   inferEncoderOptions,
+  inferDecoderOptions,
   removeTemporaries,
   LATEST,
 } from '../lib/checkpoint';
@@ -299,6 +301,26 @@ describe('strict loading', () => {
     expect(e2.message).toMatch(/holds a ResNet-18 but --backbone says resnet152/);
     const e3 = await rejected(Captioner.load({ encoder: encFile, decoder: file, vocab: path.join(tmp, 'nope.json') }));
     expect(e3.message).toMatch(/nope\.json/);
+  });
+});
+
+describe('shape inference from the book\'s names', () => {
+  test('every ResNet depth and the decoder sizes are read off a state dict', () => {
+    // the book's keys for each depth, with placeholder tensors: only names and a few shapes matter
+    for (const depth of [18, 34, 50, 101, 152] as const) {
+      const resnet = new ResNet(depth);
+      const state = new Map<string, Tensor>();
+      for (const key of resnet.stateDict().keys()) state.set(`resnet_module.${torchvisionToBookKey(key)}`, Tensor.zeros([1]));
+      state.set('linear_layer.weight', Tensor.zeros([300, resnet.featureDim]));
+      expect([depth, inferEncoderOptions(state)]).toEqual([depth, { backbone: depth, embedSize: 300 }]);
+    }
+    const dec = new Map<string, Tensor>([
+      ['embedding_layer.weight', Tensor.zeros([9948, 256])],
+      ['lstm_layer.weight_ih_l0', Tensor.zeros([2048, 256])],
+      ['lstm_layer.weight_hh_l0', Tensor.zeros([2048, 512])],
+      ['lstm_layer.weight_ih_l1', Tensor.zeros([2048, 512])],
+    ]);
+    expect(inferDecoderOptions(dec)).toEqual({ vocabSize: 9948, embedSize: 256, hiddenSize: 512, numLayers: 2 });
   });
 });
 
