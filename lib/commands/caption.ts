@@ -8,7 +8,7 @@
  * An unreadable image is named on stderr (the others are still captioned) and the exit status is 1.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { Captioner } from '../captioner';
+import { Captioner, type CaptionOutcome } from '../captioner';
 import { RESNET_DEPTHS, type ResNetDepth } from '../nn/resnet';
 import { processIO, type CommandIO } from './io';
 
@@ -32,14 +32,23 @@ export function parseBackbone(name: string | undefined): ResNetDepth | undefined
 }
 
 export async function runCaption(opts: CaptionCommandOptions, io: CommandIO = processIO): Promise<number> {
-  let captioner: Captioner;
+  for (const [flag, v] of [['--beam', opts.beam], ['--max-len', opts.maxLen]] as const) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
+      io.err(`torchcap caption: ${flag} must be a positive integer, not ${v}\n`);
+      return 1;
+    }
+  }
+  let captioner: Captioner | undefined;
+  let outcomes: CaptionOutcome[];
   try {
     captioner = await Captioner.load({ encoder: opts.encoder, decoder: opts.decoder, vocab: opts.vocab, backbone: parseBackbone(opts.backbone), maxLen: opts.maxLen });
+    outcomes = await captioner.captionEach(opts.images, { beam: opts.beam });
   } catch (e) {
     io.err(`torchcap caption: ${(e as Error).message}\n`);
     return 1;
+  } finally {
+    await captioner?.dispose();
   }
-  const outcomes = await captioner.captionEach(opts.images, { beam: opts.beam });
   let failed = 0;
   outcomes.forEach((o, i) => {
     const image = opts.images[i];
