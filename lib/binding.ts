@@ -173,8 +173,10 @@ export interface NativeVersions {
   cudaBuild: boolean;
   mkldnn: boolean;
   openmp: boolean;
-  /** Whether glibc malloc keeps freed blocks up to 32 MiB for reuse (TORCHCAP_MALLOC_TUNING=0: off). */
+  /** Whether glibc malloc keeps freed blocks in the process for reuse (TORCHCAP_MALLOC_TUNING=0: off). */
   mallocTuned: boolean;
+  /** Whether CPU tensors come from torchcap's caching allocator (TORCHCAP_CPU_CACHE_MB=0: off). */
+  cpuCache: boolean;
   build: { tool: string; compiler: string; cxx11Abi: number; napiVersion: number };
 }
 
@@ -201,6 +203,10 @@ export interface Native {
   versions(): NativeVersions;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  /** The caching CPU allocator: bytes kept for reuse, bytes handed out, reuses so far. */
+  cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number };
+  /** Returns every cached CPU block to the system. */
+  emptyCpuCache(): void;
 
   Module: new () => NativeModule;
   createModule(kind: ModuleKind, options: Record<string, number | boolean>): NativeModule;

@@ -11,10 +11,12 @@ void InitFunctional(Napi::Env env, Napi::Object exports);
 void InitOptim(Napi::Env env, Napi::Object exports);
 void InitImage(Napi::Env env, Napi::Object exports);
 void InitDistributed(Napi::Env env, Napi::Object exports);
+void InitAllocator(Napi::Env env, Napi::Object exports);
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // One state per environment: the main thread and every worker thread that loads the addon.
   env.SetInstanceData(new AddonData());
+  InitAllocator(env, exports);  // first: every tensor of the addon comes from the caching allocator
   TensorWrap::Init(env, exports);
   InitRuntime(env, exports);
   ModuleWrap::Init(env, exports);

@@ -32,6 +32,7 @@ struct AddonData {
   Napi::FunctionReference groupCtor;
   std::atomic<int64_t> liveTensors{0};
   std::atomic<int64_t> liveBytes{0};
+  int64_t sinceNudge = 0;  // tensor bytes created since V8 was last asked to collect
   // Every executor of this environment (their threads end at teardown), the default one, and the
   // one async calls post to right now (nullptr: the default).
   std::vector<std::shared_ptr<Executor>> executors;

@@ -4,6 +4,9 @@
 #include <ATen/Parallel.h>
 
 #include <cstring>
+#ifdef TORCHCAP_TURBOJPEG
+#include <turbojpeg.h>
+#endif
 
 #include "async.h"
 #include "common.h"
@@ -102,7 +105,167 @@ static Napi::Value ImagesToTensor(const Napi::CallbackInfo& info) {
   });
 }
 
+// ---------- decoding JPEGs natively (libjpeg-turbo) ----------
+//
+// sharp decodes any image, but for the training loader's many small JPEGs its per-image overhead
+// dominates; libjpeg-turbo (the decoder inside libvips too) called directly, on all cores at once,
+// and fused with the crop/flip/normalize pass, keeps the model fed. Images that are not JPEGs of
+// the expected size go through sharp in lib/.
+
+#ifdef TORCHCAP_TURBOJPEG
+struct TjHandle {
+  tjhandle h = tjInitDecompress();
+  ~TjHandle() {
+    if (h) tjDestroy(h);
+  }
+};
+
+// jpegSize(bytes) -> { width, height } or null when the bytes are not a readable JPEG header.
+static Napi::Value JpegSize(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    if (info.Length() < 1 || !info[0].IsTypedArray()) ThrowType("Expected a Uint8Array for bytes");
+    auto ta = info[0].As<Napi::TypedArray>();
+    TjHandle tj;
+    int w = 0, h = 0, sub = 0, cs = 0;
+    auto* p = static_cast<unsigned char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    if (!tj.h || tjDecompressHeader3(tj.h, p, ta.ByteLength(), &w, &h, &sub, &cs) != 0) return info.Env().Null();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("width", w);
+    o.Set("height", h);
+    return o;
+  });
+}
+
+struct JpegJob {
+  std::vector<std::vector<uint8_t>> files;
+  int64_t size = 0;  // every image must decode to size x size
+  int64_t outH = 0, outW = 0;
+  std::vector<int64_t> cropX, cropY;
+  std::vector<uint8_t> flips;
+  float mean[3] = {0, 0, 0}, invStd[3] = {1, 1, 1};
+};
+
+struct JpegResult {
+  torch::Tensor batch;  // [good images, 3, outH, outW], undefined when none decoded
+  std::vector<std::pair<int64_t, std::string>> failed;
+};
+
+static JpegResult DecodeJpegs(const JpegJob& job) {
+  const int64_t n = static_cast<int64_t>(job.files.size());
+  std::vector<std::vector<uint8_t>> rgb(n);
+  std::vector<std::string> error(n);
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    TjHandle tj;
+    for (int64_t i = begin; i < end; ++i) {
+      auto* src = const_cast<unsigned char*>(job.files[i].data());
+      const unsigned long len = job.files[i].size();
+      int w = 0, h = 0, sub = 0, cs = 0;
+      if (!tj.h || tjDecompressHeader3(tj.h, src, len, &w, &h, &sub, &cs) != 0) {
+        error[i] = std::string("not a readable JPEG (") + (tj.h ? tjGetErrorStr2(tj.h) : "no decoder") + ")";
+        continue;
+      }
+      if (w != job.size || h != job.size) {
+        error[i] = "is " + std::to_string(w) + "x" + std::to_string(h) + ", not " + std::to_string(job.size) + "x" + std::to_string(job.size);
+        continue;
+      }
+      rgb[i].resize(static_cast<size_t>(w) * h * 3);
+      // TJFLAG_STOPONWARNING: a truncated or damaged file is a failure, not a half-grey image.
+      if (tjDecompress2(tj.h, src, len, rgb[i].data(), w, 0, h, TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
+        error[i] = std::string("cannot decode JPEG (") + tjGetErrorStr2(tj.h) + ")";
+        rgb[i].clear();
+      }
+    }
+  });
+  JpegResult r;
+  std::vector<int64_t> good;
+  for (int64_t i = 0; i < n; ++i) {
+    if (error[i].empty()) good.push_back(i);
+    else r.failed.emplace_back(i, error[i]);
+  }
+  if (good.empty()) return r;
+  r.batch = torch::empty({static_cast<int64_t>(good.size()), 3, job.outH, job.outW}, torch::kFloat32);
+  float* dst = r.batch.data_ptr<float>();
+  const int64_t plane = job.outH * job.outW;
+  at::parallel_for(0, static_cast<int64_t>(good.size()) * job.outH, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t k = row / job.outH, y = row % job.outH, i = good[k];
+      const uint8_t* line = rgb[i].data() + ((job.cropY[i] + y) * job.size + job.cropX[i]) * 3;
+      float* o = dst + k * 3 * plane + y * job.outW;
+      const bool flip = job.flips[i] != 0;
+      for (int64_t x = 0; x < job.outW; ++x) {
+        const uint8_t* px = line + (flip ? job.outW - 1 - x : x) * 3;
+        for (int c = 0; c < 3; ++c) o[c * plane + x] = (px[c] * (1.0f / 255.0f) - job.mean[c]) * job.invStd[c];
+      }
+    }
+  });
+  return r;
+}
+
+// decodeJpegBatch(files: Uint8Array[], { size, outH, outW, crops?, flips?, mean, std })
+//   -> Promise<{ tensor: Tensor | null, failed: [index, reason][] }>  (tensor rows: the good files, in order)
+static Napi::Value DecodeJpegBatch(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    if (!info[0].IsArray()) ThrowType("Expected an array of Uint8Arrays for files");
+    auto arr = info[0].As<Napi::Array>();
+    Napi::Object o = ArgOptions(info, 1);
+    auto job = std::make_shared<JpegJob>();
+    job->size = OptInt(o, "size", 0);
+    job->outH = OptInt(o, "outH", 0);
+    job->outW = OptInt(o, "outW", 0);
+    if (job->size < 1 || job->outH < 1 || job->outW < 1 || job->outH > job->size || job->outW > job->size) ThrowRange("need 0 < outH, outW <= size");
+    auto mean = ToNumbers(o.Get("mean"), "mean"), stdv = ToNumbers(o.Get("std"), "std");
+    if (mean.size() != 3 || stdv.size() != 3) ThrowRange("mean and std need 3 values each");
+    for (int c = 0; c < 3; ++c) {
+      if (!(stdv[c] > 0)) ThrowRange("std values must be positive");
+      job->mean[c] = static_cast<float>(mean[c]);
+      job->invStd[c] = static_cast<float>(1.0 / stdv[c]);
+    }
+    Napi::Value crops = o.Get("crops"), flips = o.Get("flips");
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsTypedArray()) ThrowType("Expected a Uint8Array for files[" + std::to_string(i) + "]");
+      auto ta = v.As<Napi::TypedArray>();
+      const uint8_t* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+      job->files.emplace_back(p, p + ta.ByteLength());
+      int64_t cx = 0, cy = 0;
+      if (crops.IsArray()) {
+        auto xy = ToInts(crops.As<Napi::Array>().Get(i), "crops");
+        if (xy.size() != 2) ThrowRange("crops entries are [x, y]");
+        cx = xy[0];
+        cy = xy[1];
+      }
+      if (cx < 0 || cy < 0 || cx + job->outW > job->size || cy + job->outH > job->size) ThrowRange("crop window outside the image");
+      job->cropX.push_back(cx);
+      job->cropY.push_back(cy);
+      job->flips.push_back(flips.IsArray() && flips.As<Napi::Array>().Get(i).ToBoolean().Value() ? 1 : 0);
+    }
+    return RunAsync<JpegResult>(
+        info.Env(), [job]() { return DecodeJpegs(*job); },
+        [](Napi::Env env, JpegResult& r) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(env);
+          out.Set("tensor", r.batch.defined() ? Napi::Value(WrapTensor(env, r.batch)) : env.Null());
+          Napi::Array failed = Napi::Array::New(env, r.failed.size());
+          for (size_t k = 0; k < r.failed.size(); ++k) {
+            Napi::Array pair = Napi::Array::New(env, 2);
+            pair.Set(0u, Napi::Number::New(env, static_cast<double>(r.failed[k].first)));
+            pair.Set(1u, r.failed[k].second);
+            failed.Set(static_cast<uint32_t>(k), pair);
+          }
+          out.Set("failed", failed);
+          return out;
+        });
+  });
+}
+#endif
+
 void InitImage(Napi::Env env, Napi::Object exports) {
+#ifdef TORCHCAP_TURBOJPEG
+  exports.Set("jpegSize", Napi::Function::New<JpegSize>(env, "jpegSize"));
+  exports.Set("decodeJpegBatch", Napi::Function::New<DecodeJpegBatch>(env, "decodeJpegBatch"));
+  exports.Set("hasTurboJpeg", Napi::Boolean::New(env, true));
+#else
+  exports.Set("hasTurboJpeg", Napi::Boolean::New(env, false));
+#endif
   exports.Set("imagesToTensor", Napi::Function::New<ImagesToTensor<false>>(env, "imagesToTensor"));
   exports.Set("imagesToTensorAsync", Napi::Function::New<ImagesToTensor<true>>(env, "imagesToTensorAsync"));
 }

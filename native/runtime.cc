@@ -37,11 +37,11 @@ static std::string BlasInUse() {
   return "none found among loaded libraries";
 }
 
-// Keeps freed tensor memory in the process instead of returning it to the system at once. glibc
-// maps every block over 128 KiB afresh and unmaps it on free, so each new activation tensor
-// page-faults all its memory again; on virtual machines that fault path dominates small models
-// (an LSTM step ran 6x faster with this). Blocks up to 32 MiB (glibc's largest setting) come from
-// the heap and are reused; the heap is trimmed only past 512 MiB of free space at its top.
+// glibc maps every block over 128 KiB afresh and unmaps it on free, so each new block of that
+// size page-faults all its memory again; on virtual machines that fault path dominates small
+// models (an LSTM step ran 6x faster with this). Blocks up to 32 MiB (glibc's largest setting)
+// come from the heap and are reused, and the heap is trimmed only past 512 MiB of free space at
+// its top; larger tensors are reused by torchcap's caching allocator (allocator.cc).
 // TORCHCAP_MALLOC_TUNING=0 leaves glibc's defaults. Done once per process.
 static bool TuneMalloc() {
   const char* env = std::getenv("TORCHCAP_MALLOC_TUNING");
@@ -73,6 +73,7 @@ static Napi::Value Versions(const Napi::CallbackInfo& info) {
     o.Set("mkldnn", at::hasMKLDNN());
     o.Set("openmp", at::get_parallel_info().find("OpenMP") != std::string::npos);
     o.Set("mallocTuned", MallocTuned());
+    o.Set("cpuCache", CpuCacheInstalled());
     Napi::Object build = Napi::Object::New(env);
     build.Set("tool", TORCHCAP_BUILD_TOOL);
     build.Set("compiler", __VERSION__);

@@ -158,6 +158,11 @@ function torchDefinitions(info) {
   return [...defs];
 }
 
+/** Whether libjpeg-turbo's TurboJPEG API is installed (header and library). */
+function turbojpeg() {
+  return exists('/usr/include/turbojpeg.h') && SYSTEM_PREFIXES.some((d) => exists(path.join(d, 'libturbojpeg.so')));
+}
+
 function gypFlags(info, what) {
   switch (what) {
     case 'include':
@@ -165,13 +170,14 @@ function gypFlags(info, what) {
     case 'cflags':
       return `-D_GLIBCXX_USE_CXX11_ABI=${info.cxx11Abi}`;
     case 'defines':
-      return [info.cuda ? 'TORCHCAP_CUDA' : 'TORCHCAP_CPU_ONLY', ...torchDefinitions(info)].join(' ');
+      return [info.cuda ? 'TORCHCAP_CUDA' : 'TORCHCAP_CPU_ONLY', ...torchDefinitions(info), ...(turbojpeg() ? ['TORCHCAP_TURBOJPEG'] : [])].join(' ');
     case 'libs': {
       const libs = [`-L${info.libDir}`];
       if (!info.system) libs.push(`-Wl,-rpath,${info.libDir}`);
       // torch_cuda is only reached through static registration: keep it linked.
       if (info.cuda) libs.push('-Wl,--no-as-needed', '-ltorch_cuda', '-lc10_cuda', '-Wl,--as-needed');
       libs.push('-ltorch', '-ltorch_cpu', '-lc10');
+      if (turbojpeg()) libs.push('-lturbojpeg');
       return libs.join(' ');
     }
     default:

@@ -75,9 +75,10 @@ function ensureLibtorch() {
   return info;
 }
 
-// With Debian's libtorch: OpenBLAS (without it libtorch uses the reference BLAS, ~35x slower) and
-// the Gloo headers that c10d's ProcessGroupGloo needs (distributed training).
-const SYSTEM_EXTRAS = ['libopenblas0-pthread', 'libgloo-dev'];
+// With Debian's libtorch: OpenBLAS (without it libtorch uses the reference BLAS, ~35x slower),
+// the Gloo headers that c10d's ProcessGroupGloo needs (distributed training), and libjpeg-turbo's
+// TurboJPEG API (the training loader's native JPEG decoding).
+const SYSTEM_EXTRAS = ['libopenblas0-pthread', 'libgloo-dev', 'libturbojpeg0-dev'];
 
 function glooHeadersPresent() {
   return fs.existsSync('/usr/include/gloo/algorithm.h');
@@ -88,11 +89,13 @@ function ensureSystemExtras(info) {
   const missing = [];
   if (!openblasPresent()) missing.push('libopenblas0-pthread');
   if (!glooHeadersPresent()) missing.push('libgloo-dev');
+  if (!fs.existsSync('/usr/include/turbojpeg.h')) missing.push('libturbojpeg0-dev');
   if (!missing.length) return;
   if (canApt()) aptInstall(missing);
   else {
     if (missing.includes('libopenblas0-pthread')) log('WARNING: OpenBLAS is missing; libtorch falls back to the reference BLAS (~35x slower). Install libopenblas0-pthread.');
     if (missing.includes('libgloo-dev')) log('WARNING: the Gloo headers are missing; torchcap builds without distributed training. Install libgloo-dev.');
+    if (missing.includes('libturbojpeg0-dev')) log('WARNING: libjpeg-turbo (libturbojpeg0-dev) is missing; the loader decodes every image with sharp, more slowly.');
   }
 }
 
