@@ -4,11 +4,12 @@
  *   const captioner = await Captioner.load({ encoder, decoder, vocab });
  *   const text = await captioner.caption('photo.jpg', { beam: 3 });
  *
- * Decoding runs in sharp's threads, the encoder and every decoder step on libuv worker threads;
- * the JS thread only queues work and reads results. Calls on one Captioner run one after another
- * (a queue); different Captioners may run at once. Weights load from torchcap checkpoints or the
- * book's own `.ckpt` files; the vocabulary from torchcap JSON, a JSON array of words, or the
- * book's `vocabulary.pkl` (read with the safe unpickler).
+ * Decoding runs in sharp's threads, the encoder and every decoder step on the Captioner's own
+ * executor thread (lib/executor.ts); the JS thread only queues work and reads results. Calls on one
+ * Captioner run one after another (a queue); different Captioners run at once, each on its own
+ * thread. Weights load from torchcap checkpoints or the book's own `.ckpt` files; the vocabulary
+ * from torchcap JSON, a JSON array of words, or the book's `vocabulary.pkl` (read with the safe
+ * unpickler).
  */
 import { CaptionEncoder, CaptionDecoder } from './model';
 import type { ResNetDepth } from './nn/resnet';
@@ -17,6 +18,7 @@ import { loadEncoder, loadDecoder } from './checkpoint';
 import { readBookVocabularyPickle } from './serialization';
 import { decodeImage, toBatchAsync, ImageError, type ImageSource } from './data/images';
 import { captionBatch } from './caption';
+import { Executor } from './executor';
 import type { SampleOptions } from './sample';
 
 export interface CaptionerOptions {
@@ -45,6 +47,8 @@ export class Captioner {
   readonly batchSize: number;
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
+  /** The thread this Captioner's native work runs on, so that two Captioners compute at once. */
+  private readonly executor: Executor;
 
   private constructor(
     readonly encoder: CaptionEncoder,
@@ -57,6 +61,7 @@ export class Captioner {
     if (decoder.vocabSize !== vocab.size) {
       throw new RangeError(`the decoder predicts ${decoder.vocabSize} words but the vocabulary has ${vocab.size}: they do not belong together`);
     }
+    this.executor = new Executor();
   }
 
   static async load(opts: CaptionerOptions): Promise<Captioner> {
@@ -71,7 +76,8 @@ export class Captioner {
   /** Runs `fn` after every call queued before it. */
   private enqueue<T>(fn: () => Promise<T>): Promise<T> {
     if (this.disposed) return Promise.reject(new Error('this Captioner has been disposed'));
-    const run = this.queue.then(fn, fn);
+    const go = () => this.executor.run(fn);
+    const run = this.queue.then(go, go);
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -120,10 +126,12 @@ export class Captioner {
     });
   }
 
-  /** Waits for queued calls, then refuses new ones. The model memory is freed by the GC. */
+  /** Waits for queued calls, then refuses new ones and ends the executor thread. The model memory is freed by the GC. */
   async dispose(): Promise<void> {
+    if (this.disposed) return this.queue.then(() => undefined);
     const pending = this.queue;
     this.disposed = true;
     await pending;
+    this.executor.close();
   }
 }

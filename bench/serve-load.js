@@ -1,0 +1,283 @@
+'use strict';
+// Load test of `torchcap serve` on loopback.
+//
+//   node bench/serve-load.js [--requests 2000] [--concurrency 16] [--overload-requests 600]
+//       [--overload-concurrency 64] [--max-queue 32] [--image-size 128] [--max-len 20]
+//
+// Starts `torchcap serve --warm-up` (a small ResNet-18 captioner with random weights, 127.0.0.1,
+// any free port) in a child process, warms it up with 64 requests, then:
+//  1. sends --requests requests from --concurrency clients at once, 20% of them malformed, of five
+//     kinds in turn: truncated PNG, zero-byte body, not an image, a PNG declaring 20,000×20,000
+//     pixels, a good PNG sent as text/plain; good ones are raw PNG/JPEG bodies or multipart;
+//  2. overloads it: --overload-requests good requests from --overload-concurrency clients, more than
+//     --max-queue, so that some are answered 503 with Retry-After;
+//  3. sends SIGTERM and waits for a clean exit.
+// Checks: no crash, every good request of phase 1 answered 200 with a caption, every bad one with
+// its 4xx, overload answered 503 (with Retry-After) or 200 and nothing else, server RSS growth under
+// 50 MB. Prints counts by status, latency percentiles, RSS before and after; exits 1 if a check fails.
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const zlib = require('zlib');
+const { spawn, execFileSync } = require('child_process');
+const { DIST, writeTinyModels, noiseImage } = require('./tiny-models');
+const { machine } = require('./common');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const REQUESTS = arg('requests', 2000);
+const CONCURRENCY = arg('concurrency', 16);
+const OVERLOAD_REQUESTS = arg('overload-requests', 600);
+const OVERLOAD_CONCURRENCY = arg('overload-concurrency', 64);
+const MAX_QUEUE = arg('max-queue', 32);
+const IMAGE_SIZE = arg('image-size', 128);
+const MAX_LEN = arg('max-len', 20);
+
+// ---------- payloads ----------
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let k = n;
+  for (let j = 0; j < 8; j++) k = k & 1 ? 0xedb88320 ^ (k >>> 1) : k >>> 1;
+  return k >>> 0;
+});
+function crc32(b) {
+  let x = 0xffffffff;
+  for (const v of b) x = CRC_TABLE[(x ^ v) & 0xff] ^ (x >>> 8);
+  return (x ^ 0xffffffff) >>> 0;
+}
+function pngChunk(type, data) {
+  const b = Buffer.alloc(12 + data.length);
+  b.writeUInt32BE(data.length, 0);
+  b.write(type, 4, 'latin1');
+  data.copy(b, 8);
+  b.writeUInt32BE(crc32(b.subarray(4, 8 + data.length)), 8 + data.length);
+  return b;
+}
+/** A valid 1-bit PNG of 20,000×20,000 zeros: 48 KB that would decode to 400 megapixels. */
+function bombPng(width = 20000, height = 20000) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 1;
+  ihdr[9] = 0;
+  const raw = Buffer.alloc((Math.ceil(width / 8) + 1) * height);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', zlib.deflateSync(raw, { level: 9 })), pngChunk('IEND', Buffer.alloc(0))]);
+}
+
+const BOUNDARY = '----torchcap-load-boundary';
+function multipart(image, filename, type) {
+  return Buffer.concat([
+    Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="${filename}"\r\nContent-Type: ${type}\r\n\r\n`),
+    image,
+    Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
+  ]);
+}
+
+async function payloads() {
+  const pngs = await Promise.all([0, 1, 2, 3, 4, 5].map((k) => noiseImage(160 + 40 * k, 120 + 30 * k, k + 1)));
+  const jpegs = await Promise.all([0, 1, 2, 3].map((k) => noiseImage(320 + 64 * k, 240 + 48 * k, k + 11, 'jpeg')));
+  const good = [];
+  pngs.forEach((p, k) => good.push({ name: 'png', type: 'image/png', body: p }, { name: 'multipart png', type: `multipart/form-data; boundary=${BOUNDARY}`, body: multipart(p, `p${k}.png`, 'image/png') }));
+  jpegs.forEach((j) => good.push({ name: 'jpeg', type: 'image/jpeg', body: j }, { name: 'octet-stream jpeg', type: 'application/octet-stream', body: j }));
+  const bad = [
+    { name: 'truncated', type: 'image/png', body: pngs[2].subarray(0, pngs[2].length >> 1), expect: 422 },
+    { name: 'zero-byte', type: 'image/png', body: Buffer.alloc(0), expect: 400 },
+    { name: 'not an image', type: 'image/jpeg', body: Buffer.from('GET / HTTP/1.1 -- this is text, not a picture. '.repeat(40)), expect: 415 },
+    { name: '20000x20000 PNG', type: 'image/png', body: bombPng(), expect: 413 },
+    { name: 'wrong content type', type: 'text/plain', body: pngs[0], expect: 415 },
+  ];
+  return { good, bad };
+}
+
+// ---------- client ----------
+
+function post(agent, url, p) {
+  const t = process.hrtime.bigint();
+  return new Promise((resolve) => {
+    const req = http.request(`${url}/caption`, { method: 'POST', agent, headers: { 'content-type': p.type, 'content-length': p.body.length }, timeout: 120000 }, (res) => {
+      const parts = [];
+      res.on('data', (c) => parts.push(c));
+      res.on('end', () => {
+        let json = null;
+        try {
+          json = JSON.parse(Buffer.concat(parts).toString('utf8'));
+        } catch {
+          json = null;
+        }
+        resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'], json, ms: Number(process.hrtime.bigint() - t) / 1e6 });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('client timeout')));
+    req.on('error', (e) => resolve({ status: e.code || e.message, json: null, ms: Number(process.hrtime.bigint() - t) / 1e6 }));
+    req.end(p.body);
+  });
+}
+
+/** Sends the planned requests from `concurrency` clients; resolves with one result per request (and `sample()` every 250). */
+async function run(url, plan, concurrency, sample = () => undefined) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const results = new Array(plan.length);
+  let next = 0;
+  let finished = 0;
+  const t0 = Date.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < plan.length) {
+        const i = next++;
+        results[i] = { ...(await post(agent, url, plan[i])), name: plan[i].name, expect: plan[i].expect };
+        if (++finished % 250 === 0) sample();
+      }
+    }),
+  );
+  agent.destroy();
+  return { results, seconds: (Date.now() - t0) / 1000 };
+}
+
+function percentile(sorted, p) {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function latency(results) {
+  const ms = results.map((r) => r.ms).sort((a, b) => a - b);
+  const f = (x) => +x.toFixed(1);
+  return { p50: f(percentile(ms, 50)), p90: f(percentile(ms, 90)), p99: f(percentile(ms, 99)), max: f(ms[ms.length - 1]) };
+}
+
+function countBy(results, key) {
+  const out = {};
+  for (const r of results) out[key(r)] = (out[key(r)] || 0) + 1;
+  return out;
+}
+
+function rssOf(pid) {
+  try {
+    return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+// ---------- server ----------
+
+function startServer(models) {
+  const cli = path.join(DIST, 'cli.js');
+  const args = ['serve', '--port', '0', '--host', '127.0.0.1', '--encoder', models.encoder, '--decoder', models.decoder, '--vocab', models.vocab];
+  args.push('--image-size', String(IMAGE_SIZE), '--max-len', String(MAX_LEN), '--max-queue', String(MAX_QUEUE), '--timeout', '60000', '--warm-up');
+  // `torchcap serve` itself once the CLI registers the command; the same command module through yargs until then.
+  const registered = fs.readFileSync(cli, 'utf8').includes('serveCommand');
+  const node = registered
+    ? [cli, ...args]
+    : ['-e', `require('yargs')(process.argv.slice(1)).command(require(${JSON.stringify(path.join(DIST, 'commands', 'serve.js'))}).serveCommand).demandCommand(1).strict().parse()`, '--', ...args];
+  const child = spawn(process.execPath, node, { cwd: path.join(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (err += c));
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const url = new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearInterval(timer);
+        resolve(m[1]);
+      } else if (child.exitCode !== null) {
+        clearInterval(timer);
+        reject(new Error(`torchcap serve exited ${child.exitCode}: ${err}`));
+      }
+    }, 20);
+  });
+  return { child, url, exited, output: () => ({ out, err }), how: registered ? 'node dist/cli.js serve' : 'serveCommand through yargs (dist/commands/serve.js)' };
+}
+
+// ---------- main ----------
+
+async function main() {
+  const models = await writeTinyModels();
+  const server = startServer(models);
+  const failures = [];
+  try {
+    const url = await server.url;
+    const { good, bad } = await payloads();
+    const pid = server.child.pid;
+
+    // Warm-up: the allocator, JIT and thread pools settle before RSS is measured.
+    await run(url, Array.from({ length: 64 }, (_, i) => good[i % good.length]), CONCURRENCY);
+    const rssBefore = rssOf(pid);
+
+    // Phase 1: 2,000 requests at concurrency 16, 20% malformed.
+    const plan = Array.from({ length: REQUESTS }, (_, i) => (i % 5 === 4 ? bad[Math.floor(i / 5) % bad.length] : good[i % good.length]));
+    const samples = [];
+    const p1 = await run(url, plan, CONCURRENCY, () => samples.push(Math.round(rssOf(pid))));
+    const rssAfterMixed = rssOf(pid);
+    const goodResults = p1.results.filter((r) => r.expect === undefined);
+    const badResults = p1.results.filter((r) => r.expect !== undefined);
+    const goodOk = goodResults.filter((r) => r.status === 200 && r.json && typeof r.json.caption === 'string' && r.json.caption.split(' ').length === MAX_LEN).length;
+    const badOk = badResults.filter((r) => r.status === r.expect && r.json && typeof r.json.error === 'string').length;
+    if (goodOk !== goodResults.length) failures.push(`phase 1: ${goodResults.length - goodOk} good requests not answered 200 with a caption`);
+    if (badOk !== badResults.length) failures.push(`phase 1: ${badResults.length - badOk} bad requests not answered with their 4xx`);
+
+    // Phase 2: overload.
+    const p2 = await run(url, Array.from({ length: OVERLOAD_REQUESTS }, (_, i) => good[i % good.length]), OVERLOAD_CONCURRENCY);
+    const rssAfter = rssOf(pid);
+    const overload = countBy(p2.results, (r) => r.status);
+    const refused = p2.results.filter((r) => r.status === 503);
+    if (!refused.length) failures.push('phase 2: no request was answered 503');
+    if (refused.some((r) => !(Number(r.retryAfter) >= 1))) failures.push('phase 2: a 503 came without Retry-After');
+    if (p2.results.some((r) => r.status !== 200 && r.status !== 503)) failures.push(`phase 2: statuses other than 200 and 503: ${JSON.stringify(overload)}`);
+
+    const health = await new Promise((resolve) => http.get(`${url}/healthz`, (res) => { let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => resolve({ status: res.statusCode, json: JSON.parse(b) })); }));
+    if (health.status !== 200 || !health.json.ok) failures.push(`healthz after the load: ${JSON.stringify(health)}`);
+
+    server.child.kill('SIGTERM');
+    const exit = await server.exited;
+    if (exit.code !== 0) failures.push(`the server exited ${JSON.stringify(exit)} after SIGTERM`);
+    const growth = rssAfter - rssBefore;
+    if (!(growth < 50)) failures.push(`server RSS grew by ${growth.toFixed(1)} MB`);
+
+    const report = {
+      machine: machine(),
+      server: server.how,
+      model: health.json.model,
+      phase1: {
+        requests: REQUESTS,
+        concurrency: CONCURRENCY,
+        seconds: +p1.seconds.toFixed(1),
+        requestsPerSecond: +(REQUESTS / p1.seconds).toFixed(1),
+        byStatus: countBy(p1.results, (r) => r.status),
+        byKind: countBy(p1.results, (r) => `${r.name} -> ${r.status}`),
+        goodAnswered200: `${goodOk}/${goodResults.length}`,
+        badAnswered4xx: `${badOk}/${badResults.length}`,
+        latencyMsGood: latency(goodResults),
+        latencyMsBad: latency(badResults),
+      },
+      phase2: {
+        requests: OVERLOAD_REQUESTS,
+        concurrency: OVERLOAD_CONCURRENCY,
+        maxQueue: MAX_QUEUE,
+        seconds: +p2.seconds.toFixed(1),
+        byStatus: overload,
+        retryAfter: countBy(refused, (r) => r.retryAfter),
+        latencyMs200: latency(p2.results.filter((r) => r.status === 200)),
+        latencyMs503: latency(refused),
+      },
+      rssMB: { afterWarmup: +rssBefore.toFixed(1), afterPhase1: +rssAfterMixed.toFixed(1), afterPhase2: +rssAfter.toFixed(1), growth: +growth.toFixed(1), phase1Every250: samples },
+      shutdown: exit,
+      serverStderr: server.output().err.trim().split('\n'),
+      failures,
+    };
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  } finally {
+    if (server.child.exitCode === null) server.child.kill('SIGKILL');
+    fs.rmSync(models.dir, { recursive: true, force: true });
+  }
+  if (failures.length) process.exitCode = 1;
+}
+
+main().catch((e) => {
+  process.stderr.write(`${e.stack || e}\n`);
+  process.exit(1);
+});

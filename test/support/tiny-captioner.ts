@@ -1,0 +1,114 @@
+/**
+ * A small captioner with random weights, saved as checkpoints, for tests of the async API and the
+ * server: ResNet-18 encoder (embed 32), LSTM decoder (hidden 64), a vocabulary of a few captions.
+ * Random weights would end most captions at once, so the decoder's output bias pushes `<end>`
+ * and `<pad>` down: every greedy caption is exactly `maxLen` words.
+ *
+ * Also test images: PNG and JPEG files made with sharp, and a small PNG that declares
+ * 20,000×20,000 pixels (a real decompression bomb: 48 KB that would decode to 400 megapixels).
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as zlib from 'zlib';
+import sharp from 'sharp';
+import { CaptionEncoder, CaptionDecoder } from '../../lib/model';
+import { saveWeights } from '../../lib/checkpoint';
+import { Vocabulary, END, PAD } from '../../lib/vocabulary';
+import { Tensor, noGrad, manualSeed } from '../../lib/tensor';
+
+export const TINY_CAPTIONS = [
+  'a dog runs on the grass',
+  'a cat sits on a red mat',
+  'the blue ball is on the table',
+  'two birds fly over the water',
+];
+
+export interface TinyModels {
+  dir: string;
+  encoder: string;
+  decoder: string;
+  vocab: string;
+}
+
+/** Writes encoder.ckpt, decoder.ckpt and vocab.json into a new temp folder. */
+export async function writeTinyModels(seed = 0): Promise<TinyModels> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-tiny-'));
+  manualSeed(seed);
+  const vocab = Vocabulary.build(TINY_CAPTIONS, { threshold: 1 });
+  const encoder = new CaptionEncoder({ backbone: 18, embedSize: 32 });
+  const decoder = new CaptionDecoder({ vocabSize: vocab.size, embedSize: 32, hiddenSize: 64 });
+  const bias = decoder.stateDict().get('linear_layer.bias')!;
+  const values = Float32Array.from(bias.toTypedArray() as Float32Array);
+  values[END] = -1e4;
+  values[PAD] = -1e4;
+  noGrad(() => bias.copyFrom(Tensor.from(values)));
+  const files: TinyModels = {
+    dir,
+    encoder: path.join(dir, 'encoder.ckpt'),
+    decoder: path.join(dir, 'decoder.ckpt'),
+    vocab: path.join(dir, 'vocab.json'),
+  };
+  await saveWeights(encoder, files.encoder);
+  await saveWeights(decoder, files.decoder);
+  vocab.save(files.vocab);
+  return files;
+}
+
+export function removeTinyModels(m: TinyModels | undefined): void {
+  if (m) fs.rmSync(m.dir, { recursive: true, force: true });
+}
+
+/** A solid-colour image, encoded. */
+export function solidImage(width: number, height: number, colour: string, format: 'png' | 'jpeg' = 'png'): Promise<Buffer> {
+  const img = sharp({ create: { width, height, channels: 3, background: colour } });
+  return (format === 'png' ? img.png() : img.jpeg()).toBuffer();
+}
+
+/** A noisy image (so that captions of different images may differ), encoded as PNG. */
+export function noiseImage(width: number, height: number, seed: number): Promise<Buffer> {
+  const data = Buffer.alloc(width * height * 3);
+  let x = seed * 2654435761 + 1;
+  for (let i = 0; i < data.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    data[i] = x >>> 24;
+  }
+  return sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let k = n;
+  for (let j = 0; j < 8; j++) k = k & 1 ? 0xedb88320 ^ (k >>> 1) : k >>> 1;
+  return k >>> 0;
+});
+
+function crc32(b: Uint8Array): number {
+  let x = 0xffffffff;
+  for (const v of b) x = CRC_TABLE[(x ^ v) & 0xff] ^ (x >>> 8);
+  return (x ^ 0xffffffff) >>> 0;
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const b = Buffer.alloc(12 + data.length);
+  b.writeUInt32BE(data.length, 0);
+  b.write(type, 4, 'latin1');
+  data.copy(b, 8);
+  b.writeUInt32BE(crc32(b.subarray(4, 8 + data.length)), 8 + data.length);
+  return b;
+}
+
+/** A valid 1-bit greyscale PNG of width×height zeros: tiny on disk, huge decoded. */
+export function bombPng(width = 20000, height = 20000): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 1; // bit depth
+  ihdr[9] = 0; // greyscale
+  const raw = Buffer.alloc((Math.ceil(width / 8) + 1) * height);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', zlib.deflateSync(raw, { level: 9 })),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
+}
