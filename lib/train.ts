@@ -16,7 +16,7 @@
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Tensor, manualSeed } from './tensor';
+import { Tensor, manualSeed, checkInt } from './tensor';
 import { CaptionEncoder, CaptionDecoder, type BackboneMode } from './model';
 import type { ResNetDepth } from './nn/resnet';
 import { crossEntropyAsync, backwardAsync } from './nn/functional';
@@ -139,6 +139,17 @@ const DEFAULTS = {
   valLimit: 500,
 };
 
+/**
+ * Counts and sizes must be whole numbers: a batch size of 0 looped forever on empty batches, a
+ * fraction cut batches at odd places, a log or save interval of 0 silently logged or saved nothing.
+ */
+function checkCounts(opts: TrainOptions): void {
+  const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as TrainOptions & typeof DEFAULTS;
+  const counts = [['epochs', 1], ['batchSize', 1], ['logEvery', 1], ['saveEvery', 1], ['resize', 1], ['crop', 1], ['seed', 0]] as const;
+  for (const [name, min] of counts) checkInt(o[name], name, min);
+  for (const name of ['maxStepsPerEpoch', 'prefetch', 'evalEvery'] as const) if (o[name] !== undefined) checkInt(o[name], name, 1);
+}
+
 export function formatLogLine(e: { epoch: number; epochs: number; step: number; stepsPerEpoch: number; loss: number }): string {
   return `Epoch [${e.epoch}/${e.epochs}], Step [${e.step}/${e.stepsPerEpoch}], Loss: ${e.loss.toFixed(4)}, Perplexity: ${Math.exp(e.loss).toFixed(4)}`;
 }
@@ -204,6 +215,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
   /** Reads the data, builds (or loads) the vocabulary and the models, and restores a checkpoint when resuming. */
   static async create(opts: TrainOptions): Promise<Trainer> {
+    checkCounts(opts);
     const corpus = readCaptions(opts.captions, opts.images, { split: opts.split });
     let vocab: Vocabulary;
     if (opts.vocab instanceof Vocabulary) vocab = opts.vocab;
