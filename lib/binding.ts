@@ -233,6 +233,15 @@ export interface Native {
   allreduceSumDifferentiable(group: NativeProcessGroup, tensor: NativeTensor): Promise<[NativeTensor]>;
   /** Backends this build supports: 'gloo', and 'nccl' in CUDA builds that have it. */
   distributedBackends: string[];
+  /** Whether this build decodes JPEGs natively with libjpeg-turbo. */
+  hasTurboJpeg: boolean;
+  /** [sync] a JPEG's size from its header, or null when the bytes are not a readable JPEG. (turbojpeg builds) */
+  jpegSize?(bytes: Uint8Array): { width: number; height: number } | null;
+  /**
+   * [async] decodes size×size JPEGs and crops, flips and normalizes them into one batch; the rows
+   * are the files that decoded, in order, and `failed` names the others. (turbojpeg builds)
+   */
+  decodeJpegBatch?(files: Uint8Array[], options: ImageBatchOptions & { size: number }): Promise<{ tensor: NativeTensor | null; failed: [number, string][] }>;
   /** [async] back-propagation on a worker thread. */
   backwardAsync(tensor: NativeTensor, gradient: NativeTensor | null): Promise<unknown>;
 }

@@ -10,6 +10,7 @@ import { trainCommand } from './commands/train';
 import { captionCommand } from './commands/caption';
 import { evaluateCommand } from './evaluate/command';
 import { demoCommand } from './commands/demo';
+import { serveCommand } from './commands/serve';
 
 export function main(argv: string[] = hideBin(process.argv)): void {
   void yargs(argv)
@@ -23,6 +24,7 @@ export function main(argv: string[] = hideBin(process.argv)): void {
     .command(trainCommand)
     .command(captionCommand)
     .command(evaluateCommand)
+    .command(serveCommand)
     .command(demoCommand)
     .demandCommand(1)
     .strict()

@@ -7,6 +7,17 @@ namespace torchcap {
 static void CleanupHook(void* arg) { static_cast<Executor*>(arg)->Shutdown(); }
 
 Executor::Executor(Napi::Env env) : env_(env) {
+  // Drop executors that were closed and are done, with their (ended) threads.
+  auto& all = Data(env).executors;
+  for (auto it = all.begin(); it != all.end();) {
+    if ((*it)->finished_) {
+      (*it)->Shutdown();
+      napi_remove_env_cleanup_hook(env, CleanupHook, it->get());
+      it = all.erase(it);
+    } else {
+      ++it;
+    }
+  }
   tsfn_ = Tsfn::New(env, "torchcap", 0, 1, this);
   tsfn_.Unref(env);  // an idle executor does not keep the process alive
   // Registered after the thread-safe function, so it runs before Node closes that function.
@@ -56,11 +67,27 @@ void Executor::Loop() {
 void Executor::CallJs(Napi::Env env, Napi::Function, Executor* self, Job* job) {
   std::unique_ptr<Job> owned(job);
   if (static_cast<napi_env>(env) == nullptr) return;  // the function is being torn down: free the job
-  job->done(env);
-  if (--self->pending_ == 0 && self->refed_) {
-    self->tsfn_.Unref(env);
-    self->refed_ = false;
+  try {
+    job->done(env);
+  } catch (...) {
+    // Settling the promise failed: the environment is shutting down (a worker thread being
+    // terminated). Nothing is left to tell; an exception here would abort the process.
   }
+  if (--self->pending_ == 0) {
+    if (self->refed_) {
+      self->tsfn_.Unref(env);
+      self->refed_ = false;
+    }
+    if (self->closed_) self->Finish();
+  }
+}
+
+// A closed executor with nothing pending: end its thread-safe function, so that it no longer
+// holds anything of the environment.
+void Executor::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  tsfn_.Release();
 }
 
 void Executor::Close() {
@@ -71,6 +98,7 @@ void Executor::Close() {
     stop_ = true;  // the thread finishes what is queued, then ends
   }
   cv_.notify_all();
+  if (pending_ == 0) Finish();
 }
 
 void Executor::Shutdown() {

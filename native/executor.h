@@ -46,6 +46,7 @@ class Executor {
 
  private:
   void Loop();
+  void Finish();
   static void CallJs(Napi::Env env, Napi::Function, Executor* self, Job* job);
 
   using Tsfn = Napi::TypedThreadSafeFunction<Executor, Job, &Executor::CallJs>;
@@ -59,6 +60,7 @@ class Executor {
   bool closed_ = false;  // JS thread only
   size_t pending_ = 0;   // JS thread only: posted, not yet done
   bool refed_ = false;   // JS thread only
+  bool finished_ = false;  // JS thread only: closed, drained, thread-safe function released
 };
 
 void InitExecutor(Napi::Env env, Napi::Object exports);

@@ -12,8 +12,10 @@
  * A sample whose image is missing or corrupt is dropped from its batch and reported through
  * `onSkip`; a long run never ends because of one bad file.
  */
+import * as fs from 'fs';
 import { Tensor } from '../tensor';
 import { decodeImage, toBatchAsync, ImageError, type RawImage } from './images';
+import { nativeJpeg, isJpegOfSize, decodeJpegBatch } from './jpeg';
 
 export interface Sample {
   image: string;
@@ -128,41 +130,66 @@ export class CaptionLoader {
     }
   }
 
+  /** The crop window and flip of sample i in an epoch (a function of seed, epoch and sample only). */
+  private augmentation(i: number, epoch: number): { crop: [number, number]; flip: boolean } {
+    const span = this.resize - this.crop;
+    if (!this.augment) return { crop: [span >> 1, span >> 1], flip: false };
+    const rng = mulberry32(((this.opts.seed ?? 0) * 1_000_003 + epoch * 7_919 + i) | 0);
+    return { crop: [Math.floor(rng() * (span + 1)), Math.floor(rng() * (span + 1))], flip: rng() < 0.5 };
+  }
+
   private async load(index: number, indices: number[], epoch: number): Promise<Batch | null> {
-    const decoded = await Promise.all(
-      indices.map(async (i) => {
-        const s = this.samples[i];
-        try {
-          return { sample: s, i, image: await decodeImage(s.image, this.resize) };
-        } catch (e) {
-          if (!(e instanceof ImageError)) throw e;
-          this.opts.onSkip?.(s, e.message);
+    const items = indices.map((i) => ({ i, sample: this.samples[i], ...this.augmentation(i, epoch) }));
+    const skip = (k: number, reason: string) => this.opts.onSkip?.(items[k].sample, reason);
+    const bytes = await Promise.all(
+      items.map((it, k) =>
+        fs.promises.readFile(it.sample.image).catch((e: NodeJS.ErrnoException) => {
+          skip(k, `${it.sample.image}: ${e.code === 'ENOENT' ? 'file not found' : e.code === 'EISDIR' ? 'is a directory' : e.message}`);
           return null;
-        }
-      }),
+        }),
+      ),
     );
-    const ok = decoded.filter((d): d is { sample: Sample; i: number; image: RawImage } => d !== null);
-    if (!ok.length) return null;
-    // The book's collate: longest caption first (a stable sort keeps ties in sampler order).
-    ok.sort((a, b) => b.sample.ids.length - a.sample.ids.length);
-    const crops: [number, number][] = [];
-    const flips: boolean[] = [];
-    for (const d of ok) {
-      const span = this.resize - this.crop;
-      if (this.augment) {
-        const rng = mulberry32(((this.opts.seed ?? 0) * 1_000_003 + epoch * 7_919 + d.i) | 0);
-        crops.push([Math.floor(rng() * (d.image.width - this.crop + 1)), Math.floor(rng() * (d.image.height - this.crop + 1))]);
-        flips.push(rng() < 0.5);
-      } else {
-        crops.push([span >> 1, span >> 1]);
-        flips.push(false);
-      }
-    }
-    const images = await toBatchAsync(
-      ok.map((d) => d.image),
-      { crop: this.crop, crops, flips },
-    );
-    return { images, ...padCaptions(ok.map((d) => d.sample.ids)), samples: ok.map((d) => d.sample), index };
+    // JPEGs already at the decode size go to the native decoder; the rest through sharp.
+    const jpeg: number[] = [];
+    const other: number[] = [];
+    bytes.forEach((b, k) => {
+      if (b) (nativeJpeg && isJpegOfSize(b, this.resize) ? jpeg : other).push(k);
+    });
+    const [native, decoded] = await Promise.all([
+      jpeg.length ? decodeJpegBatch(jpeg.map((k) => bytes[k]!), { size: this.resize, crop: this.crop, crops: jpeg.map((k) => items[k].crop), flips: jpeg.map((k) => items[k].flip) }) : null,
+      Promise.all(
+        other.map((k) =>
+          decodeImage(items[k].sample.image, this.resize).catch((e: unknown) => {
+            if (!(e instanceof ImageError)) throw e;
+            skip(k, e.message);
+            return null;
+          }),
+        ),
+      ),
+    ]);
+    // Row of each surviving item in cat([native batch, sharp batch]).
+    const rowOf = new Map<number, number>();
+    let row = 0;
+    jpeg.forEach((k, j) => {
+      const why = native!.failed.get(j);
+      if (why) skip(k, `${items[k].sample.image}: ${why}`);
+      else rowOf.set(k, row++);
+    });
+    const rawOk = other.filter((_, j) => decoded[j] !== null);
+    const rawImages = decoded.filter((d): d is RawImage => d !== null);
+    const rawBatch = rawImages.length
+      ? await toBatchAsync(rawImages, { crop: this.crop, crops: rawOk.map((k) => items[k].crop), flips: rawOk.map((k) => items[k].flip) })
+      : null;
+    rawOk.forEach((k) => rowOf.set(k, row++));
+    if (!rowOf.size) return null;
+    // The book's collate: longest caption first; ties keep the sampler's order.
+    const order = [...rowOf.keys()].sort((a, b) => items[b].sample.ids.length - items[a].sample.ids.length || a - b);
+    const parts = [native?.batch, rawBatch].filter((t): t is Tensor => !!t);
+    const all = parts.length === 1 ? parts[0] : Tensor.cat(parts, 0);
+    const rows = order.map((k) => rowOf.get(k)!);
+    const images = rows.every((r, n) => r === n) ? all : all.indexSelect(0, Tensor.from(rows, { dtype: 'int64' }));
+    const samples = order.map((k) => items[k].sample);
+    return { images, ...padCaptions(samples.map((s) => s.ids)), samples, index };
   }
 }
 
