@@ -85,6 +85,8 @@ export interface ForwardOptions {
   fast?: boolean;
   /** LSTM: inputs are [data, batchSizes, sortedIndices, unsortedIndices, h0, c0]. */
   packed?: boolean;
+  /** ResNet on CUDA: mixed precision in bfloat16 or float16 (features come back in float32). */
+  autocast?: 'bf16' | 'fp16';
 }
 
 /**

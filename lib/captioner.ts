@@ -19,6 +19,7 @@ import { readBookVocabularyPickle } from './serialization';
 import { decodeImage, toBatchAsync, ImageError, type ImageSource } from './data/images';
 import { captionBatch } from './caption';
 import { Executor } from './executor';
+import { resolveDevice } from './device';
 import type { SampleOptions } from './sample';
 
 export interface CaptionerOptions {
@@ -32,6 +33,10 @@ export interface CaptionerOptions {
   /** Images per forward pass. */
   batchSize?: number;
   maxLen?: number;
+  /** 'cpu' (default), 'cuda', 'cuda:N' or 'auto' (a GPU when there is one). */
+  device?: string;
+  /** On CUDA: the encoder's backbone in mixed precision. */
+  autocast?: 'bf16' | 'fp16';
 }
 
 export type CaptionOutcome = { caption: string } | { error: string };
@@ -70,7 +75,18 @@ export class Captioner {
       typeof opts.decoder === 'string' ? loadDecoder(opts.decoder, { maxSeqLen: opts.maxLen }) : opts.decoder,
       typeof opts.vocab === 'string' ? loadVocabulary(opts.vocab) : opts.vocab,
     ]);
+    const device = resolveDevice(opts.device ?? 'cpu');
+    if (opts.autocast) encoder.autocast = opts.autocast;
+    if (device !== 'cpu') {
+      encoder.to(device);
+      decoder.to(device);
+    }
     return new Captioner(encoder, decoder, vocab, opts);
+  }
+
+  /** Where the models compute. */
+  get device(): string {
+    return this.encoder.device;
   }
 
   /** Runs `fn` after every call queued before it. */

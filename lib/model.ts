@@ -29,6 +29,8 @@ export interface EncoderOptions {
   backboneMode?: BackboneMode;
   /** Backbone stages to train instead of freezing, e.g. ['layer4']. */
   fineTune?: ('layer1' | 'layer2' | 'layer3' | 'layer4')[];
+  /** On CUDA: the frozen backbone in mixed precision (bfloat16 or float16). */
+  autocast?: 'bf16' | 'fp16';
 }
 
 // torchvision's ResNet children in order; the book wraps them in an nn.Sequential minus fc.
@@ -58,6 +60,7 @@ export class CaptionEncoder extends Module {
   readonly backboneMode: BackboneMode;
   readonly fineTune: readonly string[];
   readonly embedSize: number;
+  autocast: 'bf16' | 'fp16' | undefined;
 
   constructor(opts: EncoderOptions = {}) {
     super();
@@ -65,6 +68,7 @@ export class CaptionEncoder extends Module {
     this.backboneMode = opts.backboneMode ?? 'book';
     if (!['book', 'eval', 'fast'].includes(this.backboneMode)) throw new TypeError(`backboneMode must be 'book', 'eval' or 'fast', not ${String(this.backboneMode)}`);
     this.fineTune = opts.fineTune ?? [];
+    this.autocast = opts.autocast;
     if (this.fineTune.length && this.backboneMode === 'fast') throw new TypeError("the fast path needs a frozen backbone: fineTune cannot be used with backboneMode 'fast'");
     this.resnet = this.register('resnet_module', new ResNet(opts.backbone ?? 152));
     this.linear = this.register('linear_layer', new Linear(this.resnet.featureDim, this.embedSize));
@@ -77,10 +81,19 @@ export class CaptionEncoder extends Module {
     return child === 'resnet_module' ? `${child}.${torchvisionToBookKey(key)}` : super.childKey(child, key);
   }
 
-  private backboneOptions(mode: Mode): { train: boolean; fast: boolean } {
-    if (this.backboneMode === 'fast') return { train: false, fast: true };
-    if (this.backboneMode === 'eval') return { train: false, fast: false };
-    return { train: mode.train, fast: false };
+  private backboneOptions(mode: Mode): { train: boolean; fast: boolean; autocast?: 'bf16' | 'fp16' } {
+    // Mixed precision only where it is meant for: the frozen backbone on a CUDA device.
+    const autocast = this.autocast && this.fineTune.length === 0 && this.resnet.device.startsWith('cuda') ? this.autocast : undefined;
+    if (this.backboneMode === 'fast') return { train: false, fast: true, autocast };
+    if (this.backboneMode === 'eval') return { train: false, fast: false, autocast };
+    return { train: mode.train, fast: false, autocast };
+  }
+
+  /** Moves the encoder to `device` and rebuilds the fast path there. */
+  override to(device: string): this {
+    super.to(device);
+    this.prepare();
+    return this;
   }
 
   /** Builds the fast path from the current backbone weights (backboneMode 'fast'). */

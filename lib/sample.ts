@@ -78,9 +78,11 @@ export async function beamSearch(decoder: CaptionDecoder, features: Tensor, opts
     Array.from({ length: K }, (_, k) => (k < row.length ? { ids: [firstIds[b][k]], score: row[k] } : { ids: [END], score: -Infinity })),
   );
   // Each image's state repeated for its K beams: rows b*K .. b*K+K-1.
+  // Index and score tensors live where the model computes.
+  const device = features.device;
   const repeat = Tensor.from(
     Array.from({ length: B * K }, (_, i) => Math.floor(i / K)),
-    { dtype: 'int64' },
+    { dtype: 'int64', device },
   );
   let state: LSTMState = { h: r.state.h.indexSelect(1, repeat), c: r.state.c.indexSelect(1, repeat) };
 
@@ -99,9 +101,9 @@ export async function beamSearch(decoder: CaptionDecoder, features: Tensor, opts
 
   for (let t = 1; t < maxLen; t++) {
     if (finished.every((f) => f.length >= K)) break;
-    const last = Tensor.from(live.flatMap((beams) => beams.map((h) => h.ids[h.ids.length - 1])), { dtype: 'int64' });
+    const last = Tensor.from(live.flatMap((beams) => beams.map((h) => h.ids[h.ids.length - 1])), { dtype: 'int64', device });
     r = await noGradStep(decoder, await noGradEmbed(decoder, last), state);
-    const scores = Tensor.from(live.flatMap((beams) => beams.map((h) => (h.score === -Infinity ? -1e30 : h.score))), { dtype: 'float32' });
+    const scores = Tensor.from(live.flatMap((beams) => beams.map((h) => (h.score === -Infinity ? -1e30 : h.score))), { dtype: 'float32', device });
     const total = r.logits.logSoftmax(1).add(scores.unsqueeze(1)).reshape(B, K * V);
     const best = total.topk(K, 1);
     const bestScores = rowsOf(best.values);
@@ -115,7 +117,7 @@ export async function beamSearch(decoder: CaptionDecoder, features: Tensor, opts
         return { ids: [...beams[from].ids, flat % V], score: dead ? -Infinity : bestScores[b][k] };
       }),
     );
-    const sel = Tensor.from(pick, { dtype: 'int64' });
+    const sel = Tensor.from(pick, { dtype: 'int64', device });
     state = { h: r.state.h.indexSelect(1, sel), c: r.state.c.indexSelect(1, sel) };
     retire();
   }

@@ -62,6 +62,10 @@ export interface CaptionServerOptions {
   maxLen?: number;
   /** Images per captionEach call at most (the captioner's batch size by default). */
   batchSize?: number;
+  /** Where the model computes: 'cpu' (default), 'cuda', 'cuda:N' or 'auto'. */
+  device?: string;
+  /** On CUDA: the backbone in mixed precision. */
+  autocast?: 'bf16' | 'fp16';
   /** Interface to listen on; 127.0.0.1 unless told otherwise. */
   host?: string;
   /** 0: any free port (read it back from `port`). */
@@ -353,6 +357,8 @@ export async function createCaptionServer(opts: CaptionServerOptions): Promise<C
       imageSize: opts.imageSize,
       maxLen: opts.maxLen,
       batchSize: opts.batchSize,
+      device: opts.device,
+      autocast: opts.autocast,
     });
     captioner = owned;
   }

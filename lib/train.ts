@@ -34,6 +34,7 @@ import { CaptionEvaluator } from './evaluate';
 import { writeLossCurve } from './report/loss-curve';
 import { writeFileAtomic } from './util/files';
 import type { ProcessGroup } from './distributed';
+import { resolveDevice } from './device';
 
 export interface TrainOptions {
   /** Folder of training images. */
@@ -77,6 +78,10 @@ export interface TrainOptions {
   maxStepsPerEpoch?: number;
   /** Batches decoded ahead. */
   prefetch?: number;
+  /** 'cpu' (default), 'cuda', 'cuda:N' or 'auto'. */
+  device?: string;
+  /** On CUDA: the frozen backbone in mixed precision. */
+  autocast?: 'bf16' | 'fp16';
   /** Data-parallel training: this process's group (see distributed.ts). Only rank 0 writes files. */
   group?: ProcessGroup;
   /** With a group: BatchNorm statistics over all ranks' batches (PyTorch's SyncBatchNorm). */
@@ -170,6 +175,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   readonly decoder: CaptionDecoder;
   readonly optimizer: Adam;
   readonly loader: CaptionLoader;
+  /** Where the models compute. */
+  readonly device: string;
   private progress: Progress = { epoch: 0, step: -1, globalStep: 0 };
   private cache: FeatureCache | null = null;
   private readonly skipped = new Set<string>();
@@ -187,7 +194,14 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     // One sample per caption, in the order of the annotations (the book's dataset indices).
     this.samples = corpus.annotations.map((a) => ({ image: corpus.imagePath(a.imageId), ids: vocab.encode(a.caption) }));
     manualSeed(this.opts.seed);
-    this.encoder = new CaptionEncoder({ backbone: this.opts.backbone, embedSize: this.opts.embedSize, backboneMode: this.opts.backboneMode, fineTune: this.opts.fineTune });
+    this.device = resolveDevice(this.opts.device);
+    this.encoder = new CaptionEncoder({
+      backbone: this.opts.backbone,
+      embedSize: this.opts.embedSize,
+      backboneMode: this.opts.backboneMode,
+      fineTune: this.opts.fineTune,
+      autocast: this.opts.autocast,
+    });
     this.decoder = new CaptionDecoder({
       vocabSize: vocab.size,
       embedSize: this.opts.embedSize,
@@ -195,6 +209,10 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       numLayers: this.opts.numLayers,
       maxSeqLen: this.opts.maxSeqLen,
     });
+    if (this.device !== 'cpu') {
+      this.encoder.to(this.device);
+      this.decoder.to(this.device);
+    }
     this.optimizer = new Adam([...this.decoder.parameters(), ...this.encoder.trainableParameters()], { lr: this.opts.lr });
     this.loader = new CaptionLoader(this.samples, {
       batchSize: this.opts.batchSize,
@@ -297,7 +315,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const sync = group && this.opts.syncBn ? group : undefined;
     const features = batch.features ? await this.encoder.headAsync(batch.features, mode, sync) : await this.encoder.forwardAsync(batch.images!, mode, sync);
     const logits = await this.decoder.forwardAsync(features, batch.captions, batch.lengths, mode);
-    const targets = packPaddedSequence(batch.captions, batch.lengths, { batchFirst: true }).data;
+    const packedTargets = packPaddedSequence(batch.captions, batch.lengths, { batchFirst: true }).data;
+    const targets = packedTargets.device === logits.device ? packedTargets : packedTargets.to(logits.device);
     this.optimizer.zeroGrad();
     if (!group) {
       const loss = await crossEntropyAsync(logits, targets);
@@ -306,7 +325,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       return loss.item();
     }
     const lossSum = await crossEntropyAsync(logits, targets, { reduction: 'sum' });
-    const totals = Tensor.from([targets.numel, lossSum.item()], { dtype: 'float64' });
+    // NCCL reduces CUDA tensors only; Gloo takes CPU ones.
+    const totals = Tensor.from([targets.numel, lossSum.item()], { dtype: 'float64', device: group.native.backend() === 'nccl' ? this.device : 'cpu' });
     await group.allreduce([totals]);
     const [tokens, globalSum] = totals.toArray() as number[];
     await backwardAsync(lossSum.div(tokens));

@@ -1,5 +1,8 @@
 #include "module.h"
 
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
 #include "async.h"
 #include "wrap.h"
 
@@ -95,15 +98,65 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
 
 ModuleWrap* ModuleWrap::Of(Napi::Env env, Napi::Value v) { return NativeClass<ModuleWrap>::Of(env, v, Data(env).moduleCtor); }
 
+// Mixed precision for a CUDA forward (bf16 or fp16 matrix work, float32 where precision needs it),
+// as torch.autocast does; restored when the guard ends. Autocast state is per thread, and the
+// forward runs on one thread from start to end.
+class CudaAutocast {
+ public:
+  CudaAutocast(bool on, at::ScalarType dtype) : on_(on) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    prevEnabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    prevDtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+#else
+    prevEnabled_ = at::autocast::is_enabled();
+    prevDtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~CudaAutocast() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, prevEnabled_);
+    at::autocast::set_autocast_dtype(at::kCUDA, prevDtype_);
+#else
+    at::autocast::set_enabled(prevEnabled_);
+    at::autocast::set_autocast_gpu_dtype(prevDtype_);
+#endif
+  }
+
+ private:
+  bool on_;
+  bool prevEnabled_ = false;
+  at::ScalarType prevDtype_ = at::kHalf;
+};
+
+// The device of a module's weights (CPU for a module without any).
+static torch::Device DeviceOf(const nn::Module& m) {
+  for (const auto& p : m.parameters(true)) return p.device();
+  for (const auto& b : m.buffers(true)) return b.device();
+  return torch::kCPU;
+}
+
 static torch::Tensor Need(const Tensors& in, size_t i, const char* what) {
   if (in.size() <= i || !in[i].defined()) ThrowType(std::string("forward needs ") + what);
   return in[i];
 }
 
-// The body of forward for each kind; runs on whichever thread executes the call.
+// The body of forward for each kind; runs on whichever thread executes the call. Inputs are moved
+// to the module's device first (a packed sequence's batch sizes stay on the CPU, as PyTorch needs).
 static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m, const std::shared_ptr<FoldedResNet>& folded,
-                          const Tensors& in, bool train, bool fast, bool packed) {
+                          Tensors in, bool train, bool fast, bool packed, const std::string& autocast) {
   m->train(train);
+  const torch::Device device = DeviceOf(*m);
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i].defined() && in[i].device() != device && !(packed && i == 1)) in[i] = in[i].to(device, /*non_blocking=*/true);
+  }
   switch (kind) {
     case ModuleKind::Linear:
       return {std::dynamic_pointer_cast<nn::LinearImpl>(m)->forward(Need(in, 0, "an input tensor"))};
@@ -114,12 +167,19 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
     case ModuleKind::ResNet: {
       torch::Tensor x = Need(in, 0, "an image batch [N, 3, H, W]");
       if (x.dim() != 4 || x.size(1) != 3) ThrowRange("ResNet input must be [N, 3, H, W], got " + c10::str(x.sizes()));
+      if (!autocast.empty() && autocast != "bf16" && autocast != "fp16") ThrowType("autocast must be 'bf16' or 'fp16'");
+      if (!autocast.empty() && !device.is_cuda()) ThrowError("autocast needs the module on a CUDA device");
+      CudaAutocast amp(!autocast.empty(), autocast == "fp16" ? at::kHalf : at::kBFloat16);
+      torch::Tensor y;
       if (fast) {
         if (train) ThrowError("the fast path runs the backbone in eval mode only (pass train: false)");
         if (!folded) ThrowError("call prepareFast() before forward with fast: true");
-        return {folded->forward(x)};
+        y = folded->forward(x);
+      } else {
+        y = std::dynamic_pointer_cast<ResNetImpl>(m)->forward(x);
       }
-      return {std::dynamic_pointer_cast<ResNetImpl>(m)->forward(x)};
+      // Features leave in float32 whatever precision computed them.
+      return {y.scalar_type() == torch::kFloat32 ? y : y.to(torch::kFloat32)};
     }
     case ModuleKind::LSTM: {
       auto lstm = std::dynamic_pointer_cast<nn::LSTMImpl>(m);
@@ -144,7 +204,7 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
   ThrowError("unknown module kind");
 }
 
-// forward(inputs: (Tensor|null)[], { train: boolean, fast?: boolean, packed?: boolean })
+// forward(inputs: (Tensor|null)[], { train: boolean, fast?: boolean, packed?: boolean, autocast?: 'bf16'|'fp16' })
 template <bool Async>
 Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
@@ -153,10 +213,11 @@ Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
     if (!o.Has("train") || !o.Get("train").IsBoolean()) ThrowType("forward needs options.train (true or false)");
     const bool train = o.Get("train").As<Napi::Boolean>().Value();
     const bool useFast = OptBool(o, "fast", false), packed = OptBool(o, "packed", false);
+    const std::string autocast = OptString(o, "autocast", "");
     auto m = module;
     auto f = fast->folded;
     auto k = kind;
-    return RunTensors<Async>(info.Env(), [k, m, f, in, train, useFast, packed]() { return RunForward(k, m, f, in, train, useFast, packed); });
+    return RunTensors<Async>(info.Env(), [k, m, f, in, train, useFast, packed, autocast]() { return RunForward(k, m, f, in, train, useFast, packed, autocast); });
   });
 }
 

@@ -21,6 +21,8 @@ export interface CaptionCommandOptions {
   beam?: number;
   json?: boolean;
   maxLen?: number;
+  device?: string;
+  autocast?: 'bf16' | 'fp16';
 }
 
 export function parseBackbone(name: string | undefined): ResNetDepth | undefined {
@@ -41,7 +43,15 @@ export async function runCaption(opts: CaptionCommandOptions, io: CommandIO = pr
   let captioner: Captioner | undefined;
   let outcomes: CaptionOutcome[];
   try {
-    captioner = await Captioner.load({ encoder: opts.encoder, decoder: opts.decoder, vocab: opts.vocab, backbone: parseBackbone(opts.backbone), maxLen: opts.maxLen });
+    captioner = await Captioner.load({
+      encoder: opts.encoder,
+      decoder: opts.decoder,
+      vocab: opts.vocab,
+      backbone: parseBackbone(opts.backbone),
+      maxLen: opts.maxLen,
+      device: opts.device,
+      autocast: opts.autocast,
+    });
     outcomes = await captioner.captionEach(opts.images, { beam: opts.beam });
   } catch (e) {
     io.err(`torchcap caption: ${(e as Error).message}\n`);
@@ -70,6 +80,8 @@ interface CaptionArgv {
   beam: number;
   json: boolean;
   'max-len'?: number;
+  device: string;
+  autocast?: 'bf16' | 'fp16';
 }
 
 export const captionCommand: CommandModule<object, CaptionArgv> = {
@@ -84,8 +96,10 @@ export const captionCommand: CommandModule<object, CaptionArgv> = {
       .option('backbone', { type: 'string', describe: 'resnet18|34|50|101|152 (read from the checkpoint when omitted)' })
       .option('beam', { type: 'number', default: 1, describe: 'beam width (1: greedy, as the book)' })
       .option('max-len', { type: 'number', describe: 'words per caption at most (default 20)' })
-      .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line: {"image", "caption"}' }) as unknown as Argv<CaptionArgv>,
+      .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line: {"image", "caption"}' })
+      .option('device', { type: 'string', default: 'cpu', describe: "cpu, cuda, cuda:N, or auto (a GPU when there is one)" })
+      .option('autocast', { choices: ['bf16', 'fp16'] as const, describe: 'on CUDA: the backbone in mixed precision' }) as unknown as Argv<CaptionArgv>,
   handler: async (argv) => {
-    process.exitCode = await runCaption({ ...argv, maxLen: argv['max-len'] });
+    process.exitCode = await runCaption({ ...argv, maxLen: argv['max-len'], device: argv.device, autocast: argv.autocast });
   },
 };

@@ -31,6 +31,8 @@ export interface ServeCommandOptions {
   timeout?: number;
   maxQueue?: number;
   warmUp?: boolean;
+  device?: string;
+  autocast?: 'bf16' | 'fp16';
 }
 
 /** Loads the model and starts listening; resolves with the server, or null after printing why it could not start. */
@@ -52,6 +54,8 @@ export async function startServe(opts: ServeCommandOptions, io: CommandIO = proc
       requestTimeoutMs: opts.timeout,
       maxQueue: opts.maxQueue,
       warmUp: opts.warmUp,
+      device: opts.device,
+      autocast: opts.autocast,
       log: io.err,
     });
     const m = server.captioner;
@@ -110,6 +114,8 @@ interface ServeArgv {
   timeout: number;
   'max-queue': number;
   'warm-up': boolean;
+  device: string;
+  autocast?: 'bf16' | 'fp16';
 }
 
 export const serveCommand: CommandModule<object, ServeArgv> = {
@@ -131,7 +137,9 @@ export const serveCommand: CommandModule<object, ServeArgv> = {
       .option('max-pixels', { type: 'number', default: SERVE_DEFAULTS.maxPixels, describe: 'largest image, width x height from its header (413 beyond)' })
       .option('timeout', { type: 'number', default: SERVE_DEFAULTS.requestTimeoutMs, describe: 'ms from a request\'s arrival to its answer (504 beyond)' })
       .option('max-queue', { type: 'number', default: SERVE_DEFAULTS.maxQueue, describe: 'images waiting or being captioned at most (503 with Retry-After beyond)' })
-      .option('warm-up', { type: 'boolean', default: false, describe: 'caption a blank batch of every size before listening, so memory starts at its working level' }) as unknown as Argv<ServeArgv>,
+      .option('warm-up', { type: 'boolean', default: false, describe: 'caption a blank batch of every size before listening, so memory starts at its working level' })
+      .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda, cuda:N, or auto (a GPU when there is one)' })
+      .option('autocast', { choices: ['bf16', 'fp16'] as const, describe: 'on CUDA: the backbone in mixed precision' }) as unknown as Argv<ServeArgv>,
   handler: async (argv) => {
     const server = await startServe({
       port: argv.port,
@@ -149,6 +157,8 @@ export const serveCommand: CommandModule<object, ServeArgv> = {
       timeout: argv.timeout,
       maxQueue: argv['max-queue'],
       warmUp: argv['warm-up'],
+      device: argv.device,
+      autocast: argv.autocast,
     });
     if (!server) {
       process.exitCode = 1;

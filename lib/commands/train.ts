@@ -15,11 +15,23 @@ import { parseBackbone } from './caption';
 import { launchLocal } from '../launch';
 import { processIO, type CommandIO } from './io';
 import { ProcessGroup, distributedEnv, type DistributedEnv } from '../distributed';
+import { resolveDevice } from '../device';
+import { native } from '../binding';
 
 export interface DistributedOptions {
   /** Seconds a collective may wait for the other ranks. */
   timeout?: number;
   backend?: 'gloo' | 'nccl';
+}
+
+/** With several ranks on one machine, plain 'cuda' means this rank's GPU (cuda:LOCAL_RANK). */
+function rankDevice(device: string): string {
+  const env = distributedEnv();
+  return env && device === 'cuda' ? `cuda:${env.localRank}` : device;
+}
+
+function defaultBackend(device: string): 'gloo' | 'nccl' {
+  return resolveDevice(device).startsWith('cuda') && native.distributedBackends.includes('nccl') ? 'nccl' : 'gloo';
 }
 
 export async function runTrain(opts: TrainOptions, io: CommandIO = processIO, dist: DistributedOptions = {}): Promise<number> {
@@ -107,7 +119,9 @@ interface TrainArgv {
   nproc: number;
   'sync-bn': boolean;
   'dist-timeout': number;
-  'dist-backend': 'gloo' | 'nccl';
+  'dist-backend'?: 'gloo' | 'nccl';
+  device: string;
+  autocast?: 'bf16' | 'fp16';
 }
 
 export const trainCommand: CommandModule<object, TrainArgv> = {
@@ -152,15 +166,20 @@ export const trainCommand: CommandModule<object, TrainArgv> = {
       .option('nproc', { type: 'number', default: 1, describe: 'data-parallel ranks to start on this machine (torchrun-style; each gets its share of the cores)' })
       .option('sync-bn', { type: 'boolean', default: false, describe: "with several ranks: the encoder's BatchNorm takes its statistics over all ranks (SyncBatchNorm)" })
       .option('dist-timeout', { type: 'number', default: 300, describe: 'seconds a rank waits for the others before failing' })
-      .option('dist-backend', { choices: ['gloo', 'nccl'] as const, default: 'gloo' as 'gloo' | 'nccl', describe: 'c10d backend (nccl for CUDA tensors)' }),
+      .option('dist-backend', { choices: ['gloo', 'nccl'] as const, describe: 'c10d backend (default: nccl on CUDA, gloo on the CPU)' })
+      .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda, cuda:N, or auto (a GPU when there is one); with several local ranks, cuda means cuda:LOCAL_RANK' })
+      .option('autocast', { choices: ['bf16', 'fp16'] as const, describe: 'on CUDA: the frozen backbone in mixed precision' }),
   handler: async (argv) => {
     if (argv.nproc > 1 && !process.env.WORLD_SIZE) {
       process.exitCode = await launchLocal(argv.nproc, process.argv.slice(2));
       return;
     }
     let backbone;
+    let backend: 'gloo' | 'nccl';
     try {
       backbone = parseBackbone(argv.backbone);
+      resolveDevice(rankDevice(argv.device));
+      backend = argv['dist-backend'] ?? defaultBackend(rankDevice(argv.device));
     } catch (e) {
       process.stderr.write(`torchcap train: ${(e as Error).message}\n`);
       process.exitCode = 1;
@@ -198,6 +217,8 @@ export const trainCommand: CommandModule<object, TrainArgv> = {
       maxStepsPerEpoch: argv['max-steps'],
       quiet: argv.quiet,
       syncBn: argv['sync-bn'],
-    }, processIO, { timeout: argv['dist-timeout'], backend: argv['dist-backend'] });
+      device: rankDevice(argv.device),
+      autocast: argv.autocast,
+    }, processIO, { timeout: argv['dist-timeout'], backend });
   },
 };

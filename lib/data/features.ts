@@ -93,7 +93,8 @@ export async function buildFeatureCache(
     let feats: Tensor | null = null;
     if (ok.length) {
       const x = await toBatchAsync(ok, { crop: opts.crop, crops: ok.map(() => [offset, offset]) });
-      feats = await dispatchWithGrad(false, () => encoder.featuresAsync(x, { train: false }));
+      // kept on the CPU (the model may compute on a GPU): the cache is indexed on the host
+      feats = (await dispatchWithGrad(false, () => encoder.featuresAsync(x, { train: false }))).to('cpu');
     }
     // Unreadable images get zero rows so that row i stays image i.
     let k = 0;

@@ -71,10 +71,16 @@ export abstract class Module {
     return [...this.ownParameters(), ...this.ownBuffers()];
   }
 
-  /** Moves every parameter and buffer to `device` in place. */
+  /** Moves every parameter and buffer to `device` in place. Inputs are moved to it on every forward. */
   to(device: string): this {
     for (const child of this.children.values()) child.to(device);
     return this;
+  }
+
+  /** The device of the module's first parameter (or buffer); 'cpu' for a module with none. */
+  get device(): string {
+    for (const t of this.stateDict().values()) return t.device;
+    return 'cpu';
   }
 
   /** Turns gradients on or off for all parameters of this module. */

@@ -13,6 +13,8 @@ export const RESNET_DEPTHS: readonly ResNetDepth[] = [18, 34, 50, 101, 152];
 export interface ResNetForwardOptions extends Mode {
   /** Eval mode on the folded fast path (BatchNorm folded into the convolutions, channels-last). */
   fast?: boolean;
+  /** On CUDA: mixed precision (bfloat16 or float16 matrix work); features stay float32. */
+  autocast?: 'bf16' | 'fp16';
 }
 
 export class ResNet extends NativeLeaf {
@@ -28,10 +30,10 @@ export class ResNet extends NativeLeaf {
 
   /** [N, 3, H, W] -> [N, featureDim] (or [N, numClasses] with fc). */
   forward(x: Tensor, opts: ResNetForwardOptions): Tensor {
-    return this.run([x], { train: checkMode(opts).train, fast: opts.fast ?? false })[0];
+    return this.run([x], { train: checkMode(opts).train, fast: opts.fast ?? false, autocast: opts.autocast })[0];
   }
   async forwardAsync(x: Tensor, opts: ResNetForwardOptions): Promise<Tensor> {
-    return (await this.runAsync([x], { train: checkMode(opts).train, fast: opts.fast ?? false }))[0];
+    return (await this.runAsync([x], { train: checkMode(opts).train, fast: opts.fast ?? false, autocast: opts.autocast }))[0];
   }
 
   /** Builds the fast path from the current weights; call again after they change. */
