@@ -41,3 +41,13 @@ export function getNumThreads(): number {
 export function memory(): { tensors: number; bytes: number } {
   return native.memory();
 }
+
+/** The CPU tensor cache (see README, Performance notes): bytes held unused and in use, reuse hits. */
+export function cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number } {
+  return native.cpuCache();
+}
+
+/** Returns every cached, unused CPU tensor block to the system. */
+export function emptyCpuCache(): void {
+  native.emptyCpuCache();
+}

@@ -4,8 +4,9 @@
 // after step. glibc returns such blocks to the system on free and maps fresh pages on the next
 // allocation, and every first touch of a page is a page fault: on virtual machines a fault costs
 // tens of microseconds, so filling a 38 MB image batch took 230 ms instead of 20. This allocator
-// keeps freed blocks of 64 KiB and more and hands them out again for requests of the same rounded
-// size, as PyTorch's CUDA caching allocator does for GPU memory. Smaller blocks go to malloc.
+// keeps freed blocks of 64 KiB and more and hands them out again for later requests (the smallest
+// cached block that fits and is at most twice the size), as PyTorch's CUDA caching allocator does
+// for GPU memory. Smaller blocks go to malloc.
 //
 // At most TORCHCAP_CPU_CACHE_MB megabytes (default 2048) sit unused in the cache; beyond that the
 // largest free blocks go back to the system. TORCHCAP_CPU_CACHE_MB=0 installs nothing.
@@ -41,13 +42,17 @@ class CachingCpuAllocator final : public c10::Allocator {
       void* p = c10::alloc_cpu(n);
       return {p, p, &Free, c10::Device(c10::DeviceType::CPU)};
     }
-    const size_t size = RoundSize(n);
+    size_t size = RoundSize(n);
     void* p = nullptr;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto it = free_.find(size);
-      if (it != free_.end()) {
+      // The smallest cached block that fits, if it is at most twice the request: layers of a
+      // network shrink as they go deeper, and a block freed by one stage serves the next one
+      // instead of the cache growing by every size ever seen.
+      auto it = free_.lower_bound(size);
+      if (it != free_.end() && it->first <= 2 * size) {
         p = it->second;
+        size = it->first;
         free_.erase(it);
         cached_ -= size;
         hits_++;
