@@ -99,6 +99,8 @@ export interface NativeModule {
   /** [sync] / [async] ResNet only: builds the folded eval-mode copy used by forward({ fast: true }). */
   prepareFast(): void;
   prepareFastAsync(): Promise<void>;
+  /** Whether prepareFast() has built the fast path (to() drops it). */
+  fastReady(): boolean;
   /** Handles sharing storage with the module's own tensors, in registration order. */
   namedParameters(): [string, NativeTensor][];
   namedBuffers(): [string, NativeTensor][];

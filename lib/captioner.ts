@@ -81,6 +81,7 @@ export class Captioner {
       encoder.to(device);
       decoder.to(device);
     }
+    if (!encoder.prepared) await encoder.prepareAsync();
     return new Captioner(encoder, decoder, vocab, opts);
   }
 

@@ -103,6 +103,10 @@ export class CaptionEncoder extends Module {
   async prepareAsync(): Promise<void> {
     if (this.backboneMode === 'fast') await this.resnet.prepareFastAsync();
   }
+  /** Whether forward can run: the fast path is built, or not needed. */
+  get prepared(): boolean {
+    return this.backboneMode !== 'fast' || this.resnet.fastReady;
+  }
 
   /** Backbone features [B, featureDim], without gradients unless stages are fine-tuned. */
   features(images: Tensor, mode: Mode): Tensor {

@@ -82,6 +82,7 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
                                       C::Method<&ModuleWrap::Forward<true>>("forwardAsync"),
                                       C::Method<&ModuleWrap::PrepareFast<false>>("prepareFast"),
                                       C::Method<&ModuleWrap::PrepareFast<true>>("prepareFastAsync"),
+                                      C::Method<&ModuleWrap::FastReady>("fastReady"),
                                       C::Method<&ModuleWrap::NamedParameters>("namedParameters"),
                                       C::Method<&ModuleWrap::NamedBuffers>("namedBuffers"),
                                       C::Method<&ModuleWrap::StateDict>("stateDict"),
@@ -241,6 +242,9 @@ Napi::Value ModuleWrap::PrepareFast(const Napi::CallbackInfo& info) {
     }
   });
 }
+
+// fastReady(): whether prepareFast() has built the fast path (dropped again by to()).
+Napi::Value ModuleWrap::FastReady(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fast->folded != nullptr); }
 
 static Napi::Value NamedList(Napi::Env env, const torch::OrderedDict<std::string, torch::Tensor>& d) {
   Napi::Array arr = Napi::Array::New(env, d.size());

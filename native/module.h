@@ -36,6 +36,7 @@ class ModuleWrap {
   Napi::Value Forward(const Napi::CallbackInfo& info);
   template <bool Async>
   Napi::Value PrepareFast(const Napi::CallbackInfo& info);
+  Napi::Value FastReady(const Napi::CallbackInfo& info);
   Napi::Value NamedParameters(const Napi::CallbackInfo& info);
   Napi::Value NamedBuffers(const Napi::CallbackInfo& info);
   Napi::Value StateDict(const Napi::CallbackInfo& info);

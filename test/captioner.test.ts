@@ -7,7 +7,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import sharp from 'sharp';
-import { Captioner } from '../lib/captioner';
+import { Captioner, loadVocabulary } from '../lib/captioner';
+import { CaptionEncoder, CaptionDecoder } from '../lib/model';
 import { rejected } from './support/errors';
 import { writeTinyModels, removeTinyModels, solidImage, noiseImage, type TinyModels } from './support/tiny-captioner';
 
@@ -69,6 +70,17 @@ describe('inputs', () => {
     expect((out[2] as { error: string }).error).toMatch(/cannot decode image|corrupt/);
     expect((out[3] as { error: string }).error).toMatch(/empty/);
     expect((out[4] as { error: string }).error).toMatch(/file not found/);
+  });
+
+  test('an encoder passed in memory gets its fast path built by Captioner.load', async () => {
+    const encoder = new CaptionEncoder({ backbone: 18, embedSize: 32, backboneMode: 'fast' });
+    const vocab = await loadVocabulary(models.vocab);
+    const decoder = new CaptionDecoder({ vocabSize: vocab.size, embedSize: 32, hiddenSize: 64 });
+    expect(encoder.prepared).toBe(false);
+    const c = await Captioner.load({ encoder, decoder, vocab, imageSize: SIZE, maxLen: MAX_LEN });
+    expect(encoder.prepared).toBe(true);
+    expect(words(await c.caption(png)).length).toBeGreaterThan(0);
+    await c.dispose();
   });
 });
 

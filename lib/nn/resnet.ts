@@ -43,6 +43,10 @@ export class ResNet extends NativeLeaf {
   prepareFastAsync(): Promise<void> {
     return dispatch(() => this.native.prepareFastAsync());
   }
+  /** Whether the fast path is built (prepareFast builds it; to() drops it). */
+  get fastReady(): boolean {
+    return this.native.fastReady();
+  }
 
   /** Multiply-adds of one image's forward at H×W (a FLOP count is twice this). */
   multiplyAdds(height = 224, width = 224): number {
