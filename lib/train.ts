@@ -28,7 +28,7 @@ import { CaptionLoader, epochOrder, padCaptions, type Sample } from './data/load
 import { buildFeatureCache, type FeatureCache } from './data/features';
 import { decodeImage, toBatchAsync, ImageError } from './data/images';
 import { createProgress, type Progress as ProgressBar } from './data/progress';
-import { saveCheckpoint, saveWeights, latestCheckpoint, restoreCheckpoint, loadBackboneWeights, removeTemporaries, type CheckpointSet, type Progress } from './checkpoint';
+import { LATEST, saveCheckpoint, saveWeights, latestCheckpoint, restoreCheckpoint, loadBackboneWeights, removeTemporaries, type CheckpointSet, type Progress } from './checkpoint';
 import { captionBatch } from './caption';
 import { CaptionEvaluator } from './evaluate';
 import { writeLossCurve } from './report/loss-curve';
@@ -123,7 +123,8 @@ export interface TrainerEvents {
   checkpoint: [CheckpointSet];
   skip: [{ image: string; reason: string }];
   eval: [EvalEvent];
-  epoch: [{ epoch: number; meanLoss: number; seconds: number }];
+  /** seconds: the whole epoch; trainSeconds: its training steps alone (no checkpoints or evaluation). */
+  epoch: [{ epoch: number; meanLoss: number; seconds: number; trainSeconds: number }];
 }
 
 const DEFAULTS = {
@@ -245,6 +246,11 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const t = new Trainer(opts, vocab, corpus);
     if (opts.pretrained) await loadBackboneWeights(t.encoder, opts.pretrained);
     if (opts.resume) await t.resume();
+    else if (main && fs.existsSync(path.join(opts.out, LATEST))) {
+      // A fresh run: a later --resume must continue this run, never an older one found here.
+      fs.rmSync(path.join(opts.out, LATEST), { force: true });
+      t.notes.push(`Starting afresh in ${opts.out}: its older checkpoints stay, but --resume will continue this run`);
+    }
     if (main) {
       removeTemporaries(opts.out);
       t.trimMetrics(t.progress.globalStep);
@@ -457,6 +463,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       let count = 0;
       let tick = Date.now();
       let images = 0;
+      let aside = 0; // ms spent on checkpoints and evaluation inside the epoch
       const batches = this.cache ? this.cachedEpoch(epoch, step + 1) : this.loader.epoch(epoch, step + 1);
       for await (const batch of batches) {
         if (batch.index >= steps) break;
@@ -485,14 +492,17 @@ export class Trainer extends EventEmitter<TrainerEvents> {
           this.record({ type: 'step', ...ev });
           this.emit('step', ev);
         }
+        const asideStart = Date.now();
         if ((step + 1) % o.saveEvery === 0 && step + 1 < steps) await this.checkpoint(epoch, step);
         if (o.evalEvery && this.progress.globalStep % o.evalEvery === 0) await this.evaluate();
+        aside += Date.now() - asideStart;
       }
+      const trainSeconds = (Date.now() - epochStart - aside) / 1000;
       bar.stop();
       await this.checkpoint(epoch, steps - 1);
       if (this.evaluator && (!o.evalEvery || this.progress.globalStep % o.evalEvery !== 0)) await this.evaluate();
       const meanLoss = count ? sum / count : NaN;
-      this.emit('epoch', { epoch, meanLoss, seconds: (Date.now() - epochStart) / 1000 });
+      this.emit('epoch', { epoch, meanLoss, seconds: (Date.now() - epochStart) / 1000, trainSeconds });
       step = -1;
     }
     return {

@@ -117,6 +117,11 @@ print(json.dumps(out))
 describe('CaptionLoader', () => {
   const opts = { batchSize: 6, seed: 5, resize: 40, crop: 32 };
 
+  test('a batch size that is not a whole number >= 1 is refused at construction', () => {
+    expect(() => new CaptionLoader(samples, { ...opts, batchSize: 0 })).toThrow(/batchSize/);
+    expect(() => new CaptionLoader(samples, { ...opts, batchSize: 2.5 })).toThrow(/batchSize/);
+  });
+
   test('every sample once an epoch, in the sampler order, collated as the book: longest first, padded, lengths', async () => {
     const loader = new CaptionLoader(samples, opts);
     expect(loader.batchesPerEpoch()).toBe(7);

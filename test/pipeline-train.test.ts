@@ -24,3 +24,29 @@ test('valid counts get as far as reading the captions', async () => {
   expect(e.name).toBe('DatasetError');
   expect(e.message).toMatch(/captions file not found/);
 });
+
+describe('the output folder of an earlier run', () => {
+  const fs = require('fs') as typeof import('fs');
+  const os = require('os') as typeof import('os');
+  const path = require('path') as typeof import('path');
+  const { generateScenes } = require('../lib/demo/scenes') as typeof import('../lib/demo/scenes');
+  const { Trainer } = require('../lib/train') as typeof import('../lib/train');
+
+  test('a fresh run drops its latest.json, so that --resume later continues the fresh run', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-fresh-'));
+    try {
+      const g = await generateScenes({ outDir: path.join(dir, 'data'), count: 8, heldOut: 0, size: 32 });
+      const out = path.join(dir, 'out');
+      fs.mkdirSync(out);
+      fs.writeFileSync(path.join(out, 'latest.json'), JSON.stringify({ encoder: 'encoder-9-9.ckpt' }));
+      const opts = { images: g.images, captions: g.train, out, backbone: 18, resize: 32, crop: 32, threshold: 1, quiet: true };
+      // with the stale index, --resume would fail on its missing encoder-9-9.ckpt
+      await expect(Trainer.create({ ...opts, resume: true })).rejects.toThrow(/encoder-9-9/);
+      await Trainer.create(opts);
+      expect(fs.existsSync(path.join(out, 'latest.json'))).toBe(false);
+      await expect(Trainer.create({ ...opts, resume: true })).resolves.toBeDefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -13,7 +13,7 @@
  * `onSkip`; a long run never ends because of one bad file.
  */
 import * as fs from 'fs';
-import { Tensor } from '../tensor';
+import { Tensor, checkInt } from '../tensor';
 import { decodeImage, toBatchAsync, ImageError, type RawImage } from './images';
 import { nativeJpeg, isJpegOfSize, decodeJpegBatch } from './jpeg';
 
@@ -91,6 +91,7 @@ export class CaptionLoader {
     readonly opts: LoaderOptions,
   ) {
     if (!samples.length) throw new RangeError('the loader has no samples');
+    checkInt(opts.batchSize, 'batchSize', 1);
     this.resize = opts.resize ?? 256;
     this.crop = opts.crop ?? 224;
     this.augment = opts.augment ?? true;
