@@ -43,7 +43,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomicAsync as writeFileAtomic } from '../util/files';
 
 export const COLORS = ['red', 'green', 'blue', 'yellow', 'white', 'black'] as const;
 export const SHAPES = ['circle', 'square', 'triangle', 'cross'] as const;

@@ -1,12 +1,11 @@
 /**
- * Atomic file replacement: write a temporary file in the target's folder, fsync it, rename it over
- * the target, fsync the folder. Readers see the old file or the new one, never a part; on any error
- * the temporary file is removed and the old file is left as it was.
+ * Atomic writes of checkpoint files (util/files.ts does the work): errors become CheckpointErrors
+ * naming the file.
  */
-import { randomBytes } from 'crypto';
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { CheckpointError, messageOf } from './errors';
+import { writeFileAtomicAsync } from '../util/files';
 
 export type FileHandle = fsp.FileHandle;
 
@@ -25,36 +24,14 @@ export async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> 
  * CheckpointError naming `target` (the original error is its `cause`).
  */
 export async function writeFileAtomic(target: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
-  const abs = path.resolve(target);
-  const dir = path.dirname(abs);
-  const tmp = path.join(dir, `.${path.basename(abs)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let fh: FileHandle | undefined;
   try {
-    fh = await fsp.open(tmp, 'wx');
+    await writeFileAtomicAsync(target, write);
   } catch (e) {
-    throw new CheckpointError(`cannot create a file in ${dir}: ${messageOf(e)}`, { file: target, cause: e });
-  }
-  try {
-    await write(fh);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await fsp.rename(tmp, abs);
-  } catch (e) {
-    if (fh) await fh.close().catch(() => undefined);
-    await fsp.unlink(tmp).catch(() => undefined);
     if (e instanceof CheckpointError) throw e;
-    throw new CheckpointError(`not written (the previous file, if any, is unchanged): ${messageOf(e)}`, { file: target, cause: e });
-  }
-  // Make the rename itself durable. Some file systems cannot fsync a folder; the file is in place.
-  try {
-    const d = await fsp.open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EROFS' || code === 'ENOTDIR') {
+      throw new CheckpointError(`cannot create a file in ${path.dirname(path.resolve(target))}: ${messageOf(e)}`, { file: target, cause: e });
     }
-  } catch {
-    /* best effort */
+    throw new CheckpointError(`not written (the previous file, if any, is unchanged): ${messageOf(e)}`, { file: target, cause: e });
   }
 }

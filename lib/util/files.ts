@@ -1,6 +1,9 @@
 /** Small file helpers shared by the readers and writers. */
+import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+
+const fsp = fs.promises;
 
 type ErrorClass = new (message: string) => Error;
 
@@ -22,16 +25,21 @@ export function readJsonFile(file: string, what: string, ErrorType: ErrorClass =
   }
 }
 
+/** The hidden temporary name `target` is written under, in its own folder (so the rename is atomic). */
+export function temporaryName(target: string): string {
+  const abs = path.resolve(target);
+  return path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
 /**
  * Writes a file atomically: a temporary file in the same folder, flushed to disk, then renamed
  * over the target. On failure the temporary file is removed and the old file is untouched.
  */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  const tmp = temporaryName(file);
   let fd: number | undefined;
   try {
-    fd = fs.openSync(tmp, 'w');
+    fd = fs.openSync(tmp, 'wx');
     fs.writeFileSync(fd, data);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
@@ -41,5 +49,40 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     if (fd !== undefined) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw e;
+  }
+}
+
+/**
+ * writeFileAtomic without blocking: `content` is the data, or a function that writes it to the
+ * open handle (for files written in parts). The folder is synced afterwards (best effort), so the
+ * rename itself survives a crash. Readers see the old file or the new one, never a part.
+ */
+export async function writeFileAtomicAsync(target: string, content: string | Uint8Array | ((fh: fs.promises.FileHandle) => Promise<void>)): Promise<void> {
+  const abs = path.resolve(target);
+  const tmp = temporaryName(abs);
+  let fh: fs.promises.FileHandle | undefined;
+  try {
+    fh = await fsp.open(tmp, 'wx');
+    if (typeof content === 'function') await content(fh);
+    else await fh.writeFile(content);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await fsp.rename(tmp, abs);
+  } catch (e) {
+    if (fh) await fh.close().catch(() => undefined);
+    await fsp.unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  // Some file systems cannot fsync a folder; the file is in place either way.
+  try {
+    const d = await fsp.open(path.dirname(abs), 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  } catch {
+    /* best effort */
   }
 }
