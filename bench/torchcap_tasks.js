@@ -1,0 +1,180 @@
+'use strict';
+// torchcap's side of the benchmarks: the same tasks as book_reference.py, through torchcap's API.
+// Usage: node bench/torchcap_tasks.js TASK DATA_DIR [options as JSON]; prints one JSON object.
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { Tensor, manualSeed, noGrad } = require('../dist');
+const { CaptionEncoder, CaptionDecoder } = require('../dist/model');
+const { crossEntropyAsync, backwardAsync } = require('../dist/nn/functional');
+const { packPaddedSequence } = require('../dist/nn/rnn');
+const { Adam } = require('../dist/optim');
+const { Captioner } = require('../dist/captioner');
+const { CaptionLoader } = require('../dist/data/loader');
+const { Trainer } = require('../dist/train');
+const { Vocabulary } = require('../dist/vocabulary');
+const { ResNet } = require('../dist/nn/resnet');
+
+manualSeed(0);
+
+const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+
+function loadSamples(data) {
+  const j = JSON.parse(fs.readFileSync(path.join(data, 'samples.json'), 'utf8'));
+  return j.samples.map((s) => ({ image: path.join(data, 'images', s.image), ids: s.ids }));
+}
+
+function randomBatch(batch, vocab) {
+  const images = Tensor.randn([batch, 3, 224, 224]);
+  const lengths = Array.from(Tensor.randint(8, 22, [batch]).toTypedArray(), Number).sort((a, b) => b - a);
+  const captions = Tensor.randint(4, vocab, [batch, lengths[0]]);
+  return { images, captions, lengths };
+}
+
+/** The training step as lib/train.ts runs it, with time spent per phase. */
+async function step(m, b, times) {
+  const mode = { train: true };
+  let t = now();
+  const lap = (k) => {
+    const n = now();
+    times[k] = (times[k] ?? 0) + n - t;
+    t = n;
+  };
+  const features = await m.encoder.forwardAsync(b.images, mode);
+  lap('encoder');
+  const logits = await m.decoder.forwardAsync(features, b.captions, b.lengths, mode);
+  lap('decoder');
+  const targets = packPaddedSequence(b.captions, b.lengths, { batchFirst: true }).data;
+  const loss = await crossEntropyAsync(logits, targets);
+  lap('loss');
+  m.optimizer.zeroGrad();
+  await backwardAsync(loss);
+  lap('backward');
+  await m.optimizer.stepAsync();
+  lap('optimizer');
+  return loss.item();
+}
+
+async function trainStep(data, o) {
+  const encoder = new CaptionEncoder({ backbone: 152, backboneMode: o.mode });
+  const decoder = new CaptionDecoder({ vocabSize: o.vocab });
+  const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
+  encoder.prepare();
+  const m = { encoder, decoder, optimizer };
+  const batches = Array.from({ length: o.steps + 1 }, () => randomBatch(o.batch, o.vocab));
+  await step(m, batches[0], {});
+  const times = {};
+  const t = now();
+  for (const b of batches.slice(1)) await step(m, b, times);
+  const total = now() - t;
+  for (const k of Object.keys(times)) times[k] /= o.steps;
+  return { seconds_per_step: total / o.steps, phases: times, peak_rss_mb: peakRssMb() };
+}
+
+async function epoch(data, o) {
+  const samples = loadSamples(data).slice(0, o.samples);
+  // A captions file for the Trainer, from the bench samples.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-bench-epoch-'));
+  const images = [...new Set(samples.map((s) => s.image))];
+  const idOf = new Map(images.map((p, i) => [p, i]));
+  // the bench captions' words, then filler words up to the book's vocabulary size (as Python's models)
+  const own = JSON.parse(fs.readFileSync(path.join(data, 'samples.json'), 'utf8')).words;
+  const words = [...own, ...Array.from({ length: Math.max(0, o.vocab - own.length) }, (_, i) => `filler${i}`)];
+  fs.writeFileSync(
+    path.join(dir, 'captions.json'),
+    JSON.stringify({
+      images: images.map((p, i) => ({ id: i, file_name: path.basename(p) })),
+      annotations: samples.map((s, k) => ({ id: k, image_id: idOf.get(s.image), caption: s.ids.slice(1, -1).map((i) => words[i]).join(' ') })),
+    }),
+  );
+  const opts = {
+    images: path.join(data, 'images'),
+    captions: path.join(dir, 'captions.json'),
+    vocab: Vocabulary.fromWords(words),
+    out: path.join(dir, 'out'),
+    epochs: 1,
+    batchSize: o.batch,
+    backbone: 152,
+    cacheFeatures: true,
+    quiet: true,
+    logEvery: 1000,
+  };
+  // The first run computes the feature cache; the second trains an epoch on it.
+  await (await Trainer.create(opts)).run();
+  const t = await Trainer.create(opts);
+  let seconds = NaN;
+  t.on('epoch', (e) => (seconds = e.trainSeconds));
+  await t.run();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { seconds, samples: samples.length };
+}
+
+async function caption(data, o) {
+  const files = loadSamples(data)
+    .map((s) => s.image)
+    .filter((f, i, a) => a.indexOf(f) === i)
+    .slice(0, o.images);
+  const vocab = Vocabulary.fromWords(['<pad>', '<start>', '<end>', '<unk>', ...Array.from({ length: o.vocab - 4 }, (_, i) => `w${i}`)]);
+  const c = await Captioner.load({ encoder: new CaptionEncoder({ backbone: 152, backboneMode: 'fast' }), decoder: new CaptionDecoder({ vocabSize: o.vocab }), vocab });
+  await c.caption(files[0]);
+  const times = [];
+  for (const f of files) {
+    const t = now();
+    await c.caption(f);
+    times.push(now() - t);
+  }
+  times.sort((a, b) => a - b);
+  // a batch of 16: once to warm (first use of that batch shape), then the median of three
+  await c.caption(files.slice(0, 16));
+  const batches = [];
+  for (let r = 0; r < 3; r++) {
+    const t = now();
+    await c.caption(files.slice(0, 16));
+    batches.push(now() - t);
+  }
+  const batch16 = batches.sort((a, b) => a - b)[1];
+  await c.dispose();
+  return { median_seconds: times[times.length >> 1], batch16_seconds: batch16, images: files.length };
+}
+
+async function dataPipeline(data, o) {
+  const samples = loadSamples(data).slice(0, o.samples);
+  const loader = new CaptionLoader(samples, { batchSize: o.batch, seed: 0, prefetch: 2 });
+  const it = loader.epoch(0);
+  await it.next(); // warm: allocator, decoder
+  const t = now();
+  let n = 0;
+  for await (const b of it) n += b.lengths.length;
+  return { images_per_second: n / (now() - t), images: n };
+}
+
+async function forward(data, o) {
+  const r = new ResNet(152);
+  const x = Tensor.randn([o.batch, 3, 224, 224]);
+  const time = (fn) => {
+    fn();
+    const t = now();
+    for (let i = 0; i < o.reps; i++) fn();
+    return (now() - t) / o.reps;
+  };
+  const plain = time(() => noGrad(() => r.forward(x, { train: false })));
+  r.prepareFast();
+  const fast = time(() => noGrad(() => r.forward(x, { train: false, fast: true })));
+  const a = Tensor.randn([2048, 2048]);
+  const b = Tensor.randn([2048, 2048]);
+  const mm = time(() => a.matmul(b));
+  return { plain_seconds: plain, fast_seconds: fast, matmul_gflops: (2 * 2048 ** 3) / mm / 1e9, multiply_adds: r.multiplyAdds(224, 224) * o.batch };
+}
+
+const tasks = { 'train-step': trainStep, epoch, caption, data: dataPipeline, forward };
+
+if (require.main === module) {
+  const [task, data, json] = process.argv.slice(2);
+  tasks[task](data, JSON.parse(json || '{}'))
+    .then((r) => process.stdout.write(JSON.stringify(r) + '\n'))
+    .catch((e) => {
+      process.stderr.write(`${e.stack}\n`);
+      process.exit(1);
+    });
+}
