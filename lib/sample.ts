@@ -3,7 +3,8 @@
  * over images. Every step runs on a worker thread with gradients off, so the JS thread stays free.
  *
  * Greedy: feed the image feature, take the argmax word, feed its embedding back, `maxLen` steps
- * (the book: 20), as the book does; the caption is the words up to `<end>`.
+ * (the book: 20), as the book does; the caption is the words up to `<end>`. Decoding stops early
+ * once every caption of the batch has its `<end>`: the same captions, fewer steps.
  * Beam search: K hypotheses per image, scored by the sum of word log-probabilities divided by
  * length^lengthPenalty (0 by default: the most probable sequence). A hypothesis ends at `<end>`;
  * when every image holds K ended hypotheses, or after maxLen steps, the best one wins. K = 1 gives
@@ -42,11 +43,22 @@ export async function greedy(decoder: CaptionDecoder, features: Tensor, opts: Sa
   let inputs = features;
   let state: LSTMState | undefined;
   const steps: Tensor[] = [];
+  // Once every caption has produced <end>, later words would be cut anyway: stop there (the
+  // captions are the book's; a trained model ends most captions well before maxLen).
+  const ended = new Uint8Array(features.shape[0]);
+  let open = ended.length;
   for (let t = 0; t < maxLen; t++) {
     const r = await noGradStep(decoder, inputs, state);
     state = r.state;
     const ids = r.logits.argmax(1);
     steps.push(ids);
+    (ids.toTypedArray() as BigInt64Array).forEach((id, b) => {
+      if (!ended[b] && Number(id) === END) {
+        ended[b] = 1;
+        open--;
+      }
+    });
+    if (open === 0) break;
     inputs = await noGradEmbed(decoder, ids);
   }
   return rowsOf(Tensor.stack(steps, 1)).map(cutAtEnd);

@@ -32,6 +32,23 @@ function logProb(dec: CaptionDecoder, feature: Tensor, ids: number[]): number {
   });
 }
 
+/** The book's sample loop, step by step with the synchronous API: maxLen ids per image, uncut. */
+function bookSample(dec: CaptionDecoder, feats: Tensor, maxLen: number): number[][] {
+  return noGrad(() => {
+    let inputs = feats;
+    let state;
+    const steps: number[][] = [];
+    for (let t = 0; t < maxLen; t++) {
+      const r = dec.step(inputs, state);
+      state = r.state;
+      const next = r.logits.argmax(1);
+      steps.push(Array.from(next.toTypedArray() as BigInt64Array, Number));
+      inputs = dec.embed(next);
+    }
+    return Array.from({ length: feats.shape[0] }, (_, b) => steps.map((st) => st[b]));
+  });
+}
+
 const row = (t: Tensor, i: number) => t.slice(0, i, i + 1);
 
 describe('greedy', () => {
@@ -39,21 +56,7 @@ describe('greedy', () => {
     const dec = decoderFor(1, { endBias: 1 });
     const feats = Tensor.randn([3, 8]);
     const ids = await greedy(dec, feats);
-    // the book's loop, step by step with the synchronous API
-    const book = noGrad(() => {
-      let inputs = feats;
-      let state;
-      const steps: number[][] = [];
-      for (let t = 0; t < dec.maxSeqLen; t++) {
-        const r = dec.step(inputs, state);
-        state = r.state;
-        const next = r.logits.argmax(1);
-        steps.push(Array.from(next.toTypedArray() as BigInt64Array, Number));
-        inputs = dec.embed(next);
-      }
-      return [0, 1, 2].map((b) => steps.map((s) => s[b]));
-    });
-    expect(ids).toEqual(book.map(cutAtEnd));
+    expect(ids).toEqual(bookSample(dec, feats, dec.maxSeqLen).map(cutAtEnd));
     expect(ids.some((s) => s.includes(END))).toBe(true);
     for (const s of ids) expect(s.indexOf(END)).toBe(s.includes(END) ? s.length - 1 : -1);
   });
@@ -69,6 +72,19 @@ describe('greedy', () => {
         expect(await beamSearch(dec, row(feats, i), { beam: 3 })).toEqual([beamBatched[i]]);
       }
     }
+  });
+
+  test('stops once every caption has its <end>, with the same captions as the full loop', async () => {
+    const dec = decoderFor(4, { endBias: 3, maxSeqLen: 20 });
+    const feats = Tensor.randn([4, 8]);
+    let calls = 0;
+    const step = dec.stepAsync.bind(dec);
+    dec.stepAsync = (...a: Parameters<typeof dec.stepAsync>) => (calls++, step(...a));
+    const ids = await greedy(dec, feats);
+    const longest = Math.max(...ids.map((s) => s.length));
+    expect(ids.every((s) => s[s.length - 1] === END)).toBe(true);
+    expect(calls).toBe(longest); // not 20
+    expect(ids).toEqual(bookSample(dec, feats, 20).map(cutAtEnd));
   });
 
   test('maxLen limits the words', async () => {
