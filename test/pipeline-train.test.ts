@@ -39,7 +39,7 @@ describe('the output folder of an earlier run', () => {
       const out = path.join(dir, 'out');
       fs.mkdirSync(out);
       fs.writeFileSync(path.join(out, 'latest.json'), JSON.stringify({ encoder: 'encoder-9-9.ckpt' }));
-      const opts = { images: g.images, captions: g.train, out, backbone: 18, resize: 32, crop: 32, threshold: 1, quiet: true };
+      const opts = { images: g.images, captions: g.train, out, backbone: 18 as const, resize: 32, crop: 32, threshold: 1, quiet: true };
       // with the stale index, --resume would fail on its missing encoder-9-9.ckpt
       await expect(Trainer.create({ ...opts, resume: true })).rejects.toThrow(/encoder-9-9/);
       await Trainer.create(opts);

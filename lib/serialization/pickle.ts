@@ -135,7 +135,7 @@ export class PyFloat {
 }
 
 /** A Python tuple: a frozen array. */
-export function pyTuple<T>(...items: T[]): readonly T[] {
+export function pyTuple<T extends unknown[]>(...items: T): Readonly<T> {
   return Object.freeze(items);
 }
 

@@ -133,7 +133,7 @@ export async function saveTorchFile(file: string, data: Map<string, Tensor> | St
       storages.push({ key, tensor: v, where: label, bytes });
       let requiresGrad = false;
       if (opts.keepRequiresGrad) requiresGrad = v.requiresGrad;
-      const pid = pyTuple<unknown>('storage', new PyGlobal('torch', STORAGE_NAMES[dtype]), key, 'cpu', numel);
+      const pid = pyTuple('storage', new PyGlobal('torch', STORAGE_NAMES[dtype]), key, 'cpu', numel);
       return new PyReduce(rebuild, [new PyPersistent(pid), 0, pyTuple(...shape), pyTuple(...contiguousStrides(shape)), requiresGrad, new PyReduce(orderedDict, [])]);
     }
     if (isTensorMap(v) && !(v instanceof OrderedDict)) return new OrderedDict(v);
