@@ -45,6 +45,22 @@ ErrorInfo Describe(std::exception_ptr e) {
   return out;
 }
 
+void ThrowCurrentAsJs(napi_env env) noexcept {
+  try {
+    try {
+      throw;  // the exception being handled by the caller
+    } catch (const Napi::Error& e) {
+      napi_value v = e.Value();  // a JS error as it was (e.g. thrown by a callback)
+      if (v != nullptr) napi_throw(env, v);
+    } catch (...) {
+      napi_value v = ToJsError(Napi::Env(env), Describe(std::current_exception())).Value();
+      if (v != nullptr) napi_throw(env, v);
+    }
+  } catch (...) {
+    // The environment is being torn down: JS cannot run and its termination is already pending.
+  }
+}
+
 Napi::Error ToJsError(Napi::Env env, const ErrorInfo& info) {
   switch (info.kind) {
     case ErrorKind::TypeError:

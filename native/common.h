@@ -64,16 +64,19 @@ struct ErrorInfo {
 ErrorInfo Describe(std::exception_ptr e);
 Napi::Error ToJsError(Napi::Env env, const ErrorInfo& info);
 
+// Makes the error of the exception being handled the pending JS exception. Never throws: while an
+// environment is torn down (a worker terminated mid-call) JS cannot run, node-addon-api would throw
+// a C++ exception out of a C callback (std::terminate), and the termination is already pending.
+void ThrowCurrentAsJs(napi_env env) noexcept;
+
 // Runs `body` and converts every C++ exception into a pending JS exception.
 template <typename F>
 Napi::Value Guard(const Napi::CallbackInfo& info, F&& body) {
   Napi::Env env = info.Env();
   try {
     return body();
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
   } catch (...) {
-    ToJsError(env, Describe(std::current_exception())).ThrowAsJavaScriptException();
+    ThrowCurrentAsJs(env);
   }
   return env.Undefined();
 }

@@ -60,14 +60,12 @@ class NativeClass {
       Napi::CallbackInfo info(env, cb);
       void* self = nullptr;
       if (napi_unwrap(env, info.This(), &self) != napi_ok || self == nullptr) {
-        Napi::TypeError::New(env, "Illegal invocation: the receiver is not a native object of this class").ThrowAsJavaScriptException();
+        napi_throw_type_error(env, nullptr, "Illegal invocation: the receiver is not a native object of this class");
         return nullptr;
       }
       return (static_cast<T*>(self)->*M)(info);
-    } catch (const Napi::Error& e) {
-      e.ThrowAsJavaScriptException();
     } catch (...) {
-      ToJsError(Napi::Env(env), Describe(std::current_exception())).ThrowAsJavaScriptException();
+      ThrowCurrentAsJs(env);
     }
     return nullptr;
   }
