@@ -9,5 +9,9 @@ module.exports = {
   testTimeout: 120000,
   // Native tensors are process-wide resources: keep test files in separate workers but few of them.
   maxWorkers: 2,
+  // A worker that ran native work (libtorch thread pools, worker threads, cached tensor memory)
+  // can take longer than jest's default 500 ms to tear down after its last test; it does exit
+  // on its own (checked with a 20 s limit), so wait for it instead of killing it.
+  workerGracefulExitTimeout: 5000,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
 };
