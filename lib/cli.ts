@@ -8,7 +8,7 @@ import { resizeCommand } from './commands/resize';
 import { downloadCommand } from './commands/download';
 import { trainCommand } from './commands/train';
 import { captionCommand } from './commands/caption';
-import { evaluateCommand } from './evaluate/command';
+import { evaluateCommand } from './commands/evaluate';
 import { demoCommand } from './commands/demo';
 import { serveCommand } from './commands/serve';
 

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import yargs from 'yargs';
-import { evaluateCommand, runEvaluate } from '../lib/evaluate/command';
+import { evaluateCommand, runEvaluate } from '../lib/commands/evaluate';
 import type { CommandIO } from '../lib/commands/io';
 
 let tmp: string;

@@ -7,9 +7,9 @@
  */
 import * as fs from 'fs';
 import type { Argv, CommandModule } from 'yargs';
-import { type CaptionEvaluation, evaluateCaptions } from './index';
-import { EvaluationInputError, type ImageId, readReferencesFile, readResultsFile } from './inputs';
-import { processIO, type CommandIO } from '../commands/io';
+import { type CaptionEvaluation, evaluateCaptions } from '../evaluate';
+import { EvaluationInputError, type ImageId, readReferencesFile, readResultsFile } from '../evaluate/inputs';
+import { processIO, type CommandIO } from './io';
 
 export interface EvaluateCommandOptions {
   references: string;
