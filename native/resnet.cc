@@ -131,7 +131,7 @@ double ResNetImpl::multiplyAdds(int64_t h, int64_t w) const {
 
 // ---------- the folded fast path ----------
 
-static FoldedConv Fold(const nn::Conv2dImpl& conv, const nn::BatchNorm2dImpl& bn) {
+static FoldedConv Fold(const nn::Conv2dImpl& conv, const nn::BatchNorm2dImpl& bn, bool onednn) {
   torch::NoGradGuard guard;
   const auto& o = conv.options;
   torch::Tensor scale = bn.weight / torch::sqrt(bn.running_var + bn.options.eps());
@@ -140,27 +140,41 @@ static FoldedConv Fold(const nn::Conv2dImpl& conv, const nn::BatchNorm2dImpl& bn
   f.bias = (bn.bias - bn.running_mean * scale).contiguous();
   f.stride = o.stride()->at(0);
   f.padding = o.kernel_size()->at(0) / 2;  // every ResNet convolution pads by half its kernel
+  if (onednn) {
+    // Reordered once here instead of on every call: at batch 1 that reorder of all the weights
+    // is a large part of a forward pass.
+    f.packed = at::mkldnn_reorder_conv2d_weight(f.weight.contiguous().to_mkldnn(), {f.padding, f.padding}, {f.stride, f.stride}, {1, 1}, 1);
+    f.weight = torch::Tensor();
+  }
   return f;
 }
 
 static torch::Tensor Apply(const FoldedConv& c, const torch::Tensor& x) {
+  if (c.packed.defined()) {
+    return at::mkldnn_convolution(x, c.packed, torch::optional<torch::Tensor>(c.bias), {c.padding, c.padding}, {c.stride, c.stride}, {1, 1}, 1);
+  }
   return torch::conv2d(x, c.weight, c.bias, c.stride, c.padding);
 }
 
 std::shared_ptr<FoldedResNet> ResNetImpl::fold() const {
   auto f = std::make_shared<FoldedResNet>();
-  f->stem = Fold(*conv1, *bn1);
+  // On the CPU, float32, with oneDNN built in (and not turned off by TORCHCAP_ONEDNN_PREPACK=0):
+  // prepacked weights; elsewhere (CUDA, other dtypes) plain channels-last convolutions.
+  const char* env = std::getenv("TORCHCAP_ONEDNN_PREPACK");
+  const bool onednn = at::hasMKLDNN() && conv1->weight.device().is_cpu() && conv1->weight.scalar_type() == torch::kFloat32 && !(env && std::string(env) == "0");
+  f->onednn = onednn;
+  f->stem = Fold(*conv1, *bn1, onednn);
   for (const auto& layer : layers) {
     for (const auto& m : layer->children()) {
       const auto* b = m->as<BlockImpl>();
       FoldedBlock fb;
       fb.bottleneck = b->bottleneck;
-      fb.c1 = Fold(*b->conv1, *b->bn1);
-      fb.c2 = Fold(*b->conv2, *b->bn2);
-      if (b->bottleneck) fb.c3 = Fold(*b->conv3, *b->bn3);
+      fb.c1 = Fold(*b->conv1, *b->bn1, onednn);
+      fb.c2 = Fold(*b->conv2, *b->bn2, onednn);
+      if (b->bottleneck) fb.c3 = Fold(*b->conv3, *b->bn3, onednn);
       if (b->downsample) {
         fb.hasDown = true;
-        fb.down = Fold(*(*b->downsample)[0]->as<nn::Conv2dImpl>(), *(*b->downsample)[1]->as<nn::BatchNorm2dImpl>());
+        fb.down = Fold(*(*b->downsample)[0]->as<nn::Conv2dImpl>(), *(*b->downsample)[1]->as<nn::BatchNorm2dImpl>(), onednn);
       }
       f->blocks.push_back(std::move(fb));
     }
@@ -174,7 +188,9 @@ std::shared_ptr<FoldedResNet> ResNetImpl::fold() const {
 
 torch::Tensor FoldedResNet::forward(const torch::Tensor& input) const {
   torch::NoGradGuard guard;
-  torch::Tensor x = Apply(stem, input.contiguous(torch::MemoryFormat::ChannelsLast)).relu_();
+  const bool packedInput = onednn && input.device().is_cpu() && input.scalar_type() == torch::kFloat32;
+  if (onednn && !packedInput) ThrowType("the fast path was prepared for float32 CPU input, got " + std::string(c10::toString(input.scalar_type())) + " on " + input.device().str());
+  torch::Tensor x = Apply(stem, onednn ? input.contiguous().to_mkldnn() : input.contiguous(torch::MemoryFormat::ChannelsLast)).relu_();
   x = torch::max_pool2d(x, 3, 2, 1);
   for (const auto& b : blocks) {
     torch::Tensor out = Apply(b.c1, x).relu_();
@@ -187,7 +203,7 @@ torch::Tensor FoldedResNet::forward(const torch::Tensor& input) const {
     out.add_(b.hasDown ? Apply(b.down, x) : x).relu_();
     x = out;
   }
-  x = x.mean({2, 3});
+  x = onednn ? torch::adaptive_avg_pool2d(x, {1, 1}).to_dense().flatten(1) : x.mean({2, 3});
   if (fcWeight.defined()) x = torch::linear(x, fcWeight, fcBias);
   return x;
 }

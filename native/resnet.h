@@ -27,6 +27,7 @@ TORCH_MODULE(Block);
 // eval-mode ResNet; holds copies, so it must be rebuilt if the weights change.
 struct FoldedConv {
   torch::Tensor weight, bias;
+  torch::Tensor packed;  // CPU with oneDNN: the weight reordered once into oneDNN's own layout
   int64_t stride = 1, padding = 0;
 };
 struct FoldedBlock {
@@ -37,6 +38,7 @@ struct FoldedResNet {
   FoldedConv stem;
   std::vector<FoldedBlock> blocks;
   torch::Tensor fcWeight, fcBias;
+  bool onednn = false;  // the convolutions run on prepacked weights, activations in oneDNN layout
   torch::Tensor forward(const torch::Tensor& x) const;
 };
 
