@@ -136,7 +136,7 @@ describe('queueing', () => {
     const other = await Captioner.load({ encoder: models.encoder, decoder: models.decoder, vocab: models.vocab, imageSize: SIZE, maxLen: MAX_LEN });
     await other.caption(png); // its thread warmed up
     const order: string[] = [];
-    const a = captioner.caption([...long(), ...long(), ...long()], { beam: 4 }).then(() => order.push('first captioner, long'));
+    const a = captioner.caption(Array.from({ length: 6 }, long).flat(), { beam: 4 }).then(() => order.push('first captioner, long'));
     const b = other.caption(png).then(() => order.push('second captioner, short'));
     await Promise.all([a, b]);
     expect(order).toEqual(['second captioner, short', 'first captioner, long']);
