@@ -230,6 +230,8 @@ export interface Native {
   createExecutor(): NativeExecutor;
   /** The executor that async calls post to until the next call (null: the environment's default). */
   setExecutor(executor: NativeExecutor | null): void;
+  /** Process exit: drops queued async work and waits (10 s at most) for what is running. */
+  stopExecutors(): boolean;
   /** [async] joins a process group; rank 0 hosts the TCPStore. */
   createProcessGroup(options: { host: string; port: number; rank: number; worldSize: number; timeoutMs: number; backend: 'gloo' | 'nccl' }): Promise<NativeProcessGroup>;
   destroyProcessGroup(group: NativeProcessGroup): void;
@@ -270,3 +272,7 @@ export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
 
 // libtorch starts with one intra-op thread on some machines: use the cores we have.
 native.setNumThreads(defaultThreads());
+
+// process.exit() or an uncaught exception while async work runs: exit would tear libtorch down
+// under the running call (a segfault instead of the exit code). Let the running call end first.
+process.once('exit', () => native.stopExecutors());

@@ -54,7 +54,11 @@ void Executor::Loop() {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopped and drained
+      if (queue_.empty()) {  // stopped and drained
+        ended_ = true;
+        cv_.notify_all();
+        return;
+      }
       job = queue_.front();
       queue_.pop_front();
     }
@@ -104,6 +108,21 @@ void Executor::Close() {
 void Executor::Shutdown() {
   Close();
   if (thread_.joinable()) thread_.join();
+}
+
+bool Executor::Abandon(std::chrono::steady_clock::time_point deadline) {
+  std::deque<Job*> dropped;
+  bool ended;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    dropped.swap(queue_);
+    stop_ = true;
+    cv_.notify_all();
+    ended = cv_.wait_until(lock, deadline, [this] { return ended_; });
+  }
+  for (Job* j : dropped) delete j;
+  if (ended && thread_.joinable()) thread_.join();
+  return ended;
 }
 
 // ---------- JS surface ----------
@@ -163,6 +182,16 @@ static Napi::Value SetExecutor(const Napi::CallbackInfo& info) {
   });
 }
 
+// stopExecutors(): called from process 'exit' (process.exit(), an uncaught exception). Exit runs
+// libtorch's static destructors while an executor may still be inside a libtorch call (a crash at
+// exit); so queued jobs are dropped and each running one is waited for (10 s at most) first.
+static Napi::Value StopExecutors(const Napi::CallbackInfo& info) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool all = true;
+  for (auto& e : Data(info.Env()).executors) all = e->Abandon(deadline) && all;
+  return Napi::Boolean::New(info.Env(), all);
+}
+
 void InitExecutor(Napi::Env env, Napi::Object exports) {
   using C = NativeClass<ExecutorWrap>;
   Napi::Function ctor = C::Define(env, "Executor",
@@ -175,6 +204,7 @@ void InitExecutor(Napi::Env env, Napi::Object exports) {
   exports.Set("Executor", ctor);
   exports.Set("createExecutor", Napi::Function::New<CreateExecutor>(env, "createExecutor"));
   exports.Set("setExecutor", Napi::Function::New<SetExecutor>(env, "setExecutor"));
+  exports.Set("stopExecutors", Napi::Function::New<StopExecutors>(env, "stopExecutors"));
 }
 
 }  // namespace torchcap

@@ -12,6 +12,7 @@
 // async call is the environment's "current" one, set by lib/ just around the call.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -41,6 +42,9 @@ class Executor {
   void Close();
   // Ends the thread and waits for it (environment teardown).
   void Shutdown();
+  // The process is exiting: drop queued jobs and end the thread after the running one, waiting
+  // until `deadline` at most. Returns whether the thread has ended.
+  bool Abandon(std::chrono::steady_clock::time_point deadline);
   bool closed() const { return closed_; }
   size_t pending() const { return pending_; }
 
@@ -57,6 +61,7 @@ class Executor {
   std::condition_variable cv_;
   std::deque<Job*> queue_;
   bool stop_ = false;   // guarded by mutex_
+  bool ended_ = false;  // guarded by mutex_: the thread left its loop
   bool closed_ = false;  // JS thread only
   size_t pending_ = 0;   // JS thread only: posted, not yet done
   bool refed_ = false;   // JS thread only

@@ -76,3 +76,17 @@ test('item on a multi-element tensor is a RangeError', () => {
 test('the process is still healthy after all of the above', () => {
   expect(a().sum().item()).toBe(21);
 });
+
+describe('ending the process while async work runs', () => {
+  const { spawnSync } = require('child_process') as typeof import('child_process');
+  const script = require('path').join(__dirname, 'scripts', 'exit-during-work.js') as string;
+  test.each([
+    ['process.exit(3)', 'exit', 3],
+    ['an uncaught exception', 'throw', 1],
+  ])('%s exits with its status, not a crash in libtorch teardown (3 runs)', (_name, how, status) => {
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync(process.execPath, [script, how as string], { encoding: 'utf8', timeout: 60000 });
+      expect({ status: r.status, signal: r.signal }).toEqual({ status, signal: null });
+    }
+  });
+});
