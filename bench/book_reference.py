@@ -17,6 +17,7 @@ import time
 
 import torch
 import torch.nn as nn
+import torchvision
 import torchvision.transforms as transforms
 from PIL import Image
 from torch.nn.utils.rnn import pack_padded_sequence
