@@ -75,7 +75,7 @@ export async function loadEncoder(file: string, opts: { backboneMode?: BackboneM
   }
   const encoder = new CaptionEncoder({ ...shape, backboneMode: opts.backboneMode ?? 'eval' });
   loadStateDict(encoder.stateDict(), state, { strict: true, source: file });
-  encoder.prepare();
+  await encoder.prepareAsync(); // the fast path is built on a native thread: the event loop stays free
   return encoder;
 }
 
