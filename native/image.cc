@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <cstring>
+#include <tuple>
 #ifdef TORCHCAP_TURBOJPEG
 #include <turbojpeg.h>
 #endif
@@ -13,32 +14,84 @@
 
 namespace torchcap {
 
-struct ImageJob {
-  std::vector<std::vector<uint8_t>> pixels;  // one HWC RGB buffer per image
-  std::vector<int64_t> widths, heights, cropX, cropY;
-  std::vector<uint8_t> flips;
+// What both paths do to each image: an outH x outW window at (cropX, cropY), flipped or not,
+// scaled to [0, 1] and normalized per channel.
+struct Window {
   int64_t outH = 0, outW = 0;
   float mean[3] = {0, 0, 0}, invStd[3] = {1, 1, 1};
+  std::vector<int64_t> cropX, cropY;
+  std::vector<uint8_t> flips;
+
+  // Reads mean and std of `o` (outH and outW are read by the caller).
+  void ReadNormalization(const Napi::Object& o) {
+    auto m = ToNumbers(o.Get("mean"), "mean"), sd = ToNumbers(o.Get("std"), "std");
+    if (m.size() != 3 || sd.size() != 3) ThrowRange("mean and std need 3 values each");
+    for (int c = 0; c < 3; ++c) {
+      if (!(sd[c] > 0)) ThrowRange("std values must be positive");
+      mean[c] = static_cast<float>(m[c]);
+      invStd[c] = static_cast<float>(1.0 / sd[c]);
+    }
+  }
+
+  // Appends image i's window (crops[i], default (0, 0)) and flip (flips[i], default no), checked
+  // against its w x h pixels.
+  void ReadImage(const Napi::Value& crops, const Napi::Value& flipsArg, uint32_t i, int64_t w, int64_t h) {
+    int64_t cx = 0, cy = 0;
+    if (crops.IsArray()) {
+      auto xy = ToInts(crops.As<Napi::Array>().Get(i), "crops");
+      if (xy.size() != 2) ThrowRange("crops entries are [x, y]");
+      cx = xy[0];
+      cy = xy[1];
+    }
+    if (cx < 0 || cy < 0 || cx + outW > w || cy + outH > h) {
+      ThrowRange("crop of " + std::to_string(outW) + "x" + std::to_string(outH) + " at (" + std::to_string(cx) + ", " + std::to_string(cy) +
+                 ") does not fit image " + std::to_string(i) + " of " + std::to_string(w) + "x" + std::to_string(h));
+    }
+    cropX.push_back(cx);
+    cropY.push_back(cy);
+    bool flip = false;
+    if (flipsArg.IsArray()) {
+      Napi::Value f = flipsArg.As<Napi::Array>().Get(i);
+      if (!f.IsBoolean()) ThrowType("flips entries must be booleans");
+      flip = f.As<Napi::Boolean>().Value();
+    }
+    flips.push_back(flip ? 1 : 0);
+  }
+
+  // Writes image i's window from its HWC pixels (`width` wide) to out[k], in parallel over rows,
+  // for every (k, i, pixels, width) that `source(k)` gives.
+  template <typename Source>
+  torch::Tensor Write(int64_t count, Source source) const {
+    torch::Tensor out = torch::empty({count, 3, outH, outW}, torch::kFloat32);
+    float* dst = out.data_ptr<float>();
+    const int64_t plane = outH * outW;
+    at::parallel_for(0, count * outH, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t k = r / outH, y = r % outH;
+        const auto [i, pixels, width] = source(k);
+        const uint8_t* row = pixels + ((cropY[i] + y) * width + cropX[i]) * 3;
+        float* o = dst + k * 3 * plane + y * outW;
+        const bool flip = flips[i] != 0;
+        for (int64_t x = 0; x < outW; ++x) {
+          const uint8_t* px = row + (flip ? outW - 1 - x : x) * 3;
+          for (int c = 0; c < 3; ++c) o[c * plane + x] = (px[c] * (1.0f / 255.0f) - mean[c]) * invStd[c];
+        }
+      }
+    });
+    return out;
+  }
+};
+
+struct ImageJob {
+  std::vector<std::vector<uint8_t>> pixels;  // one HWC RGB buffer per image
+  std::vector<int64_t> widths;
+  Window win;
 };
 
 static torch::Tensor Convert(const ImageJob& job) {
-  const int64_t n = static_cast<int64_t>(job.pixels.size());
-  torch::Tensor out = torch::empty({n, 3, job.outH, job.outW}, torch::kFloat32);
-  float* dst = out.data_ptr<float>();
-  const int64_t plane = job.outH * job.outW;
-  at::parallel_for(0, n * job.outH, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t i = r / job.outH, y = r % job.outH;
-      const uint8_t* row = job.pixels[i].data() + ((job.cropY[i] + y) * job.widths[i] + job.cropX[i]) * 3;
-      float* o = dst + i * 3 * plane + y * job.outW;
-      const bool flip = job.flips[i] != 0;
-      for (int64_t x = 0; x < job.outW; ++x) {
-        const uint8_t* px = row + (flip ? job.outW - 1 - x : x) * 3;
-        for (int c = 0; c < 3; ++c) o[c * plane + x] = (px[c] * (1.0f / 255.0f) - job.mean[c]) * job.invStd[c];
-      }
-    }
+  return job.win.Write(static_cast<int64_t>(job.pixels.size()), [&](int64_t k) {
+    return std::make_tuple(k, job.pixels[k].data(), job.widths[k]);
   });
-  return out;
 }
 
 // imagesToTensor(images: { data: Uint8Array, width, height }[], { outH, outW, crops?: [x, y][],
@@ -50,19 +103,14 @@ static Napi::Value ImagesToTensor(const Napi::CallbackInfo& info) {
     auto arr = info[0].As<Napi::Array>();
     Napi::Object o = ArgOptions(info, 1);
     auto job = std::make_shared<ImageJob>();
-    job->outH = OptInt(o, "outH", 0);
-    job->outW = OptInt(o, "outW", 0);
-    if (job->outH < 1 || job->outW < 1) ThrowRange("outH and outW must be positive");
+    Window& win = job->win;
+    win.outH = OptInt(o, "outH", 0);
+    win.outW = OptInt(o, "outW", 0);
+    if (win.outH < 1 || win.outW < 1) ThrowRange("outH and outW must be positive");
     const uint32_t n = arr.Length();
     if (n == 0) ThrowRange("imagesToTensor needs at least one image");
     Napi::Value crops = o.Get("crops"), flips = o.Get("flips");
-    auto mean = ToNumbers(o.Get("mean"), "mean"), stdv = ToNumbers(o.Get("std"), "std");
-    if (mean.size() != 3 || stdv.size() != 3) ThrowRange("mean and std need 3 values each");
-    for (int c = 0; c < 3; ++c) {
-      if (!(stdv[c] > 0)) ThrowRange("std values must be positive");
-      job->mean[c] = static_cast<float>(mean[c]);
-      job->invStd[c] = static_cast<float>(1.0 / stdv[c]);
-    }
+    win.ReadNormalization(o);
     for (uint32_t i = 0; i < n; ++i) {
       Napi::Value v = arr.Get(i);
       if (!v.IsObject()) ThrowType("Expected { data, width, height } for images[" + std::to_string(i) + "]");
@@ -76,30 +124,10 @@ static Napi::Value ImagesToTensor(const Napi::CallbackInfo& info) {
         ThrowRange("images[" + std::to_string(i) + "] holds " + std::to_string(ta.ByteLength()) + " bytes but " + std::to_string(w) + "x" +
                    std::to_string(h) + " RGB needs " + std::to_string(w * h * 3));
       }
-      int64_t cx = 0, cy = 0;
-      if (crops.IsArray()) {
-        auto xy = ToInts(crops.As<Napi::Array>().Get(i), "crops");
-        if (xy.size() != 2) ThrowRange("crops entries are [x, y]");
-        cx = xy[0];
-        cy = xy[1];
-      }
-      if (cx < 0 || cy < 0 || cx + job->outW > w || cy + job->outH > h) {
-        ThrowRange("crop of " + std::to_string(job->outW) + "x" + std::to_string(job->outH) + " at (" + std::to_string(cx) + ", " +
-                   std::to_string(cy) + ") does not fit image " + std::to_string(i) + " of " + std::to_string(w) + "x" + std::to_string(h));
-      }
+      win.ReadImage(crops, flips, i, w, h);
       const uint8_t* src = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
       job->pixels.emplace_back(src, src + ta.ByteLength());
       job->widths.push_back(w);
-      job->heights.push_back(h);
-      job->cropX.push_back(cx);
-      job->cropY.push_back(cy);
-      bool flip = false;
-      if (flips.IsArray()) {
-        Napi::Value f = flips.As<Napi::Array>().Get(i);
-        if (!f.IsBoolean()) ThrowType("flips entries must be booleans");
-        flip = f.As<Napi::Boolean>().Value();
-      }
-      job->flips.push_back(flip ? 1 : 0);
     }
     return RunTensors<Async>(info.Env(), [job]() -> Tensors { return {Convert(*job)}; });
   });
@@ -139,10 +167,7 @@ static Napi::Value JpegSize(const Napi::CallbackInfo& info) {
 struct JpegJob {
   std::vector<std::vector<uint8_t>> files;
   int64_t size = 0;  // every image must decode to size x size
-  int64_t outH = 0, outW = 0;
-  std::vector<int64_t> cropX, cropY;
-  std::vector<uint8_t> flips;
-  float mean[3] = {0, 0, 0}, invStd[3] = {1, 1, 1};
+  Window win;
 };
 
 struct JpegResult {
@@ -183,20 +208,9 @@ static JpegResult DecodeJpegs(const JpegJob& job) {
     else r.failed.emplace_back(i, error[i]);
   }
   if (good.empty()) return r;
-  r.batch = torch::empty({static_cast<int64_t>(good.size()), 3, job.outH, job.outW}, torch::kFloat32);
-  float* dst = r.batch.data_ptr<float>();
-  const int64_t plane = job.outH * job.outW;
-  at::parallel_for(0, static_cast<int64_t>(good.size()) * job.outH, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t k = row / job.outH, y = row % job.outH, i = good[k];
-      const uint8_t* line = rgb[i].data() + ((job.cropY[i] + y) * job.size + job.cropX[i]) * 3;
-      float* o = dst + k * 3 * plane + y * job.outW;
-      const bool flip = job.flips[i] != 0;
-      for (int64_t x = 0; x < job.outW; ++x) {
-        const uint8_t* px = line + (flip ? job.outW - 1 - x : x) * 3;
-        for (int c = 0; c < 3; ++c) o[c * plane + x] = (px[c] * (1.0f / 255.0f) - job.mean[c]) * job.invStd[c];
-      }
-    }
+  r.batch = job.win.Write(static_cast<int64_t>(good.size()), [&](int64_t k) {
+    const int64_t i = good[k];
+    return std::make_tuple(i, static_cast<const uint8_t*>(rgb[i].data()), job.size);
   });
   return r;
 }
@@ -209,17 +223,12 @@ static Napi::Value DecodeJpegBatch(const Napi::CallbackInfo& info) {
     auto arr = info[0].As<Napi::Array>();
     Napi::Object o = ArgOptions(info, 1);
     auto job = std::make_shared<JpegJob>();
+    Window& win = job->win;
     job->size = OptInt(o, "size", 0);
-    job->outH = OptInt(o, "outH", 0);
-    job->outW = OptInt(o, "outW", 0);
-    if (job->size < 1 || job->outH < 1 || job->outW < 1 || job->outH > job->size || job->outW > job->size) ThrowRange("need 0 < outH, outW <= size");
-    auto mean = ToNumbers(o.Get("mean"), "mean"), stdv = ToNumbers(o.Get("std"), "std");
-    if (mean.size() != 3 || stdv.size() != 3) ThrowRange("mean and std need 3 values each");
-    for (int c = 0; c < 3; ++c) {
-      if (!(stdv[c] > 0)) ThrowRange("std values must be positive");
-      job->mean[c] = static_cast<float>(mean[c]);
-      job->invStd[c] = static_cast<float>(1.0 / stdv[c]);
-    }
+    win.outH = OptInt(o, "outH", 0);
+    win.outW = OptInt(o, "outW", 0);
+    if (job->size < 1 || win.outH < 1 || win.outW < 1 || win.outH > job->size || win.outW > job->size) ThrowRange("need 0 < outH, outW <= size");
+    win.ReadNormalization(o);
     Napi::Value crops = o.Get("crops"), flips = o.Get("flips");
     for (uint32_t i = 0; i < arr.Length(); ++i) {
       Napi::Value v = arr.Get(i);
@@ -227,17 +236,7 @@ static Napi::Value DecodeJpegBatch(const Napi::CallbackInfo& info) {
       auto ta = v.As<Napi::TypedArray>();
       const uint8_t* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
       job->files.emplace_back(p, p + ta.ByteLength());
-      int64_t cx = 0, cy = 0;
-      if (crops.IsArray()) {
-        auto xy = ToInts(crops.As<Napi::Array>().Get(i), "crops");
-        if (xy.size() != 2) ThrowRange("crops entries are [x, y]");
-        cx = xy[0];
-        cy = xy[1];
-      }
-      if (cx < 0 || cy < 0 || cx + job->outW > job->size || cy + job->outH > job->size) ThrowRange("crop window outside the image");
-      job->cropX.push_back(cx);
-      job->cropY.push_back(cy);
-      job->flips.push_back(flips.IsArray() && flips.As<Napi::Array>().Get(i).ToBoolean().Value() ? 1 : 0);
+      win.ReadImage(crops, flips, i, job->size, job->size);
     }
     return RunAsync<JpegResult>(
         info.Env(), [job]() { return DecodeJpegs(*job); },
