@@ -7,7 +7,7 @@
  * Prints `IMAGE: caption` lines, or with --json one object a line: {"image": ..., "caption": ...}.
  * An unreadable image is named on stderr (the others are still captioned) and the exit status is 1.
  */
-import type { Argv, CommandModule } from 'yargs';
+import type { Argv, CommandModule, Options } from 'yargs';
 import { Captioner, type CaptionOutcome } from '../captioner';
 import { RESNET_DEPTHS, type ResNetDepth } from '../nn/resnet';
 import { processIO, type CommandIO } from './io';
@@ -84,21 +84,26 @@ interface CaptionArgv {
   autocast?: 'bf16' | 'fp16';
 }
 
+/** The flags that name a trained model and how it captions: shared by `caption` and `serve`. */
+export const MODEL_OPTIONS = {
+  encoder: { type: 'string', demandOption: true, describe: 'encoder checkpoint (encoder-E-S.ckpt)' },
+  decoder: { type: 'string', demandOption: true, describe: 'decoder checkpoint (decoder-E-S.ckpt)' },
+  vocab: { type: 'string', demandOption: true, describe: "vocabulary: torchcap JSON, a JSON array of words, or the book's vocabulary.pkl" },
+  backbone: { type: 'string', describe: 'resnet18|34|50|101|152 (read from the checkpoint when omitted)' },
+  beam: { type: 'number', default: 1, describe: 'beam width (1: greedy, as the book)' },
+  'max-len': { type: 'number', describe: 'words per caption at most (default 20)' },
+  device: { type: 'string', default: 'cpu', describe: 'cpu, cuda, cuda:N, or auto (a GPU when there is one)' },
+  autocast: { choices: ['bf16', 'fp16'] as const, describe: 'on CUDA: the backbone in mixed precision' },
+} as const satisfies Record<string, Options>;
+
 export const captionCommand: CommandModule<object, CaptionArgv> = {
   command: 'caption <images..>',
   describe: 'Caption images with a trained encoder and decoder (torchcap checkpoints or the book\'s .ckpt files)',
   builder: (y: Argv<object>): Argv<CaptionArgv> =>
     (y as Argv<object>)
       .positional('images', { type: 'string', array: true, demandOption: true, describe: 'image files' })
-      .option('encoder', { type: 'string', demandOption: true, describe: 'encoder checkpoint (encoder-E-S.ckpt)' })
-      .option('decoder', { type: 'string', demandOption: true, describe: 'decoder checkpoint (decoder-E-S.ckpt)' })
-      .option('vocab', { type: 'string', demandOption: true, describe: "vocabulary: torchcap JSON, a JSON array of words, or the book's vocabulary.pkl" })
-      .option('backbone', { type: 'string', describe: 'resnet18|34|50|101|152 (read from the checkpoint when omitted)' })
-      .option('beam', { type: 'number', default: 1, describe: 'beam width (1: greedy, as the book)' })
-      .option('max-len', { type: 'number', describe: 'words per caption at most (default 20)' })
       .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line: {"image", "caption"}' })
-      .option('device', { type: 'string', default: 'cpu', describe: "cpu, cuda, cuda:N, or auto (a GPU when there is one)" })
-      .option('autocast', { choices: ['bf16', 'fp16'] as const, describe: 'on CUDA: the backbone in mixed precision' }) as unknown as Argv<CaptionArgv>,
+      .options(MODEL_OPTIONS) as unknown as Argv<CaptionArgv>,
   handler: async (argv) => {
     process.exitCode = await runCaption({ ...argv, maxLen: argv['max-len'], device: argv.device, autocast: argv.autocast });
   },

@@ -12,7 +12,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { createCaptionServer, SERVE_DEFAULTS, type CaptionServer } from '../serve';
-import { parseBackbone } from './caption';
+import { MODEL_OPTIONS, parseBackbone } from './caption';
 import { processIO, type CommandIO } from './io';
 
 export interface ServeCommandOptions {
@@ -125,21 +125,14 @@ export const serveCommand: CommandModule<object, ServeArgv> = {
     (y as Argv<object>)
       .option('port', { type: 'number', default: 8080, describe: 'port to listen on (0: any free port)' })
       .option('host', { type: 'string', default: SERVE_DEFAULTS.host, describe: 'interface to listen on (loopback unless told otherwise)' })
-      .option('encoder', { type: 'string', demandOption: true, describe: 'encoder checkpoint (encoder-E-S.ckpt)' })
-      .option('decoder', { type: 'string', demandOption: true, describe: 'decoder checkpoint (decoder-E-S.ckpt)' })
-      .option('vocab', { type: 'string', demandOption: true, describe: "vocabulary: torchcap JSON, a JSON array of words, or the book's vocabulary.pkl" })
-      .option('backbone', { type: 'string', describe: 'resnet18|34|50|101|152 (read from the checkpoint when omitted)' })
-      .option('beam', { type: 'number', default: SERVE_DEFAULTS.beam, describe: 'beam width (1: greedy, as the book)' })
-      .option('max-len', { type: 'number', describe: 'words per caption at most (default 20)' })
+      .options(MODEL_OPTIONS)
       .option('image-size', { type: 'number', describe: 'size images are resized to (default 224, as the book)' })
       .option('batch-size', { type: 'number', describe: 'images captioned together at most (default 16)' })
       .option('max-body-bytes', { type: 'number', default: SERVE_DEFAULTS.maxBodyBytes, describe: 'largest request body or uploaded file, bytes (413 beyond)' })
       .option('max-pixels', { type: 'number', default: SERVE_DEFAULTS.maxPixels, describe: 'largest image, width x height from its header (413 beyond)' })
       .option('timeout', { type: 'number', default: SERVE_DEFAULTS.requestTimeoutMs, describe: 'ms from a request\'s arrival to its answer (504 beyond)' })
       .option('max-queue', { type: 'number', default: SERVE_DEFAULTS.maxQueue, describe: 'images waiting or being captioned at most (503 with Retry-After beyond)' })
-      .option('warm-up', { type: 'boolean', default: false, describe: 'caption a blank batch of every size before listening, so memory starts at its working level' })
-      .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda, cuda:N, or auto (a GPU when there is one)' })
-      .option('autocast', { choices: ['bf16', 'fp16'] as const, describe: 'on CUDA: the backbone in mixed precision' }) as unknown as Argv<ServeArgv>,
+      .option('warm-up', { type: 'boolean', default: false, describe: 'caption a blank batch of every size before listening, so memory starts at its working level' }) as unknown as Argv<ServeArgv>,
   handler: async (argv) => {
     const server = await startServe({
       port: argv.port,
