@@ -18,7 +18,6 @@
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
-const zlib = require('zlib');
 const { spawn, execFileSync } = require('child_process');
 const { DIST, writeTinyModels, noiseImage } = require('./tiny-models');
 const { machine } = require('./common');
@@ -38,34 +37,7 @@ const MAX_LEN = arg('max-len', 20);
 
 // ---------- payloads ----------
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let k = n;
-  for (let j = 0; j < 8; j++) k = k & 1 ? 0xedb88320 ^ (k >>> 1) : k >>> 1;
-  return k >>> 0;
-});
-function crc32(b) {
-  let x = 0xffffffff;
-  for (const v of b) x = CRC_TABLE[(x ^ v) & 0xff] ^ (x >>> 8);
-  return (x ^ 0xffffffff) >>> 0;
-}
-function pngChunk(type, data) {
-  const b = Buffer.alloc(12 + data.length);
-  b.writeUInt32BE(data.length, 0);
-  b.write(type, 4, 'latin1');
-  data.copy(b, 8);
-  b.writeUInt32BE(crc32(b.subarray(4, 8 + data.length)), 8 + data.length);
-  return b;
-}
-/** A valid 1-bit PNG of 20,000×20,000 zeros: 48 KB that would decode to 400 megapixels. */
-function bombPng(width = 20000, height = 20000) {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 1;
-  ihdr[9] = 0;
-  const raw = Buffer.alloc((Math.ceil(width / 8) + 1) * height);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', zlib.deflateSync(raw, { level: 9 })), pngChunk('IEND', Buffer.alloc(0))]);
-}
+const { bombPng } = require('../scripts/fixtures/bomb-png');
 
 const BOUNDARY = '----torchcap-load-boundary';
 function multipart(image, filename, type) {

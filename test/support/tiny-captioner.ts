@@ -5,12 +5,11 @@
  * and `<pad>` down: every greedy caption is exactly `maxLen` words.
  *
  * Also test images: PNG and JPEG files made with sharp, and a small PNG that declares
- * 20,000×20,000 pixels (a real decompression bomb: 48 KB that would decode to 400 megapixels).
+ * 20,000×20,000 pixels (scripts/fixtures/bomb-png.js: 48 KB that would decode to 400 megapixels).
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import * as zlib from 'zlib';
 import sharp from 'sharp';
 import { CaptionEncoder, CaptionDecoder } from '../../lib/model';
 import { saveWeights } from '../../lib/checkpoint';
@@ -76,39 +75,5 @@ export function noiseImage(width: number, height: number, seed: number): Promise
   return sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer();
 }
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let k = n;
-  for (let j = 0; j < 8; j++) k = k & 1 ? 0xedb88320 ^ (k >>> 1) : k >>> 1;
-  return k >>> 0;
-});
-
-function crc32(b: Uint8Array): number {
-  let x = 0xffffffff;
-  for (const v of b) x = CRC_TABLE[(x ^ v) & 0xff] ^ (x >>> 8);
-  return (x ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const b = Buffer.alloc(12 + data.length);
-  b.writeUInt32BE(data.length, 0);
-  b.write(type, 4, 'latin1');
-  data.copy(b, 8);
-  b.writeUInt32BE(crc32(b.subarray(4, 8 + data.length)), 8 + data.length);
-  return b;
-}
-
 /** A valid 1-bit greyscale PNG of width×height zeros: tiny on disk, huge decoded. */
-export function bombPng(width = 20000, height = 20000): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 1; // bit depth
-  ihdr[9] = 0; // greyscale
-  const raw = Buffer.alloc((Math.ceil(width / 8) + 1) * height);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', ihdr),
-    pngChunk('IDAT', zlib.deflateSync(raw, { level: 9 })),
-    pngChunk('IEND', Buffer.alloc(0)),
-  ]);
-}
+export const bombPng: (width?: number, height?: number) => Buffer = require('../../scripts/fixtures/bomb-png').bombPng;
