@@ -81,7 +81,7 @@ export type ModuleKind = 'linear' | 'embedding' | 'batchnorm1d' | 'lstm' | 'resn
 /** Options of every forward call: the mode is explicit, never left over from an earlier call. */
 export interface ForwardOptions {
   train: boolean;
-  /** ResNet: the folded eval-mode fast path (needs prepareFast() and train: false). */
+  /** ResNet: the folded eval-mode fast path (train: false); folds first if the weights changed since the last fold. */
   fast?: boolean;
   /** LSTM: inputs are [data, batchSizes, sortedIndices, unsortedIndices, h0, c0]. */
   packed?: boolean;
@@ -99,7 +99,7 @@ export interface NativeModule {
   /** [sync] / [async] ResNet only: builds the folded eval-mode copy used by forward({ fast: true }). */
   prepareFast(): void;
   prepareFastAsync(): Promise<void>;
-  /** Whether prepareFast() has built the fast path (to() drops it). */
+  /** Whether the fast path is built for the current weights (any weight change makes it stale). */
   fastReady(): boolean;
   /** Handles sharing storage with the module's own tensors, in registration order. */
   namedParameters(): [string, NativeTensor][];

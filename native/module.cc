@@ -151,7 +151,26 @@ static torch::Tensor Need(const Tensors& in, size_t i, const char* what) {
 
 // The body of forward for each kind; runs on whichever thread executes the call. Inputs are moved
 // to the module's device first (a packed sequence's batch sizes stay on the CPU, as PyTorch needs).
-static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m, const std::shared_ptr<FoldedResNet>& folded,
+std::shared_ptr<FoldedResNet> ModuleWrap::FoldSlot::Current(const ResNetImpl& m) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (!folded || folded->stamp != m.stamp()) {
+    folded.reset();  // the stale fold's memory goes before the new one is built
+    folded = m.fold();
+  }
+  return folded;
+}
+
+bool ModuleWrap::FoldSlot::IsCurrent(const ResNetImpl& m) {
+  std::unique_lock<std::mutex> lock(mu, std::try_to_lock);  // being built: not ready (and never wait for it)
+  return lock.owns_lock() && folded && folded->stamp == m.stamp();
+}
+
+void ModuleWrap::FoldSlot::Drop() {
+  std::lock_guard<std::mutex> lock(mu);
+  folded.reset();
+}
+
+static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m, const std::shared_ptr<ModuleWrap::FoldSlot>& slot,
                           Tensors in, bool train, bool fast, bool packed, const std::string& autocast) {
   m->train(train);
   const torch::Device device = DeviceOf(*m);
@@ -174,8 +193,7 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
       torch::Tensor y;
       if (fast) {
         if (train) ThrowError("the fast path runs the backbone in eval mode only (pass train: false)");
-        if (!folded) ThrowError("call prepareFast() before forward with fast: true");
-        y = folded->forward(x);
+        y = slot->Current(*std::dynamic_pointer_cast<ResNetImpl>(m))->forward(x);
       } else {
         y = std::dynamic_pointer_cast<ResNetImpl>(m)->forward(x);
       }
@@ -216,7 +234,7 @@ Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
     const bool useFast = OptBool(o, "fast", false), packed = OptBool(o, "packed", false);
     const std::string autocast = OptString(o, "autocast", "");
     auto m = module;
-    auto f = fast->folded;
+    auto f = fast;
     auto k = kind;
     return RunTensors<Async>(info.Env(), [k, m, f, in, train, useFast, packed, autocast]() { return RunForward(k, m, f, in, train, useFast, packed, autocast); });
   });
@@ -227,24 +245,25 @@ Napi::Value ModuleWrap::PrepareFast(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     if (kind != ModuleKind::ResNet) ThrowType("prepareFast() is for ResNet modules");
     auto m = std::dynamic_pointer_cast<ResNetImpl>(module);
-    // The fold may be built on a worker thread; it is stored only on the JS thread.
     auto slot = fast;
     if constexpr (Async) {
-      return RunAsync<std::shared_ptr<FoldedResNet>>(
-          info.Env(), [m]() { return m->fold(); },
-          [slot](Napi::Env env, std::shared_ptr<FoldedResNet>& f) -> Napi::Value {
-            slot->folded = f;
-            return env.Undefined();
-          });
+      return RunAsync<bool>(
+          info.Env(), [m, slot]() { return slot->Current(*m) != nullptr; }, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
     } else {
-      slot->folded = m->fold();
+      slot->Current(*m);
       return info.Env().Undefined();
     }
   });
 }
 
-// fastReady(): whether prepareFast() has built the fast path (dropped again by to()).
-Napi::Value ModuleWrap::FastReady(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), fast->folded != nullptr); }
+// fastReady(): whether the fast path is built for the current weights (a forward with fast: true
+// would run at once, without folding first).
+Napi::Value ModuleWrap::FastReady(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    if (kind != ModuleKind::ResNet) return Napi::Boolean::New(info.Env(), false);
+    return Napi::Boolean::New(info.Env(), fast->IsCurrent(*std::dynamic_pointer_cast<ResNetImpl>(module)));
+  });
+}
 
 static Napi::Value NamedList(Napi::Env env, const torch::OrderedDict<std::string, torch::Tensor>& d) {
   Napi::Array arr = Napi::Array::New(env, d.size());
@@ -285,7 +304,7 @@ Napi::Value ModuleWrap::To(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     if (ArgPresent(info, 0)) module->to(ParseDevice(ArgString(info, 0, "device")));
     if (ArgPresent(info, 1)) module->to(ParseDtype(ArgString(info, 1, "dtype")));
-    fast->folded.reset();
+    fast->Drop();  // stale now; its memory is freed at once
     return info.Env().Undefined();
   });
 }

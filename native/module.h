@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 
 #include "common.h"
 #include "resnet.h"
@@ -24,10 +25,18 @@ class ModuleWrap {
 
   ModuleKind kind = ModuleKind::Linear;
   std::shared_ptr<torch::nn::Module> module;
-  // ResNet fast path, built by prepareFast(). A shared slot, so an async build can fill it even
-  // if the JS object is collected meanwhile.
+  // The ResNet's fast path: derived state owned here, never stale. Any change of the weights
+  // (a load, an optimizer step, to(), a train-mode forward) changes the module's stamp, and the
+  // next fast forward rebuilds the fold first, on the thread that runs it (a worker thread for
+  // forwardAsync). prepareFast() builds it ahead of time. A shared slot, so an async build can
+  // fill it even if the JS object is collected meanwhile.
   struct FoldSlot {
+    std::mutex mu;
     std::shared_ptr<FoldedResNet> folded;
+    // The fold of the module's current weights: the one held if current, else a new one.
+    std::shared_ptr<FoldedResNet> Current(const ResNetImpl& m);
+    bool IsCurrent(const ResNetImpl& m);
+    void Drop();
   };
   std::shared_ptr<FoldSlot> fast = std::make_shared<FoldSlot>();
 

@@ -89,6 +89,7 @@ ResNetImpl::ResNetImpl(int64_t depth, int64_t numClasses) : depth_(depth) {
 }
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& input) {
+  if (is_training()) ++generation_;  // batch norm updates its running statistics in place
   torch::Tensor x = bn1(conv1(input)).relu_();
   x = F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
   for (auto& layer : layers) x = layer->forward(x);
@@ -156,8 +157,20 @@ static torch::Tensor Apply(const FoldedConv& c, const torch::Tensor& x) {
   return torch::conv2d(x, c.weight, c.bias, c.stride, c.padding);
 }
 
+WeightsStamp ResNetImpl::stamp() const {
+  WeightsStamp s{generation_.load()};
+  auto add = [&s](const torch::Tensor& t) {
+    s.push_back(reinterpret_cast<int64_t>(t.defined() ? t.data_ptr() : nullptr));
+    s.push_back(t.defined() ? static_cast<int64_t>(t._version()) : -1);
+  };
+  for (const auto& p : parameters(true)) add(p);
+  for (const auto& b : buffers(true)) add(b);
+  return s;
+}
+
 std::shared_ptr<FoldedResNet> ResNetImpl::fold() const {
   auto f = std::make_shared<FoldedResNet>();
+  f->stamp = stamp();
   // On the CPU, float32, with oneDNN built in (and not turned off by TORCHCAP_ONEDNN_PREPACK=0):
   // prepacked weights; elsewhere (CUDA, other dtypes) plain channels-last convolutions.
   const char* env = std::getenv("TORCHCAP_ONEDNN_PREPACK");

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,7 +35,14 @@ struct FoldedBlock {
   FoldedConv c1, c2, c3, down;
   bool bottleneck = false, hasDown = false;
 };
+// What a fold was built from: the storage and version of every parameter and buffer, and the
+// module's own generation (advanced by train-mode forwards, whose batch-norm updates of the
+// running statistics do not advance a tensor version on every libtorch). A fold whose stamp no
+// longer equals its module's is stale.
+using WeightsStamp = std::vector<int64_t>;
+
 struct FoldedResNet {
+  WeightsStamp stamp;
   FoldedConv stem;
   std::vector<FoldedBlock> blocks;
   torch::Tensor fcWeight, fcBias;
@@ -52,6 +60,7 @@ struct ResNetImpl : torch::nn::Module {
   // Multiply-adds of one forward at the given input size (convolutions and fc).
   double multiplyAdds(int64_t height, int64_t width) const;
   std::shared_ptr<FoldedResNet> fold() const;
+  WeightsStamp stamp() const;
 
   torch::nn::Conv2d conv1{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};
@@ -60,6 +69,7 @@ struct ResNetImpl : torch::nn::Module {
 
  private:
   int64_t depth_, featureDim_;
+  std::atomic<int64_t> generation_{0};
 };
 TORCH_MODULE(ResNet);
 

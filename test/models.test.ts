@@ -14,6 +14,7 @@ import { CaptionEncoder, CaptionDecoder } from '../lib/model';
 import { crossEntropy } from '../lib/nn/functional';
 import { packPaddedSequence } from '../lib/nn/rnn';
 import { Adam } from '../lib/optim';
+import { loadEncoder, loadWeights, saveWeights } from '../lib/checkpoint';
 import { fill, inputTensor, fromJson, maxRelErr, summarize, type Json, type Summary } from './support/deterministic';
 import { pythonHas, PYTHON } from './support/python';
 
@@ -164,8 +165,72 @@ test('async forward equals sync forward and inherits the grad mode it was called
 test('forward without an explicit mode is refused', () => {
   const r = new ResNet(18);
   expect(() => r.forward(inputTensor([1, 3, 32, 32]), undefined as never)).toThrow(/explicit mode/);
-  expect(() => r.forward(inputTensor([1, 3, 32, 32]), { train: false, fast: true })).toThrow(/call prepareFast\(\) before forward/);
   expect(() => r.forward(inputTensor([1, 4, 32, 32]), { train: false })).toThrow(/ResNet input must be \[N, 3, H, W\], got \[1, 4, 32, 32\]/);
+});
+
+describe('the fast path always runs the current weights (the module owns its fold)', () => {
+  const x = inputTensor([2, 3, 32, 32]);
+  // The largest difference relative to the largest value: both paths compute the same function
+  // (the fold only reorders the arithmetic), while a stale fold is off by the weight change.
+  const gap = (a: Tensor, b: Tensor): number => a.sub(b).abs().max().item() / b.abs().max().item();
+  // Fast equals eval now, and eval moved since `before`: the fold followed a real change.
+  function fastEqualsEval(r: ResNet, before?: Tensor): Tensor {
+    const evalOut = noGrad(() => r.forward(x, { train: false }));
+    const fast = noGrad(() => r.forward(x, { train: false, fast: true }));
+    expect(gap(fast, evalOut)).toBeLessThan(1e-5);
+    if (before) expect(gap(before, evalOut)).toBeGreaterThan(1e-3);
+    return evalOut;
+  }
+
+  test('without prepareFast, the first fast forward folds; fastReady follows the weights', () => {
+    const r = new ResNet(18);
+    fill(r.stateDict());
+    expect(r.fastReady).toBe(false);
+    const first = fastEqualsEval(r);
+    expect(r.fastReady).toBe(true);
+    noGrad(() => r.stateDict().get('layer1.0.conv1.weight')!.mulInPlace(2));
+    expect(r.fastReady).toBe(false);
+    fastEqualsEval(r, first);
+  });
+
+  test('loadWeights after loadEncoder: fast features are the new weights, in sync and async calls', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-fold-'));
+    const a = new CaptionEncoder({ backbone: 18, embedSize: 8 });
+    const b = new CaptionEncoder({ backbone: 18, embedSize: 8 });
+    fill(a.stateDict());
+    fill(b.stateDict());
+    noGrad(() => {
+      for (const [name, t] of b.stateDict()) if (name.endsWith('conv2.weight') || name.endsWith('running_mean')) t.mulInPlace(-1.5);
+    });
+    await saveWeights(a, path.join(dir, 'a.ckpt'));
+    await saveWeights(b, path.join(dir, 'b.ckpt'));
+    const enc = await loadEncoder(path.join(dir, 'a.ckpt'), { backboneMode: 'fast' });
+    await loadWeights(enc, path.join(dir, 'b.ckpt'));
+    const fresh = await loadEncoder(path.join(dir, 'b.ckpt'), { backboneMode: 'eval' });
+    const want = await fresh.featuresAsync(x, { train: false });
+    const old = await loadEncoder(path.join(dir, 'a.ckpt'), { backboneMode: 'eval' });
+    expect(gap(await old.featuresAsync(x, { train: false }), want)).toBeGreaterThan(1e-2);
+    expect(gap(await enc.featuresAsync(x, { train: false }), want)).toBeLessThan(1e-5);
+    expect(gap(noGrad(() => enc.features(x, { train: false })), want)).toBeLessThan(1e-5);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('an optimizer step and a train-mode forward (running statistics) make the fold stale', async () => {
+    const r = new ResNet(18);
+    fill(r.stateDict());
+    r.prepareFast();
+    const first = fastEqualsEval(r);
+    r.requiresGrad(true);
+    const opt = new Adam([...r.parameters()], { lr: 0.01 });
+    const out = r.forward(x, { train: true }); // also updates every BatchNorm's running statistics
+    out.mul(out).mean().backward();
+    opt.step();
+    const stepped = fastEqualsEval(r, first);
+    noGrad(() => r.forward(x, { train: true })); // running statistics only
+    fastEqualsEval(r, stepped);
+    await r.prepareFastAsync();
+    expect(r.fastReady).toBe(true);
+  });
 });
 
 describe('packPaddedSequence validates lengths', () => {
