@@ -85,7 +85,10 @@ export interface ForwardOptions {
   fast?: boolean;
   /** LSTM: inputs are [data, batchSizes, sortedIndices, unsortedIndices, h0, c0]. */
   packed?: boolean;
-  /** ResNet on CUDA: mixed precision in bfloat16 or float16 (features come back in float32). */
+  /**
+   * ResNet: mixed precision, bfloat16 or float16 on CUDA, bfloat16 on a CPU with AVX-512 BF16
+   * (refused elsewhere, see cpuBf16Support); features come back in float32.
+   */
   autocast?: 'bf16' | 'fp16';
 }
 
@@ -96,11 +99,13 @@ export interface ForwardOptions {
 export interface NativeModule {
   forward(inputs: (NativeTensor | null)[], options: ForwardOptions): (NativeTensor | null)[];
   forwardAsync(inputs: (NativeTensor | null)[], options: ForwardOptions): Promise<(NativeTensor | null)[]>;
-  /** [sync] / [async] ResNet only: builds the folded eval-mode copy used by forward({ fast: true }). */
-  prepareFast(): void;
-  prepareFastAsync(): Promise<void>;
-  /** Whether the fast path is built for the current weights (any weight change makes it stale). */
-  fastReady(): boolean;
+  /** [sync] / [async] ResNet only: builds the folded eval-mode copy used by forward({ fast: true, autocast }). */
+  prepareFast(options?: { autocast?: 'bf16' | 'fp16' }): void;
+  prepareFastAsync(options?: { autocast?: 'bf16' | 'fp16' }): Promise<void>;
+  /** Whether the fast path is built for the current weights and that precision (any weight change makes it stale). */
+  fastReady(options?: { autocast?: 'bf16' | 'fp16' }): boolean;
+  /** ResNet only: false runs PyTorch's own CPU kernels (no prepacking, no blocked book-mode path). */
+  setOnednn(on: boolean): void;
   /** Handles sharing storage with the module's own tensors, in registration order. */
   namedParameters(): [string, NativeTensor][];
   namedBuffers(): [string, NativeTensor][];
@@ -214,6 +219,8 @@ export interface Native {
 
   Module: new () => NativeModule;
   createModule(kind: ModuleKind, options: Record<string, number | boolean>): NativeModule;
+  /** Whether autocast 'bf16' runs on this CPU (AVX-512 BF16 and oneDNN), and if not, why. */
+  cpuBf16Support(): { supported: boolean; reason: string };
   Optimizer: new () => NativeOptimizer;
   createOptimizer(kind: 'adam' | 'sgd', params: NativeTensor[], options: Record<string, number>): NativeOptimizer;
 

@@ -29,7 +29,7 @@ export interface EncoderOptions {
   backboneMode?: BackboneMode;
   /** Backbone stages to train instead of freezing, e.g. ['layer4']. */
   fineTune?: ('layer1' | 'layer2' | 'layer3' | 'layer4')[];
-  /** On CUDA: the frozen backbone in mixed precision (bfloat16 or float16). */
+  /** The frozen backbone in mixed precision: bf16 or fp16 on CUDA, bf16 on a CPU with AVX-512 BF16. */
   autocast?: 'bf16' | 'fp16';
 }
 
@@ -82,8 +82,9 @@ export class CaptionEncoder extends Module {
   }
 
   private backboneOptions(mode: Mode): { train: boolean; fast: boolean; autocast?: 'bf16' | 'fp16' } {
-    // Mixed precision only where it is meant for: the frozen backbone on a CUDA device.
-    const autocast = this.autocast && this.fineTune.length === 0 && this.resnet.device.startsWith('cuda') ? this.autocast : undefined;
+    // Mixed precision only where it is meant for: the frozen backbone (on the CPU the native side
+    // refuses it, with the reason, where the CPU lacks bfloat16).
+    const autocast = this.fineTune.length === 0 ? this.autocast : undefined;
     if (this.backboneMode === 'fast') return { train: false, fast: true, autocast };
     if (this.backboneMode === 'eval') return { train: false, fast: false, autocast };
     return { train: mode.train, fast: false, autocast };
@@ -98,14 +99,14 @@ export class CaptionEncoder extends Module {
 
   /** Builds the fast path from the current backbone weights (backboneMode 'fast'). */
   prepare(): void {
-    if (this.backboneMode === 'fast') this.resnet.prepareFast();
+    if (this.backboneMode === 'fast') this.resnet.prepareFast({ autocast: this.autocast });
   }
   async prepareAsync(): Promise<void> {
-    if (this.backboneMode === 'fast') await this.resnet.prepareFastAsync();
+    if (this.backboneMode === 'fast') await this.resnet.prepareFastAsync({ autocast: this.autocast });
   }
-  /** Whether forward can run: the fast path is built, or not needed. */
+  /** Whether forward can run: the fast path is built (in the autocast precision), or not needed. */
   get prepared(): boolean {
-    return this.backboneMode !== 'fast' || this.resnet.fastReady;
+    return this.backboneMode !== 'fast' || this.resnet.fastReadyFor({ autocast: this.autocast });
   }
 
   /** Backbone features [B, featureDim], without gradients unless stages are fine-tuned. */

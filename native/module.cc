@@ -63,7 +63,7 @@ static Napi::Value CreateModule(const Napi::CallbackInfo& info) {
                 .ptr();
         break;
       case ModuleKind::ResNet:
-        m = ResNet(OptInt(o, "depth", 152), OptInt(o, "numClasses", 0)).ptr();
+        m = ResNet(OptInt(o, "depth", 152), OptInt(o, "numClasses", 0), OptBool(o, "init", true)).ptr();
         break;
     }
     Napi::Object obj = Data(info.Env()).moduleCtor.New({});
@@ -71,6 +71,17 @@ static Napi::Value CreateModule(const Napi::CallbackInfo& info) {
     w->kind = kind;
     w->module = std::move(m);
     return obj;
+  });
+}
+
+// cpuBf16Support() -> { supported, reason }: whether autocast 'bf16' can run on this CPU.
+static Napi::Value CpuBf16Info(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    const CpuBf16 bf16 = CpuBf16Support();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("supported", bf16.supported);
+    o.Set("reason", bf16.reason);
+    return o;
   });
 }
 
@@ -83,6 +94,7 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
                                       C::Method<&ModuleWrap::PrepareFast<false>>("prepareFast"),
                                       C::Method<&ModuleWrap::PrepareFast<true>>("prepareFastAsync"),
                                       C::Method<&ModuleWrap::FastReady>("fastReady"),
+                                      C::Method<&ModuleWrap::SetOnednn>("setOnednn"),
                                       C::Method<&ModuleWrap::NamedParameters>("namedParameters"),
                                       C::Method<&ModuleWrap::NamedBuffers>("namedBuffers"),
                                       C::Method<&ModuleWrap::StateDict>("stateDict"),
@@ -95,47 +107,75 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
   Data(env).moduleCtor = Napi::Persistent(ctor);
   exports.Set("Module", ctor);
   exports.Set("createModule", Napi::Function::New<CreateModule>(env, "createModule"));
+  exports.Set("cpuBf16Support", Napi::Function::New<CpuBf16Info>(env, "cpuBf16Support"));
 }
 
 ModuleWrap* ModuleWrap::Of(Napi::Env env, Napi::Value v) { return NativeClass<ModuleWrap>::Of(env, v, Data(env).moduleCtor); }
 
-// Mixed precision for a CUDA forward (bf16 or fp16 matrix work, float32 where precision needs it),
-// as torch.autocast does; restored when the guard ends. Autocast state is per thread, and the
-// forward runs on one thread from start to end.
-class CudaAutocast {
+// Mixed precision for a forward (bf16 or fp16 matrix work, float32 where precision needs it), as
+// torch.autocast does on CUDA and on the CPU; restored when the guard ends. Autocast state is per
+// thread, and the forward runs on one thread from start to end. dtype kFloat: no autocast.
+class Autocast {
  public:
-  CudaAutocast(bool on, at::ScalarType dtype) : on_(on) {
+  Autocast(const torch::Device& device, at::ScalarType dtype) : on_(dtype != at::kFloat), cpu_(device.is_cpu()) {
     if (!on_) return;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    prevEnabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    prevDtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+    const auto type = cpu_ ? at::kCPU : at::kCUDA;
+    prevEnabled_ = at::autocast::is_autocast_enabled(type);
+    prevDtype_ = at::autocast::get_autocast_dtype(type);
+    at::autocast::set_autocast_enabled(type, true);
+    at::autocast::set_autocast_dtype(type, dtype);
 #else
-    prevEnabled_ = at::autocast::is_enabled();
-    prevDtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(dtype);
+    if (cpu_) {
+      prevEnabled_ = at::autocast::is_cpu_enabled();
+      prevDtype_ = at::autocast::get_autocast_cpu_dtype();
+      at::autocast::set_cpu_enabled(true);
+      at::autocast::set_autocast_cpu_dtype(dtype);
+    } else {
+      prevEnabled_ = at::autocast::is_enabled();
+      prevDtype_ = at::autocast::get_autocast_gpu_dtype();
+      at::autocast::set_enabled(true);
+      at::autocast::set_autocast_gpu_dtype(dtype);
+    }
 #endif
     at::autocast::increment_nesting();
   }
-  ~CudaAutocast() {
+  ~Autocast() {
     if (!on_) return;
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, prevEnabled_);
-    at::autocast::set_autocast_dtype(at::kCUDA, prevDtype_);
+    const auto type = cpu_ ? at::kCPU : at::kCUDA;
+    at::autocast::set_autocast_enabled(type, prevEnabled_);
+    at::autocast::set_autocast_dtype(type, prevDtype_);
 #else
-    at::autocast::set_enabled(prevEnabled_);
-    at::autocast::set_autocast_gpu_dtype(prevDtype_);
+    if (cpu_) {
+      at::autocast::set_cpu_enabled(prevEnabled_);
+      at::autocast::set_autocast_cpu_dtype(prevDtype_);
+    } else {
+      at::autocast::set_enabled(prevEnabled_);
+      at::autocast::set_autocast_gpu_dtype(prevDtype_);
+    }
 #endif
   }
 
  private:
-  bool on_;
+  bool on_, cpu_;
   bool prevEnabled_ = false;
   at::ScalarType prevDtype_ = at::kHalf;
 };
+
+// The precision a ResNet forward's autocast option asks for ('' = float32) on `device`; refused
+// where it cannot run, with the reason.
+static at::ScalarType AutocastPrecision(const std::string& autocast, const torch::Device& device) {
+  if (autocast.empty()) return at::kFloat;
+  if (autocast != "bf16" && autocast != "fp16") ThrowType("autocast must be 'bf16' or 'fp16'");
+  if (device.is_cuda()) return autocast == "fp16" ? at::kHalf : at::kBFloat16;
+  if (!device.is_cpu()) ThrowError("autocast runs on CUDA devices and on the CPU, not on " + device.str());
+  if (autocast == "fp16") ThrowError("autocast 'fp16' runs on CUDA devices only; on the CPU use 'bf16'");
+  const CpuBf16 bf16 = CpuBf16Support();
+  if (!bf16.supported) ThrowError("autocast 'bf16' on the CPU needs native bfloat16 support: " + bf16.reason + ". Run without autocast (float32)");
+  return at::kBFloat16;
+}
 
 // The device of a module's weights (CPU for a module without any).
 static torch::Device DeviceOf(const nn::Module& m) {
@@ -151,23 +191,34 @@ static torch::Tensor Need(const Tensors& in, size_t i, const char* what) {
 
 // The body of forward for each kind; runs on whichever thread executes the call. Inputs are moved
 // to the module's device first (a packed sequence's batch sizes stay on the CPU, as PyTorch needs).
-std::shared_ptr<FoldedResNet> ModuleWrap::FoldSlot::Current(const ResNetImpl& m) {
+std::shared_ptr<FoldedResNet> ModuleWrap::FoldSlot::Current(const ResNetImpl& m, at::ScalarType compute) {
   std::lock_guard<std::mutex> lock(mu);
-  if (!folded || folded->stamp != m.stamp()) {
+  const bool prepack = onednn && m.prepackable();
+  if (!folded || folded->compute != compute || folded->onednn != prepack || folded->stamp != m.stamp()) {
     folded.reset();  // the stale fold's memory goes before the new one is built
-    folded = m.fold();
+    folded = m.fold(compute, prepack);
   }
   return folded;
 }
 
-bool ModuleWrap::FoldSlot::IsCurrent(const ResNetImpl& m) {
+bool ModuleWrap::FoldSlot::IsCurrent(const ResNetImpl& m, at::ScalarType compute) {
   std::unique_lock<std::mutex> lock(mu, std::try_to_lock);  // being built: not ready (and never wait for it)
-  return lock.owns_lock() && folded && folded->stamp == m.stamp();
+  return lock.owns_lock() && folded && folded->compute == compute && folded->onednn == (onednn && m.prepackable()) && folded->stamp == m.stamp();
+}
+
+std::shared_ptr<BlockedConvs> ModuleWrap::FoldSlot::Blocked(const ResNetImpl& m, at::ScalarType compute) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (!blocked || blocked->compute != compute || blocked->stamp != m.convStamp()) {
+    blocked.reset();
+    blocked = m.packConvs(compute);
+  }
+  return blocked;
 }
 
 void ModuleWrap::FoldSlot::Drop() {
   std::lock_guard<std::mutex> lock(mu);
   folded.reset();
+  blocked.reset();
 }
 
 static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m, const std::shared_ptr<ModuleWrap::FoldSlot>& slot,
@@ -187,15 +238,21 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
     case ModuleKind::ResNet: {
       torch::Tensor x = Need(in, 0, "an image batch [N, 3, H, W]");
       if (x.dim() != 4 || x.size(1) != 3) ThrowRange("ResNet input must be [N, 3, H, W], got " + c10::str(x.sizes()));
-      if (!autocast.empty() && autocast != "bf16" && autocast != "fp16") ThrowType("autocast must be 'bf16' or 'fp16'");
-      if (!autocast.empty() && !device.is_cuda()) ThrowError("autocast needs the module on a CUDA device");
-      CudaAutocast amp(!autocast.empty(), autocast == "fp16" ? at::kHalf : at::kBFloat16);
+      const at::ScalarType precision = AutocastPrecision(autocast, device);
+      auto resnet = std::dynamic_pointer_cast<ResNetImpl>(m);
       torch::Tensor y;
       if (fast) {
         if (train) ThrowError("the fast path runs the backbone in eval mode only (pass train: false)");
-        y = slot->Current(*std::dynamic_pointer_cast<ResNetImpl>(m))->forward(x);
+        // On the CPU the precision is built into the fold's prepacked weights; elsewhere autocast.
+        auto folded = slot->Current(*resnet, device.is_cpu() ? precision : at::kFloat);
+        Autocast amp(device, folded->onednn ? at::kFloat : precision);
+        y = folded->forward(x);
+      } else if (train && slot->onednn && resnet->blockedFits(x)) {
+        // The book's mode with a frozen backbone: batch statistics on oneDNN, weights prepacked once.
+        y = resnet->forwardBlocked(*slot->Blocked(*resnet, precision), x);
       } else {
-        y = std::dynamic_pointer_cast<ResNetImpl>(m)->forward(x);
+        Autocast amp(device, precision);
+        y = resnet->forward(x);
       }
       // Features leave in float32 whatever precision computed them.
       return {y.scalar_type() == torch::kFloat32 ? y : y.to(torch::kFloat32)};
@@ -240,28 +297,48 @@ Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
   });
 }
 
+// The precision the fold is built in for forwards with this autocast option, on the module's device.
+static at::ScalarType FoldPrecision(const std::string& autocast, const nn::Module& m) {
+  const torch::Device device = DeviceOf(m);
+  const at::ScalarType precision = AutocastPrecision(autocast, device);
+  return device.is_cpu() ? precision : at::kFloat;
+}
+
+// prepareFast({ autocast? }): builds the fold used by forward({ fast: true, autocast }).
 template <bool Async>
 Napi::Value ModuleWrap::PrepareFast(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     if (kind != ModuleKind::ResNet) ThrowType("prepareFast() is for ResNet modules");
     auto m = std::dynamic_pointer_cast<ResNetImpl>(module);
+    const at::ScalarType compute = FoldPrecision(OptString(ArgOptions(info, 0), "autocast", ""), *m);
     auto slot = fast;
     if constexpr (Async) {
       return RunAsync<bool>(
-          info.Env(), [m, slot]() { return slot->Current(*m) != nullptr; }, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+          info.Env(), [m, slot, compute]() { return slot->Current(*m, compute) != nullptr; }, [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
     } else {
-      slot->Current(*m);
+      slot->Current(*m, compute);
       return info.Env().Undefined();
     }
   });
 }
 
-// fastReady(): whether the fast path is built for the current weights (a forward with fast: true
-// would run at once, without folding first).
+// fastReady({ autocast? }): whether the fast path is built for the current weights and that
+// precision (a forward with fast: true would run at once, without folding first).
 Napi::Value ModuleWrap::FastReady(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     if (kind != ModuleKind::ResNet) return Napi::Boolean::New(info.Env(), false);
-    return Napi::Boolean::New(info.Env(), fast->IsCurrent(*std::dynamic_pointer_cast<ResNetImpl>(module)));
+    auto m = std::dynamic_pointer_cast<ResNetImpl>(module);
+    return Napi::Boolean::New(info.Env(), fast->IsCurrent(*m, FoldPrecision(OptString(ArgOptions(info, 0), "autocast", ""), *m)));
+  });
+}
+
+// setOnednn(on): ResNet only. false runs PyTorch's own kernels on the CPU (no prepacked weights,
+// no blocked book-mode path): float32 results identical to PyTorch's.
+Napi::Value ModuleWrap::SetOnednn(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    if (kind != ModuleKind::ResNet) ThrowType("setOnednn() is for ResNet modules");
+    fast->onednn = ArgBool(info, 0, "on");
+    return info.Env().Undefined();
   });
 }
 

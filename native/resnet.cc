@@ -1,5 +1,13 @@
 #include "resnet.h"
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
+#define TORCHCAP_X86_CPUID 1
+#endif
+
+#include <cmath>
+#include <cstdlib>
+
 #include "common.h"
 
 namespace torchcap {
@@ -7,30 +15,39 @@ namespace torchcap {
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
 
-static nn::Conv2d Conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t pad) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, k).stride(stride).padding(pad).bias(false));
+ConvImpl::ConvImpl(int64_t in, int64_t out, int64_t k, int64_t s, bool init)
+    : inChannels(in), outChannels(out), kernel(k), stride(s), padding(k / 2) {
+  weight = register_parameter("weight", torch::empty({out, in, k, k}));
+  // nn::Conv2d's own initialisation, so that a seeded model draws the same numbers as before
+  // (torchvision's He normal follows in ResNetImpl).
+  if (init) nn::init::kaiming_uniform_(weight, /*a=*/std::sqrt(5.0));
 }
 
-BlockImpl::BlockImpl(bool bottleneck_, int64_t inplanes, int64_t planes, int64_t stride, bool down) : bottleneck(bottleneck_) {
+static Conv MakeConv(int64_t in, int64_t out, int64_t k, int64_t stride, bool init) { return Conv(in, out, k, stride, init); }
+
+BlockImpl::BlockImpl(bool bottleneck_, int64_t inplanes, int64_t planes, int64_t stride, bool down, bool init) : bottleneck(bottleneck_) {
   if (bottleneck) {
     // 1x1 reduce, 3x3 (carrying the stride), 1x1 expand by 4
-    conv1 = register_module("conv1", Conv(inplanes, planes, 1, 1, 0));
+    conv1 = register_module("conv1", MakeConv(inplanes, planes, 1, 1, init));
     bn1 = register_module("bn1", nn::BatchNorm2d(planes));
-    conv2 = register_module("conv2", Conv(planes, planes, 3, stride, 1));
+    conv2 = register_module("conv2", MakeConv(planes, planes, 3, stride, init));
     bn2 = register_module("bn2", nn::BatchNorm2d(planes));
-    conv3 = register_module("conv3", Conv(planes, planes * 4, 1, 1, 0));
+    conv3 = register_module("conv3", MakeConv(planes, planes * 4, 1, 1, init));
     bn3 = register_module("bn3", nn::BatchNorm2d(planes * 4));
   } else {
-    conv1 = register_module("conv1", Conv(inplanes, planes, 3, stride, 1));
+    conv1 = register_module("conv1", MakeConv(inplanes, planes, 3, stride, init));
     bn1 = register_module("bn1", nn::BatchNorm2d(planes));
-    conv2 = register_module("conv2", Conv(planes, planes, 3, 1, 1));
+    conv2 = register_module("conv2", MakeConv(planes, planes, 3, 1, init));
     bn2 = register_module("bn2", nn::BatchNorm2d(planes));
   }
   if (down) {
     const int64_t out = bottleneck ? planes * 4 : planes;
-    downsample = register_module("downsample", nn::Sequential(Conv(inplanes, out, 1, stride, 0), nn::BatchNorm2d(out)));
+    downsample = register_module("downsample", nn::Sequential(MakeConv(inplanes, out, 1, stride, init), nn::BatchNorm2d(out)));
   }
 }
+
+ConvImpl* BlockImpl::downConv() const { return downsample ? (*downsample)[0]->as<ConvImpl>() : nullptr; }
+nn::BatchNorm2dImpl* BlockImpl::downBn() const { return downsample ? (*downsample)[1]->as<nn::BatchNorm2dImpl>() : nullptr; }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
   torch::Tensor out = bn1(conv1(x)).relu_();
@@ -55,11 +72,11 @@ static std::vector<int64_t> BlocksFor(int64_t depth) {
   }
 }
 
-ResNetImpl::ResNetImpl(int64_t depth, int64_t numClasses) : depth_(depth) {
+ResNetImpl::ResNetImpl(int64_t depth, int64_t numClasses, bool init) : depth_(depth) {
   const auto blocks = BlocksFor(depth);
   const bool bottleneck = depth >= 50;
   const int64_t expansion = bottleneck ? 4 : 1;
-  conv1 = register_module("conv1", Conv(3, 64, 7, 2, 3));
+  conv1 = register_module("conv1", MakeConv(3, 64, 7, 2, init));
   bn1 = register_module("bn1", nn::BatchNorm2d(64));
   int64_t inplanes = 64;
   const int64_t planes[4] = {64, 128, 256, 512};
@@ -68,7 +85,7 @@ ResNetImpl::ResNetImpl(int64_t depth, int64_t numClasses) : depth_(depth) {
     const int64_t stride = s == 0 ? 1 : 2;
     for (int64_t b = 0; b < blocks[s]; ++b) {
       const bool down = b == 0 && (stride != 1 || inplanes != planes[s] * expansion);
-      layer->push_back(Block(bottleneck, inplanes, planes[s], b == 0 ? stride : 1, down));
+      layer->push_back(Block(bottleneck, inplanes, planes[s], b == 0 ? stride : 1, down, init));
       inplanes = planes[s] * expansion;
     }
     layers.push_back(register_module("layer" + std::to_string(s + 1), layer));
@@ -76,16 +93,25 @@ ResNetImpl::ResNetImpl(int64_t depth, int64_t numClasses) : depth_(depth) {
   featureDim_ = 512 * expansion;
   if (numClasses > 0) fc = register_module("fc", nn::Linear(featureDim_, numClasses));
 
-  // torchvision's initialisation: He normal (fan_out) for convolutions, BN weight 1 and bias 0.
+  // torchvision's initialisation: He normal (fan_out) for convolutions; BatchNorm starts at
+  // weight 1 and bias 0 either way.
+  if (!init) return;
   torch::NoGradGuard guard;
-  for (auto& m : modules(/*include_self=*/false)) {
-    if (auto* c = m->as<nn::Conv2d>()) {
-      nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
-    } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
-      bn->weight.fill_(1.0);
-      bn->bias.zero_();
+  for (auto* c : convs()) nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+}
+
+std::vector<const ConvImpl*> ResNetImpl::convs() const {
+  std::vector<const ConvImpl*> out{conv1.get()};
+  for (const auto& layer : layers) {
+    for (const auto& m : layer->children()) {
+      const auto* b = m->as<BlockImpl>();
+      out.push_back(b->conv1.get());
+      out.push_back(b->conv2.get());
+      if (b->bottleneck) out.push_back(b->conv3.get());
+      if (b->downsample) out.push_back(b->downConv());
     }
   }
+  return out;
 }
 
 torch::Tensor ResNetImpl::forward(const torch::Tensor& input) {
@@ -101,13 +127,11 @@ torch::Tensor ResNetImpl::forward(const torch::Tensor& input) {
 double ResNetImpl::multiplyAdds(int64_t h, int64_t w) const {
   // Walk the convolutions in order, tracking the spatial size.
   double total = 0;
-  auto conv = [&](const nn::Conv2dImpl& c, int64_t& hh, int64_t& ww) {
-    const auto& o = c.options;
-    const int64_t k = o.kernel_size()->at(0), s = o.stride()->at(0);
-    const int64_t p = k / 2;  // every ResNet convolution pads by half its kernel
+  auto conv = [&](const ConvImpl& c, int64_t& hh, int64_t& ww) {
+    const int64_t k = c.kernel, s = c.stride, p = c.padding;
     hh = (hh + 2 * p - k) / s + 1;
     ww = (ww + 2 * p - k) / s + 1;
-    total += static_cast<double>(o.out_channels()) * o.in_channels() * k * k * hh * ww;
+    total += static_cast<double>(c.outChannels) * c.inChannels * k * k * hh * ww;
   };
   int64_t hh = h, ww = w;
   conv(*conv1, hh, ww);
@@ -120,32 +144,76 @@ double ResNetImpl::multiplyAdds(int64_t h, int64_t w) const {
       conv(*b->conv1, hh, ww);
       conv(*b->conv2, hh, ww);
       if (b->bottleneck) conv(*b->conv3, hh, ww);
-      if (b->downsample) {
-        int64_t hd = h0, wd = w0;
-        conv(*(*b->downsample)[0]->as<nn::Conv2dImpl>(), hd, wd);
-      }
+      if (b->downsample) conv(*b->downConv(), h0, w0);
     }
   }
   if (fc) total += static_cast<double>(fc->options.in_features()) * fc->options.out_features();
   return total;
 }
 
+// ---------- what the CPU can do ----------
+
+CpuBf16 CpuBf16Support() {
+  static const CpuBf16 detected = []() {
+    CpuBf16 r;
+    if (!at::hasMKLDNN()) {
+      r.reason = "libtorch was built without oneDNN (MKLDNN)";
+      return r;
+    }
+#ifdef TORCHCAP_X86_CPUID
+    // AVX-512 usable (the CPU has it and the OS saves its registers), then the BF16 instructions:
+    // CPUID leaf 7, sub-leaf 1, EAX bit 5. Without them oneDNN emulates bfloat16, slower than float32.
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq")) {
+      r.reason = "this CPU has no usable AVX-512 (oneDNN's bfloat16 kernels need AVX-512 BF16)";
+    } else if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5))) {
+      r.reason = "this CPU lacks the AVX-512 BF16 instructions (oneDNN would emulate bfloat16, slower than float32)";
+    } else {
+      r.supported = true;
+    }
+#else
+    r.reason = "bfloat16 on the CPU is supported on x86-64 CPUs with AVX-512 BF16 only";
+#endif
+    return r;
+  }();
+  const char* env = std::getenv("TORCHCAP_CPU_BF16");
+  if (detected.supported && env && std::string(env) == "0") return {false, "turned off by TORCHCAP_CPU_BF16=0"};
+  return detected;
+}
+
+static bool OnednnPrepack() {
+  // TORCHCAP_ONEDNN_PREPACK=0 keeps the CPU weights in PyTorch's own layout.
+  const char* env = std::getenv("TORCHCAP_ONEDNN_PREPACK");
+  return at::hasMKLDNN() && !(env && std::string(env) == "0");
+}
+
+// A weight reordered into oneDNN's layout for its convolution, in float32 or bfloat16.
+static torch::Tensor Prepack(const torch::Tensor& w, int64_t stride, int64_t padding, at::ScalarType compute) {
+  return at::mkldnn_reorder_conv2d_weight(w.contiguous().to_mkldnn(compute), {padding, padding}, {stride, stride}, {1, 1}, 1);
+}
+
+// oneDNN layout in, float32 dense [N, C] out: the global average pool, computed in float32.
+static torch::Tensor PoolOnednn(const torch::Tensor& x) {
+  if (x.scalar_type() == at::kFloat) return torch::adaptive_avg_pool2d(x, {1, 1}).to_dense().flatten(1);
+  return x.to_dense(at::kFloat).mean({2, 3});
+}
+
 // ---------- the folded fast path ----------
 
-static FoldedConv Fold(const nn::Conv2dImpl& conv, const nn::BatchNorm2dImpl& bn, bool onednn) {
+static FoldedConv Fold(const ConvImpl& conv, const nn::BatchNorm2dImpl& bn, bool onednn, at::ScalarType compute) {
   torch::NoGradGuard guard;
-  const auto& o = conv.options;
   torch::Tensor scale = bn.weight / torch::sqrt(bn.running_var + bn.options.eps());
   FoldedConv f;
-  f.weight = (conv.weight * scale.view({-1, 1, 1, 1})).contiguous(torch::MemoryFormat::ChannelsLast);
+  f.stride = conv.stride;
+  f.padding = conv.padding;
   f.bias = (bn.bias - bn.running_mean * scale).contiguous();
-  f.stride = o.stride()->at(0);
-  f.padding = o.kernel_size()->at(0) / 2;  // every ResNet convolution pads by half its kernel
+  torch::Tensor w = conv.weight * scale.view({-1, 1, 1, 1});
   if (onednn) {
     // Reordered once here instead of on every call: at batch 1 that reorder of all the weights
     // is a large part of a forward pass.
-    f.packed = at::mkldnn_reorder_conv2d_weight(f.weight.contiguous().to_mkldnn(), {f.padding, f.padding}, {f.stride, f.stride}, {1, 1}, 1);
-    f.weight = torch::Tensor();
+    f.packed = Prepack(w, f.stride, f.padding, compute);
+  } else {
+    f.weight = w.contiguous(torch::MemoryFormat::ChannelsLast);
   }
   return f;
 }
@@ -168,26 +236,28 @@ WeightsStamp ResNetImpl::stamp() const {
   return s;
 }
 
-std::shared_ptr<FoldedResNet> ResNetImpl::fold() const {
+bool ResNetImpl::prepackable() const {
+  const auto& w = conv1->weight;
+  return OnednnPrepack() && w.device().is_cpu() && w.scalar_type() == torch::kFloat32;
+}
+
+std::shared_ptr<FoldedResNet> ResNetImpl::fold(at::ScalarType compute, bool onednn) const {
   auto f = std::make_shared<FoldedResNet>();
   f->stamp = stamp();
-  // On the CPU, float32, with oneDNN built in (and not turned off by TORCHCAP_ONEDNN_PREPACK=0):
-  // prepacked weights; elsewhere (CUDA, other dtypes) plain channels-last convolutions.
-  const char* env = std::getenv("TORCHCAP_ONEDNN_PREPACK");
-  const bool onednn = at::hasMKLDNN() && conv1->weight.device().is_cpu() && conv1->weight.scalar_type() == torch::kFloat32 && !(env && std::string(env) == "0");
   f->onednn = onednn;
-  f->stem = Fold(*conv1, *bn1, onednn);
+  f->compute = compute;
+  f->stem = Fold(*conv1, *bn1, onednn, compute);
   for (const auto& layer : layers) {
     for (const auto& m : layer->children()) {
       const auto* b = m->as<BlockImpl>();
       FoldedBlock fb;
       fb.bottleneck = b->bottleneck;
-      fb.c1 = Fold(*b->conv1, *b->bn1, onednn);
-      fb.c2 = Fold(*b->conv2, *b->bn2, onednn);
-      if (b->bottleneck) fb.c3 = Fold(*b->conv3, *b->bn3, onednn);
+      fb.c1 = Fold(*b->conv1, *b->bn1, onednn, compute);
+      fb.c2 = Fold(*b->conv2, *b->bn2, onednn, compute);
+      if (b->bottleneck) fb.c3 = Fold(*b->conv3, *b->bn3, onednn, compute);
       if (b->downsample) {
         fb.hasDown = true;
-        fb.down = Fold(*(*b->downsample)[0]->as<nn::Conv2dImpl>(), *(*b->downsample)[1]->as<nn::BatchNorm2dImpl>(), onednn);
+        fb.down = Fold(*b->downConv(), *b->downBn(), onednn, compute);
       }
       f->blocks.push_back(std::move(fb));
     }
@@ -203,7 +273,7 @@ torch::Tensor FoldedResNet::forward(const torch::Tensor& input) const {
   torch::NoGradGuard guard;
   const bool packedInput = onednn && input.device().is_cpu() && input.scalar_type() == torch::kFloat32;
   if (onednn && !packedInput) ThrowType("the fast path was prepared for float32 CPU input, got " + std::string(c10::toString(input.scalar_type())) + " on " + input.device().str());
-  torch::Tensor x = Apply(stem, onednn ? input.contiguous().to_mkldnn() : input.contiguous(torch::MemoryFormat::ChannelsLast)).relu_();
+  torch::Tensor x = Apply(stem, onednn ? input.contiguous().to_mkldnn(compute) : input.contiguous(torch::MemoryFormat::ChannelsLast)).relu_();
   x = torch::max_pool2d(x, 3, 2, 1);
   for (const auto& b : blocks) {
     torch::Tensor out = Apply(b.c1, x).relu_();
@@ -216,8 +286,78 @@ torch::Tensor FoldedResNet::forward(const torch::Tensor& input) const {
     out.add_(b.hasDown ? Apply(b.down, x) : x).relu_();
     x = out;
   }
-  x = onednn ? torch::adaptive_avg_pool2d(x, {1, 1}).to_dense().flatten(1) : x.mean({2, 3});
+  x = onednn ? PoolOnednn(x) : x.mean({2, 3});
   if (fcWeight.defined()) x = torch::linear(x, fcWeight, fcBias);
+  return x;
+}
+
+// ---------- the book-mode path on oneDNN ----------
+
+bool ResNetImpl::blockedFits(const torch::Tensor& x) const {
+  if (!is_training() || !prepackable()) return false;
+  if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat32 || x.requires_grad()) return false;
+  if (!torch::GradMode::is_enabled()) return true;
+  for (const auto& p : parameters(true)) {
+    if (p.requires_grad()) return false;  // part of the backbone trains: autograd needs the plain path
+  }
+  return true;
+}
+
+WeightsStamp ResNetImpl::convStamp() const {
+  WeightsStamp s;
+  for (const auto* c : convs()) {
+    s.push_back(reinterpret_cast<int64_t>(c->weight.data_ptr()));
+    s.push_back(static_cast<int64_t>(c->weight._version()));
+  }
+  return s;
+}
+
+std::shared_ptr<BlockedConvs> ResNetImpl::packConvs(at::ScalarType compute) const {
+  torch::NoGradGuard guard;
+  auto p = std::make_shared<BlockedConvs>();
+  p->stamp = convStamp();
+  p->compute = compute;
+  for (const auto* c : convs()) p->packed.push_back(Prepack(c->weight, c->stride, c->padding, compute));
+  return p;
+}
+
+// nn::BatchNorm2d's train-mode forward, on a oneDNN tensor: count the batch, normalize with the
+// batch statistics, update the running ones in place (momentum, or the cumulative average when
+// momentum is unset; the unbiased variance).
+static torch::Tensor BatchNormTrain(nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+  const auto sizes = x.sizes();
+  if (sizes[0] * sizes[2] * sizes[3] == 1) ThrowError("Expected more than 1 value per channel when training, got input size " + c10::str(sizes));
+  const auto& o = bn.options;
+  double factor = o.momentum().value_or(0.0);
+  if (o.track_running_stats() && bn.num_batches_tracked.defined()) {
+    bn.num_batches_tracked += 1;
+    if (!o.momentum()) factor = 1.0 / bn.num_batches_tracked.item<double>();
+  }
+  return std::get<0>(at::native_batch_norm(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, /*training=*/true, factor, o.eps()));
+}
+
+torch::Tensor ResNetImpl::forwardBlocked(const BlockedConvs& convs, const torch::Tensor& input) {
+  torch::NoGradGuard guard;
+  ++generation_;  // the running statistics change under the fold
+  size_t next = 0;
+  auto unit = [&](const ConvImpl& c, nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+    const torch::Tensor& w = convs.packed.at(next++);
+    return BatchNormTrain(bn, at::mkldnn_convolution(x, w, {}, {c.padding, c.padding}, {c.stride, c.stride}, {1, 1}, 1));
+  };
+  torch::Tensor x = unit(*conv1, *bn1, input.contiguous().to_mkldnn(convs.compute)).relu_();
+  x = torch::max_pool2d(x, 3, 2, 1);
+  for (auto& layer : layers) {
+    for (const auto& m : layer->children()) {
+      auto* b = m->as<BlockImpl>();
+      torch::Tensor out = unit(*b->conv1, *b->bn1, x).relu_();
+      out = unit(*b->conv2, *b->bn2, out);
+      if (b->bottleneck) out = unit(*b->conv3, *b->bn3, out.relu_());
+      torch::Tensor identity = b->downsample ? unit(*b->downConv(), *b->downBn(), x) : x;
+      x = out.add_(identity).relu_();
+    }
+  }
+  x = PoolOnednn(x);
+  if (fc) x = fc(x);
   return x;
 }
 

@@ -93,7 +93,7 @@ export const MODEL_OPTIONS = {
   beam: { type: 'number', default: 1, describe: 'beam width (1: greedy, as the book)' },
   'max-len': { type: 'number', describe: 'words per caption at most (default 20)' },
   device: { type: 'string', default: 'cpu', describe: 'cpu, cuda, cuda:N, or auto (a GPU when there is one)' },
-  autocast: { choices: ['bf16', 'fp16'] as const, describe: 'on CUDA: the backbone in mixed precision' },
+  autocast: { choices: ['bf16', 'fp16'] as const, describe: 'the backbone in mixed precision: bf16 or fp16 on CUDA, bf16 on a CPU with AVX-512 BF16' },
 } as const satisfies Record<string, Options>;
 
 export const captionCommand: CommandModule<object, CaptionArgv> = {

@@ -168,7 +168,7 @@ export const trainCommand: CommandModule<object, TrainArgv> = {
       .option('dist-timeout', { type: 'number', default: 300, describe: 'seconds a rank waits for the others before failing' })
       .option('dist-backend', { choices: ['gloo', 'nccl'] as const, describe: 'c10d backend (default: nccl on CUDA, gloo on the CPU)' })
       .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda, cuda:N, or auto (a GPU when there is one); with several local ranks, cuda means cuda:LOCAL_RANK' })
-      .option('autocast', { choices: ['bf16', 'fp16'] as const, describe: 'on CUDA: the frozen backbone in mixed precision' }),
+      .option('autocast', { choices: ['bf16', 'fp16'] as const, describe: 'the frozen backbone in mixed precision: bf16 or fp16 on CUDA, bf16 on a CPU with AVX-512 BF16' }),
   handler: async (argv) => {
     if (argv.nproc > 1 && !process.env.WORLD_SIZE) {
       process.exitCode = await launchLocal(argv.nproc, process.argv.slice(2));

@@ -13,19 +13,54 @@ export const RESNET_DEPTHS: readonly ResNetDepth[] = [18, 34, 50, 101, 152];
 export interface ResNetForwardOptions extends Mode {
   /** Eval mode on the folded fast path (BatchNorm folded into the convolutions, channels-last). */
   fast?: boolean;
-  /** On CUDA: mixed precision (bfloat16 or float16 matrix work); features stay float32. */
+  /**
+   * Mixed precision; features stay float32. On CUDA bfloat16 or float16 matrix work; on a CPU with
+   * AVX-512 BF16, bfloat16 on oneDNN (elsewhere refused: see cpuBf16Support()).
+   */
   autocast?: 'bf16' | 'fp16';
+}
+
+export interface ResNetOptions {
+  /** A classifier of this many classes after the pooling (0, the default: none). */
+  numClasses?: number;
+  /**
+   * false: leave the convolution weights uninitialised, for a checkpoint about to overwrite them
+   * (saves the random initialisation; the weights are garbage until loaded). Default true.
+   */
+  init?: boolean;
+}
+
+/** Whether autocast 'bf16' runs on this CPU (native bfloat16: AVX-512 BF16, with oneDNN); if not, why. */
+export function cpuBf16Support(): { supported: boolean; reason: string } {
+  return native.cpuBf16Support();
 }
 
 export class ResNet extends NativeLeaf {
   readonly depth: ResNetDepth;
   readonly featureDim: number;
 
-  constructor(depth: ResNetDepth = 152, opts: { numClasses?: number } = {}) {
+  constructor(depth: ResNetDepth = 152, opts: ResNetOptions = {}) {
     if (!RESNET_DEPTHS.includes(depth)) throw new RangeError(`ResNet depth must be one of ${RESNET_DEPTHS.join(', ')} but received ${depth}`);
-    super(native.createModule('resnet', { depth, numClasses: checkInt(opts.numClasses ?? 0, 'numClasses', 0) }));
+    if (opts.init !== undefined && typeof opts.init !== 'boolean') throw new TypeError(`Expected a boolean for init but received ${typeof opts.init} ${String(opts.init)}`);
+    super(native.createModule('resnet', { depth, numClasses: checkInt(opts.numClasses ?? 0, 'numClasses', 0), init: opts.init ?? true }));
     this.depth = depth;
     this.featureDim = this.native.featureDim();
+  }
+
+  private onednnOn = true;
+  /**
+   * On the CPU, run the frozen backbone on oneDNN (default true): in book mode (train, frozen,
+   * no gradient) activations stay in oneDNN's blocked layout and oneDNN computes the batch norms
+   * (float32-accurate, but not the same rounding as PyTorch's kernels); the fast path prepacks its
+   * weights. false: PyTorch's own kernels, whose float32 results equal PyTorch's exactly.
+   */
+  get onednn(): boolean {
+    return this.onednnOn;
+  }
+  set onednn(on: boolean) {
+    if (typeof on !== 'boolean') throw new TypeError(`Expected a boolean for onednn but received ${typeof on} ${String(on)}`);
+    this.native.setOnednn(on);
+    this.onednnOn = on;
   }
 
   /** [N, 3, H, W] -> [N, featureDim] (or [N, numClasses] with fc). */
@@ -36,16 +71,23 @@ export class ResNet extends NativeLeaf {
     return (await this.runAsync([x], { train: checkMode(opts).train, fast: opts.fast ?? false, autocast: opts.autocast }))[0];
   }
 
-  /** Builds the fast path from the current weights; call again after they change. */
-  prepareFast(): void {
-    this.native.prepareFast();
+  /**
+   * Builds the fast path from the current weights, for forwards with this autocast (on the CPU
+   * bfloat16 is built into the prepacked weights). A forward after a weight change rebuilds it.
+   */
+  prepareFast(opts: Pick<ResNetForwardOptions, 'autocast'> = {}): void {
+    this.native.prepareFast({ autocast: opts.autocast });
   }
-  prepareFastAsync(): Promise<void> {
-    return dispatch(() => this.native.prepareFastAsync());
+  prepareFastAsync(opts: Pick<ResNetForwardOptions, 'autocast'> = {}): Promise<void> {
+    return dispatch(() => this.native.prepareFastAsync({ autocast: opts.autocast }));
   }
-  /** Whether the fast path is built (prepareFast builds it; to() drops it). */
+  /** Whether the float32 fast path is built for the current weights (prepareFast builds it). */
   get fastReady(): boolean {
     return this.native.fastReady();
+  }
+  /** Whether the fast path is built for the current weights and this autocast. */
+  fastReadyFor(opts: Pick<ResNetForwardOptions, 'autocast'> = {}): boolean {
+    return this.native.fastReady({ autocast: opts.autocast });
   }
 
   /** Multiply-adds of one image's forward at H×W (a FLOP count is twice this). */
