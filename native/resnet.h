@@ -84,9 +84,9 @@ struct FoldedResNet {
   torch::Tensor forward(const torch::Tensor& x) const;
 };
 
-// The book-mode backbone's convolution weights, each reordered once into oneDNN's layout (float32
-// or bfloat16), in the order forwardBlocked uses them. Only the frozen convolution weights are
-// copied: the batch norms read and update the module's own tensors.
+// The book-mode backbone's convolution weights in the order forwardBlocked uses them: in float32
+// the module's own tensors (oneDNN reorders each on use), in bfloat16 copies converted and
+// reordered once into oneDNN's layout. The batch norms read and update the module's own tensors.
 struct BlockedConvs {
   WeightsStamp stamp;
   at::ScalarType compute = at::kFloat;

@@ -1,0 +1,222 @@
+'use strict';
+// The book's training step at the book's batch size (128; BATCH overrides), ResNet-152 at 224x224,
+// V = 9,948, random batches: the book's Python as users run it and with jemalloc tuned, torchcap in
+// book mode (on oneDNN, and on PyTorch's own kernels as before), and the fast path in float32 and
+// bfloat16. Each configuration runs in its own process, interleaved, REPEATS times (default 2;
+// PLAIN_PYTHON_REPEATS for the slow plain Python, default 1, 0 leaves it out); medians compared.
+// Prints seconds a step, every ratio against both Pythons, the backbone's GFLOP/s against oneDNN's
+// peak measured in the same run (a large 1x1 convolution in float32 and bfloat16, through the
+// same libtorch), peak RSS, and how far book mode on oneDNN is from PyTorch's kernels (the first
+// step's loss, every running statistic after the steps).
+//
+// Usage: node bench/train-step.js            (needs dist/: npx tsc -p .)
+//        BATCH=16 STEPS=3 REPEATS=3 node bench/train-step.js
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { execFileSync } = require('child_process');
+const { PYTHON, median, pythonHasTorch, machine } = require('./common');
+
+const BATCH = Number(process.env.BATCH || 128);
+const STEPS = Number(process.env.STEPS || 2); // timed steps after one untimed
+const REPEATS = Number(process.env.REPEATS || 2);
+const PLAIN_PYTHON_REPEATS = Number(process.env.PLAIN_PYTHON_REPEATS ?? 1);
+const VOCAB = 9948;
+const JEMALLOC = process.env.JEMALLOC || '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
+const MALLOC_CONF = 'oversize_threshold:1,background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1';
+const TODAY_PEAK_RSS_MB = 2870; // book mode at batch 128 before the oneDNN path (the figure to stay under)
+
+// ---------- one torchcap configuration, in its own process ----------
+
+async function worker(o) {
+  const { Tensor, manualSeed } = require('../dist');
+  const { CaptionEncoder, CaptionDecoder } = require('../dist/model');
+  const { crossEntropyAsync, backwardAsync } = require('../dist/nn/functional');
+  const { packPaddedSequence } = require('../dist/nn/rnn');
+  const { Adam } = require('../dist/optim');
+  manualSeed(0);
+  const encoder = new CaptionEncoder({ backbone: 152, backboneMode: o.mode, autocast: o.autocast });
+  const decoder = new CaptionDecoder({ vocabSize: VOCAB });
+  const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
+  await encoder.prepareAsync();
+  const batch = () => {
+    const images = Tensor.randn([o.batch, 3, 224, 224]);
+    const lengths = Array.from(Tensor.randint(8, 22, [o.batch]).toTypedArray(), Number).sort((a, b) => b - a);
+    return { images, lengths, captions: Tensor.randint(4, VOCAB, [o.batch, lengths[0]]) };
+  };
+  const now = () => Number(process.hrtime.bigint()) / 1e9;
+  const step = async (b, times) => {
+    const mode = { train: true };
+    let t = now();
+    const lap = (k) => {
+      const n = now();
+      times[k] = (times[k] ?? 0) + n - t;
+      t = n;
+    };
+    const features = await encoder.forwardAsync(b.images, mode);
+    lap('encoder');
+    const logits = await decoder.forwardAsync(features, b.captions, b.lengths, mode);
+    const loss = await crossEntropyAsync(logits, packPaddedSequence(b.captions, b.lengths, { batchFirst: true }).data);
+    lap('decoder');
+    optimizer.zeroGrad();
+    await backwardAsync(loss);
+    await optimizer.stepAsync();
+    lap('backward');
+    return loss.item();
+  };
+  const firstLoss = await step(batch(), {});
+  const times = {};
+  const t0 = now();
+  for (let i = 0; i < o.steps; i++) await step(batch(), times);
+  const seconds = (now() - t0) / o.steps;
+  for (const k of Object.keys(times)) times[k] /= o.steps;
+  if (o.statsFile) {
+    // every running statistic of the backbone, for the comparison of book mode's two kernels
+    const parts = [...encoder.resnet.stateDict()].filter(([k]) => /running_(mean|var)$/.test(k)).map(([, t]) => t.toTypedArray());
+    fs.writeFileSync(o.statsFile, Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))));
+  }
+  return { seconds, phases: times, firstLoss, peakRssMb: process.resourceUsage().maxRSS / 1024, multiplyAdds: encoder.resnet.multiplyAdds(224, 224) * o.batch };
+}
+
+// ---------- the parent: every configuration, interleaved ----------
+
+const PEAK_PY = `
+import json, sys, time, torch
+torch.manual_seed(0)
+out = {}
+n, c, hw = 32, 1024, 14   # a large 1x1 convolution: 13 GFLOP a call
+x = torch.randn(n, c, hw, hw)
+w = torch.randn(c, c, 1, 1) * 0.03
+for name, dt in (('float32', torch.float32), ('bfloat16', torch.bfloat16)):
+    wp = torch._C._nn.mkldnn_reorder_conv2d_weight(w.to_mkldnn(dt), [0, 0], [1, 1], [1, 1], 1)
+    xm = x.to_mkldnn(dt)
+    best = 1e9
+    for i in range(6):
+        t = time.perf_counter()
+        torch.mkldnn_convolution(xm, wp, None, [0, 0], [1, 1], [1, 1], 1)
+        if i: best = min(best, time.perf_counter() - t)
+    out[name] = 2 * n * hw * hw * c * c / best / 1e9
+print(json.dumps(out))
+`;
+
+function loadAverage() {
+  return os.loadavg().map((x) => x.toFixed(2)).join(', ');
+}
+
+function runTorchcap(cfg, statsFile) {
+  const env = { ...process.env, ...(cfg.env || {}) };
+  const o = { mode: cfg.mode, autocast: cfg.autocast, batch: BATCH, steps: STEPS, statsFile };
+  const out = execFileSync(process.execPath, [__filename, '--worker', JSON.stringify(o)], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+function runPython(env) {
+  const out = execFileSync(PYTHON, [path.join(__dirname, 'book_reference.py'), 'train-step', os.tmpdir(), JSON.stringify({ batch: BATCH, steps: STEPS, vocab: VOCAB })], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  const r = JSON.parse(out.trim().split('\n').pop());
+  return { seconds: r.seconds_per_step, peakRssMb: r.peak_rss_mb };
+}
+
+const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+
+function compareStats(fileA, fileB) {
+  const a = new Float32Array(fs.readFileSync(fileA).buffer.slice(0));
+  const b = new Float32Array(fs.readFileSync(fileB).buffer.slice(0));
+  let worst = 0;
+  let worstRel = 0;
+  for (let i = 0; i < b.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    worst = Math.max(worst, d / (1e-5 * Math.abs(b[i]) + 1e-6));
+    if (Math.abs(b[i]) > 1e-3) worstRel = Math.max(worstRel, d / Math.abs(b[i]));
+  }
+  return { ratioToTolerance: worst, maxRelative: worstRel, count: b.length };
+}
+
+function main() {
+  if (!pythonHasTorch()) {
+    console.log(`SKIP bench/train-step.js: ${PYTHON} has no torch/torchvision (apt-get install python3-torch python3-torchvision); the benchmark compares against it`);
+    return;
+  }
+  const tuned = fs.existsSync(JEMALLOC);
+  if (!tuned) console.log(`SKIP the tuned Python: ${JEMALLOC} is missing (apt-get install libjemalloc2)`);
+  const { cpuBf16Support } = require('../dist/nn/resnet');
+  const bf16 = cpuBf16Support();
+  if (!bf16.supported) console.log(`SKIP bfloat16: ${bf16.reason}`);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-train-step-'));
+  const configs = {
+    'book (oneDNN)': { mode: 'book', statsFile: path.join(tmp, 'book-onednn.f32') },
+    'book (PyTorch kernels)': { mode: 'book', env: { TORCHCAP_ONEDNN_PREPACK: '0' }, statsFile: path.join(tmp, 'book-pytorch.f32') },
+    'fast float32': { mode: 'fast' },
+    ...(bf16.supported ? { 'fast bf16': { mode: 'fast', autocast: 'bf16' }, 'book bf16': { mode: 'book', autocast: 'bf16' } } : {}),
+  };
+  console.log(`The book's training step at batch ${BATCH}, ResNet-152 at 224x224, V = ${VOCAB}; ${machine()}`);
+  console.log(`${STEPS} timed steps after one untimed, median of ${REPEATS} interleaved runs (plain Python: ${PLAIN_PYTHON_REPEATS}); load average at start: ${loadAverage()}`);
+  const runs = Object.fromEntries([...Object.keys(configs), 'python tuned', 'python plain', 'peak'].map((k) => [k, []]));
+  for (let r = 0; r < REPEATS; r++) {
+    runs.peak.push(JSON.parse(execFileSync(PYTHON, ['-c', PEAK_PY], { encoding: 'utf8' })));
+    for (const [name, cfg] of Object.entries(configs)) {
+      process.stderr.write(`  ${name} (${r + 1}/${REPEATS})\n`);
+      runs[name].push(runTorchcap(cfg, r === 0 ? cfg.statsFile : undefined));
+    }
+    if (tuned) {
+      process.stderr.write(`  python tuned (${r + 1}/${REPEATS})\n`);
+      runs['python tuned'].push(runPython({ LD_PRELOAD: JEMALLOC, MALLOC_CONF }));
+    }
+    if (r < PLAIN_PYTHON_REPEATS) {
+      process.stderr.write(`  python plain (${r + 1}/${PLAIN_PYTHON_REPEATS})\n`);
+      runs['python plain'].push(runPython({}));
+    }
+  }
+  const med = (k, f) => (runs[k].length ? median(runs[k].map(f)) : NaN);
+  const peak32 = med('peak', (p) => p.float32);
+  const peak16 = med('peak', (p) => p.bfloat16);
+  const plain = med('python plain', (x) => x.seconds);
+  const tunedS = med('python tuned', (x) => x.seconds);
+  console.log(`oneDNN peak (1x1 convolution 1024->1024, 32x14x14): float32 ${fmt(peak32, 0)} GFLOP/s, bfloat16 ${fmt(peak16, 0)} GFLOP/s`);
+  console.log(`Python plain: ${fmt(plain)} s a step, peak RSS ${fmt(med('python plain', (x) => x.peakRssMb), 0)} MB`);
+  console.log(`Python with jemalloc tuned: ${fmt(tunedS)} s a step, peak RSS ${fmt(med('python tuned', (x) => x.peakRssMb), 0)} MB`);
+  const targets = { 'book (oneDNN)': 1.5, 'fast float32': 1.7, 'fast bf16': 2.5 };
+  for (const name of Object.keys(configs)) {
+    const s = med(name, (x) => x.seconds);
+    const enc = med(name, (x) => x.phases.encoder);
+    const flops = 2 * runs[name][0].multiplyAdds;
+    const peak = configs[name].autocast === 'bf16' ? peak16 : peak32;
+    const gflops = flops / enc / 1e9;
+    const target = targets[name] ? ` (target >= ${targets[name]}: ${tunedS / s >= targets[name] ? 'met' : 'NOT met'})` : '';
+    console.log(
+      `torchcap ${name}: ${fmt(s)} s a step (encoder ${fmt(enc)}, decoder ${fmt(med(name, (x) => x.phases.decoder))}, backward+Adam ${fmt(med(name, (x) => x.phases.backward))}); ` +
+        `${fmt(tunedS / s)}x the tuned Python${target}, ${fmt(plain / s)}x the plain; backbone ${fmt(gflops, 0)} GFLOP/s = ${fmt(gflops / peak)} of the ${configs[name].autocast === 'bf16' ? 'bfloat16' : 'float32'} peak; ` +
+        `peak RSS ${fmt(med(name, (x) => x.peakRssMb), 0)} MB`,
+    );
+  }
+  const bookRss = med('book (oneDNN)', (x) => x.peakRssMb);
+  console.log(`peak RSS, book mode on oneDNN: ${fmt(bookRss, 0)} MB (${bookRss <= TODAY_PEAK_RSS_MB ? 'not above' : 'ABOVE'} the ${TODAY_PEAK_RSS_MB} MB of book mode before it; PyTorch kernels in this run: ${fmt(med('book (PyTorch kernels)', (x) => x.peakRssMb), 0)} MB)`);
+  if (configs['fast bf16']) {
+    const f32 = med('fast float32', (x) => x.seconds);
+    const b16 = med('fast bf16', (x) => x.seconds);
+    console.log(`fast-mode step, bf16 vs float32: ${fmt(f32 / b16)}x (target >= 1.6: ${f32 / b16 >= 1.6 ? 'met' : 'NOT met'})`);
+  }
+  const lossA = runs['book (oneDNN)'][0].firstLoss;
+  const lossB = runs['book (PyTorch kernels)'][0].firstLoss;
+  const stats = compareStats(configs['book (oneDNN)'].statsFile, configs['book (PyTorch kernels)'].statsFile);
+  console.log(
+    `book mode, oneDNN vs PyTorch kernels: first step's loss ${lossA.toFixed(6)} vs ${lossB.toFixed(6)} (relative ${(Math.abs(lossA - lossB) / lossB).toExponential(1)}); ` +
+      `${stats.count} running statistics after ${STEPS + 1} steps: largest |difference| / (1e-5 |value| + 1e-6) ${fmt(stats.ratioToTolerance)}, largest relative difference ${stats.maxRelative.toExponential(1)}`,
+  );
+  console.log(`load average at end: ${loadAverage()} (the machine is shared: ratios within one run, not absolute times, are the figures)`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+if (process.argv[2] === '--worker') {
+  worker(JSON.parse(process.argv[3]))
+    .then((r) => process.stdout.write(`${JSON.stringify(r)}\n`))
+    .catch((e) => {
+      process.stderr.write(`${e.stack}\n`);
+      process.exit(1);
+    });
+} else {
+  main();
+}
