@@ -149,6 +149,9 @@ function main() {
   const configs = {
     'book (oneDNN)': { mode: 'book', statsFile: path.join(tmp, 'book-onednn.f32') },
     'book (PyTorch kernels)': { mode: 'book', env: { TORCHCAP_ONEDNN_PREPACK: '0' }, statsFile: path.join(tmp, 'book-pytorch.f32') },
+    // PyTorch's kernels on one thread: how far PyTorch's own float32 rounding moves with the thread
+    // count, the scale for the oneDNN comparison (first repeat only)
+    ...(os.availableParallelism() > 1 ? { 'book (PyTorch kernels, 1 thread)': { mode: 'book', env: { TORCHCAP_ONEDNN_PREPACK: '0', TORCHCAP_NUM_THREADS: '1' }, statsFile: path.join(tmp, 'book-pytorch-1.f32'), once: true } } : {}),
     'fast float32': { mode: 'fast' },
     ...(bf16.supported ? { 'fast bf16': { mode: 'fast', autocast: 'bf16' }, 'book bf16': { mode: 'book', autocast: 'bf16' } } : {}),
   };
@@ -158,6 +161,7 @@ function main() {
   for (let r = 0; r < REPEATS; r++) {
     runs.peak.push(JSON.parse(execFileSync(PYTHON, ['-c', PEAK_PY], { encoding: 'utf8' })));
     for (const [name, cfg] of Object.entries(configs)) {
+      if (cfg.once && r > 0) continue;
       process.stderr.write(`  ${name} (${r + 1}/${REPEATS})\n`);
       runs[name].push(runTorchcap(cfg, r === 0 ? cfg.statsFile : undefined));
     }
@@ -176,10 +180,12 @@ function main() {
   const plain = med('python plain', (x) => x.seconds);
   const tunedS = med('python tuned', (x) => x.seconds);
   console.log(`oneDNN peak (1x1 convolution 1024->1024, 32x14x14): float32 ${fmt(peak32, 0)} GFLOP/s, bfloat16 ${fmt(peak16, 0)} GFLOP/s`);
-  console.log(`Python plain: ${fmt(plain)} s a step, peak RSS ${fmt(med('python plain', (x) => x.peakRssMb), 0)} MB`);
+  if (runs['python plain'].length) console.log(`Python plain: ${fmt(plain)} s a step, peak RSS ${fmt(med('python plain', (x) => x.peakRssMb), 0)} MB`);
+  else console.log('Python plain: not run (PLAIN_PYTHON_REPEATS=0)');
   console.log(`Python with jemalloc tuned: ${fmt(tunedS)} s a step, peak RSS ${fmt(med('python tuned', (x) => x.peakRssMb), 0)} MB`);
   const targets = { 'book (oneDNN)': 1.5, 'fast float32': 1.7, 'fast bf16': 2.5 };
   for (const name of Object.keys(configs)) {
+    if (configs[name].once) continue;
     const s = med(name, (x) => x.seconds);
     const enc = med(name, (x) => x.phases.encoder);
     const flops = 2 * runs[name][0].multiplyAdds;
@@ -188,7 +194,7 @@ function main() {
     const target = targets[name] ? ` (target >= ${targets[name]}: ${tunedS / s >= targets[name] ? 'met' : 'NOT met'})` : '';
     console.log(
       `torchcap ${name}: ${fmt(s)} s a step (encoder ${fmt(enc)}, decoder ${fmt(med(name, (x) => x.phases.decoder))}, backward+Adam ${fmt(med(name, (x) => x.phases.backward))}); ` +
-        `${fmt(tunedS / s)}x the tuned Python${target}, ${fmt(plain / s)}x the plain; backbone ${fmt(gflops, 0)} GFLOP/s = ${fmt(gflops / peak)} of the ${configs[name].autocast === 'bf16' ? 'bfloat16' : 'float32'} peak; ` +
+        `${fmt(tunedS / s)}x the tuned Python${target}${Number.isFinite(plain) ? `, ${fmt(plain / s)}x the plain` : ''}; backbone ${fmt(gflops, 0)} GFLOP/s = ${fmt(gflops / peak)} of the ${configs[name].autocast === 'bf16' ? 'bfloat16' : 'float32'} peak; ` +
         `peak RSS ${fmt(med(name, (x) => x.peakRssMb), 0)} MB`,
     );
   }
@@ -206,6 +212,11 @@ function main() {
     `book mode, oneDNN vs PyTorch kernels: first step's loss ${lossA.toFixed(6)} vs ${lossB.toFixed(6)} (relative ${(Math.abs(lossA - lossB) / lossB).toExponential(1)}); ` +
       `${stats.count} running statistics after ${STEPS + 1} steps: largest |difference| / (1e-5 |value| + 1e-6) ${fmt(stats.ratioToTolerance)}, largest relative difference ${stats.maxRelative.toExponential(1)}`,
   );
+  const oneThread = configs['book (PyTorch kernels, 1 thread)'];
+  if (oneThread) {
+    const floor = compareStats(oneThread.statsFile, configs['book (PyTorch kernels)'].statsFile);
+    console.log(`  for scale, PyTorch's kernels on 1 thread vs ${os.availableParallelism()}: largest |difference| / (1e-5 |value| + 1e-6) ${fmt(floor.ratioToTolerance)}, largest relative difference ${floor.maxRelative.toExponential(1)}`);
+  }
   console.log(`load average at end: ${loadAverage()} (the machine is shared: ratios within one run, not absolute times, are the figures)`);
   fs.rmSync(tmp, { recursive: true, force: true });
 }

@@ -35,7 +35,7 @@ export interface CaptionerOptions {
   maxLen?: number;
   /** 'cpu' (default), 'cuda', 'cuda:N' or 'auto' (a GPU when there is one). */
   device?: string;
-  /** On CUDA: the encoder's backbone in mixed precision. */
+  /** The encoder's backbone in mixed precision: bf16 or fp16 on CUDA, bf16 on a CPU with AVX-512 BF16. */
   autocast?: 'bf16' | 'fp16';
 }
 

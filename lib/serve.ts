@@ -64,7 +64,7 @@ export interface CaptionServerOptions {
   batchSize?: number;
   /** Where the model computes: 'cpu' (default), 'cuda', 'cuda:N' or 'auto'. */
   device?: string;
-  /** On CUDA: the backbone in mixed precision. */
+  /** The backbone in mixed precision: bf16 or fp16 on CUDA, bf16 on a CPU with AVX-512 BF16. */
   autocast?: 'bf16' | 'fp16';
   /** Interface to listen on; 127.0.0.1 unless told otherwise. */
   host?: string;

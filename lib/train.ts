@@ -80,7 +80,7 @@ export interface TrainOptions {
   prefetch?: number;
   /** 'cpu' (default), 'cuda', 'cuda:N' or 'auto'. */
   device?: string;
-  /** On CUDA: the frozen backbone in mixed precision. */
+  /** The frozen backbone in mixed precision: bf16 or fp16 on CUDA, bf16 on a CPU with AVX-512 BF16. */
   autocast?: 'bf16' | 'fp16';
   /** Data-parallel training: this process's group (see distributed.ts). Only rank 0 writes files. */
   group?: ProcessGroup;
