@@ -169,6 +169,8 @@ async function forward(data, o) {
 
 const tasks = { 'train-step': trainStep, epoch, caption, data: dataPipeline, forward };
 
+module.exports = { step, randomBatch };
+
 if (require.main === module) {
   const [task, data, json] = process.argv.slice(2);
   tasks[task](data, JSON.parse(json || '{}'))

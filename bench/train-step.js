@@ -1,13 +1,13 @@
 'use strict';
 // The book's training step at the book's batch size (128; BATCH overrides), ResNet-152 at 224x224,
 // V = 9,948, random batches: the book's Python as users run it and with jemalloc tuned, torchcap in
-// book mode (on oneDNN, and on PyTorch's own kernels as before), and the fast path in float32 and
-// bfloat16. Each configuration runs in its own process, interleaved, REPEATS times (default 2;
+// book mode (PyTorch's kernels, the default; the opt-in oneDNN blocked path; bf16 under CPU
+// autocast), and the fast path in float32 and bfloat16. Each configuration runs in its own process, interleaved, REPEATS times (default 2;
 // PLAIN_PYTHON_REPEATS for the slow plain Python, default 1, 0 leaves it out); medians compared.
 // Prints seconds a step, every ratio against both Pythons, the backbone's GFLOP/s against oneDNN's
 // peak measured in the same run (a large 1x1 convolution in float32 and bfloat16, through the
-// same libtorch), peak RSS, and how far book mode on oneDNN is from PyTorch's kernels (the first
-// step's loss, every running statistic after the steps).
+// same libtorch), peak RSS, and how far the oneDNN blocked path is from PyTorch's kernels (the
+// first step's loss, every running statistic after the steps).
 //
 // Usage: node bench/train-step.js            (needs dist/: npx tsc -p .)
 //        BATCH=16 STEPS=3 REPEATS=3 node bench/train-step.js
@@ -29,53 +29,31 @@ const TODAY_PEAK_RSS_MB = 2870; // book mode at batch 128 before the oneDNN path
 // ---------- one torchcap configuration, in its own process ----------
 
 async function worker(o) {
-  const { Tensor, manualSeed } = require('../dist');
+  const { manualSeed } = require('../dist');
   const { CaptionEncoder, CaptionDecoder } = require('../dist/model');
-  const { crossEntropyAsync, backwardAsync } = require('../dist/nn/functional');
-  const { packPaddedSequence } = require('../dist/nn/rnn');
   const { Adam } = require('../dist/optim');
+  const { step, randomBatch } = require('./torchcap_tasks');
   manualSeed(0);
   const encoder = new CaptionEncoder({ backbone: 152, backboneMode: o.mode, autocast: o.autocast });
+  if (o.blockedTrain) encoder.resnet.blockedTrain = true;
   const decoder = new CaptionDecoder({ vocabSize: VOCAB });
   const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
   await encoder.prepareAsync();
-  const batch = () => {
-    const images = Tensor.randn([o.batch, 3, 224, 224]);
-    const lengths = Array.from(Tensor.randint(8, 22, [o.batch]).toTypedArray(), Number).sort((a, b) => b - a);
-    return { images, lengths, captions: Tensor.randint(4, VOCAB, [o.batch, lengths[0]]) };
-  };
+  const m = { encoder, decoder, optimizer };
   const now = () => Number(process.hrtime.bigint()) / 1e9;
-  const step = async (b, times) => {
-    const mode = { train: true };
-    let t = now();
-    const lap = (k) => {
-      const n = now();
-      times[k] = (times[k] ?? 0) + n - t;
-      t = n;
-    };
-    const features = await encoder.forwardAsync(b.images, mode);
-    lap('encoder');
-    const logits = await decoder.forwardAsync(features, b.captions, b.lengths, mode);
-    const loss = await crossEntropyAsync(logits, packPaddedSequence(b.captions, b.lengths, { batchFirst: true }).data);
-    lap('decoder');
-    optimizer.zeroGrad();
-    await backwardAsync(loss);
-    await optimizer.stepAsync();
-    lap('backward');
-    return loss.item();
-  };
-  const firstLoss = await step(batch(), {});
+  const firstLoss = await step(m, randomBatch(o.batch, VOCAB), {});
   const times = {};
   const t0 = now();
-  for (let i = 0; i < o.steps; i++) await step(batch(), times);
+  for (let i = 0; i < o.steps; i++) await step(m, randomBatch(o.batch, VOCAB), times);
   const seconds = (now() - t0) / o.steps;
-  for (const k of Object.keys(times)) times[k] /= o.steps;
+  const per = (...ks) => ks.reduce((a, k) => a + (times[k] ?? 0), 0) / o.steps;
+  const phases = { encoder: per('encoder'), decoder: per('decoder', 'loss'), backward: per('backward', 'optimizer') };
   if (o.statsFile) {
     // every running statistic of the backbone, for the comparison of book mode's two kernels
     const parts = [...encoder.resnet.stateDict()].filter(([k]) => /running_(mean|var)$/.test(k)).map(([, t]) => t.toTypedArray());
     fs.writeFileSync(o.statsFile, Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength))));
   }
-  return { seconds, phases: times, firstLoss, peakRssMb: process.resourceUsage().maxRSS / 1024, multiplyAdds: encoder.resnet.multiplyAdds(224, 224) * o.batch };
+  return { seconds, phases, firstLoss, peakRssMb: process.resourceUsage().maxRSS / 1024, multiplyAdds: encoder.resnet.multiplyAdds(224, 224) * o.batch };
 }
 
 // ---------- the parent: every configuration, interleaved ----------
@@ -105,7 +83,7 @@ function loadAverage() {
 
 function runTorchcap(cfg, statsFile) {
   const env = { ...process.env, ...(cfg.env || {}) };
-  const o = { mode: cfg.mode, autocast: cfg.autocast, batch: BATCH, steps: STEPS, statsFile };
+  const o = { mode: cfg.mode, autocast: cfg.autocast, blockedTrain: cfg.blockedTrain, batch: BATCH, steps: STEPS, statsFile };
   const out = execFileSync(process.execPath, [__filename, '--worker', JSON.stringify(o)], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
   return JSON.parse(out.trim().split('\n').pop());
 }
@@ -123,8 +101,12 @@ function runPython(env) {
 const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 
 function compareStats(fileA, fileB) {
-  const a = new Float32Array(fs.readFileSync(fileA).buffer.slice(0));
-  const b = new Float32Array(fs.readFileSync(fileB).buffer.slice(0));
+  const floats = (file) => {
+    const buf = fs.readFileSync(file);
+    return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+  };
+  const a = floats(fileA);
+  const b = floats(fileB);
   let worst = 0;
   let worstRel = 0;
   for (let i = 0; i < b.length; i++) {
@@ -147,11 +129,8 @@ function main() {
   if (!bf16.supported) console.log(`SKIP bfloat16: ${bf16.reason}`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-train-step-'));
   const configs = {
-    'book (oneDNN)': { mode: 'book', statsFile: path.join(tmp, 'book-onednn.f32') },
-    'book (PyTorch kernels)': { mode: 'book', env: { TORCHCAP_ONEDNN_PREPACK: '0' }, statsFile: path.join(tmp, 'book-pytorch.f32') },
-    // PyTorch's kernels on one thread: how far PyTorch's own float32 rounding moves with the thread
-    // count, the scale for the oneDNN comparison (first repeat only)
-    ...(os.availableParallelism() > 1 ? { 'book (PyTorch kernels, 1 thread)': { mode: 'book', env: { TORCHCAP_ONEDNN_PREPACK: '0', TORCHCAP_NUM_THREADS: '1' }, statsFile: path.join(tmp, 'book-pytorch-1.f32'), once: true } } : {}),
+    book: { mode: 'book', statsFile: path.join(tmp, 'book.f32') },
+    'book, oneDNN blocked (opt-in)': { mode: 'book', blockedTrain: true, statsFile: path.join(tmp, 'book-blocked.f32') },
     'fast float32': { mode: 'fast' },
     ...(bf16.supported ? { 'fast bf16': { mode: 'fast', autocast: 'bf16' }, 'book bf16': { mode: 'book', autocast: 'bf16' } } : {}),
   };
@@ -161,7 +140,6 @@ function main() {
   for (let r = 0; r < REPEATS; r++) {
     runs.peak.push(JSON.parse(execFileSync(PYTHON, ['-c', PEAK_PY], { encoding: 'utf8' })));
     for (const [name, cfg] of Object.entries(configs)) {
-      if (cfg.once && r > 0) continue;
       process.stderr.write(`  ${name} (${r + 1}/${REPEATS})\n`);
       runs[name].push(runTorchcap(cfg, r === 0 ? cfg.statsFile : undefined));
     }
@@ -183,9 +161,8 @@ function main() {
   if (runs['python plain'].length) console.log(`Python plain: ${fmt(plain)} s a step, peak RSS ${fmt(med('python plain', (x) => x.peakRssMb), 0)} MB`);
   else console.log('Python plain: not run (PLAIN_PYTHON_REPEATS=0)');
   console.log(`Python with jemalloc tuned: ${fmt(tunedS)} s a step, peak RSS ${fmt(med('python tuned', (x) => x.peakRssMb), 0)} MB`);
-  const targets = { 'book (oneDNN)': 1.5, 'fast float32': 1.7, 'fast bf16': 2.5 };
+  const targets = { book: 1.5, 'book, oneDNN blocked (opt-in)': 1.5, 'fast float32': 1.7, 'fast bf16': 2.5 };
   for (const name of Object.keys(configs)) {
-    if (configs[name].once) continue;
     const s = med(name, (x) => x.seconds);
     const enc = med(name, (x) => x.phases.encoder);
     const flops = 2 * runs[name][0].multiplyAdds;
@@ -198,25 +175,22 @@ function main() {
         `peak RSS ${fmt(med(name, (x) => x.peakRssMb), 0)} MB`,
     );
   }
-  const bookRss = med('book (oneDNN)', (x) => x.peakRssMb);
-  console.log(`peak RSS, book mode on oneDNN: ${fmt(bookRss, 0)} MB (${bookRss <= TODAY_PEAK_RSS_MB ? 'not above' : 'ABOVE'} the ${TODAY_PEAK_RSS_MB} MB of book mode before it; PyTorch kernels in this run: ${fmt(med('book (PyTorch kernels)', (x) => x.peakRssMb), 0)} MB)`);
+  const bookRss = med('book', (x) => x.peakRssMb);
+  const blockedRss = med('book, oneDNN blocked (opt-in)', (x) => x.peakRssMb);
+  const before = BATCH === 128 ? ` (${Math.max(bookRss, blockedRss) <= TODAY_PEAK_RSS_MB ? 'neither above' : 'ABOVE'} the ${TODAY_PEAK_RSS_MB} MB of book mode at batch 128 before)` : '';
+  console.log(`peak RSS in book mode: ${fmt(bookRss, 0)} MB, on the oneDNN blocked path ${fmt(blockedRss, 0)} MB${before}`);
   if (configs['fast bf16']) {
     const f32 = med('fast float32', (x) => x.seconds);
     const b16 = med('fast bf16', (x) => x.seconds);
     console.log(`fast-mode step, bf16 vs float32: ${fmt(f32 / b16)}x (target >= 1.6: ${f32 / b16 >= 1.6 ? 'met' : 'NOT met'})`);
   }
-  const lossA = runs['book (oneDNN)'][0].firstLoss;
-  const lossB = runs['book (PyTorch kernels)'][0].firstLoss;
-  const stats = compareStats(configs['book (oneDNN)'].statsFile, configs['book (PyTorch kernels)'].statsFile);
+  const lossA = runs['book, oneDNN blocked (opt-in)'][0].firstLoss;
+  const lossB = runs.book[0].firstLoss;
+  const stats = compareStats(configs['book, oneDNN blocked (opt-in)'].statsFile, configs.book.statsFile);
   console.log(
-    `book mode, oneDNN vs PyTorch kernels: first step's loss ${lossA.toFixed(6)} vs ${lossB.toFixed(6)} (relative ${(Math.abs(lossA - lossB) / lossB).toExponential(1)}); ` +
-      `${stats.count} running statistics after ${STEPS + 1} steps: largest |difference| / (1e-5 |value| + 1e-6) ${fmt(stats.ratioToTolerance)}, largest relative difference ${stats.maxRelative.toExponential(1)}`,
+    `book mode, oneDNN blocked vs PyTorch's kernels: first step's loss ${lossA.toFixed(6)} vs ${lossB.toFixed(6)} (relative ${(Math.abs(lossA - lossB) / lossB).toExponential(1)}); ` +
+      `${stats.count} running statistics after ${STEPS + 1} steps: largest |difference| / (1e-5 |value| + 1e-6) ${fmt(stats.ratioToTolerance)}, largest relative difference (values above 1e-3) ${stats.maxRelative.toExponential(1)}`,
   );
-  const oneThread = configs['book (PyTorch kernels, 1 thread)'];
-  if (oneThread) {
-    const floor = compareStats(oneThread.statsFile, configs['book (PyTorch kernels)'].statsFile);
-    console.log(`  for scale, PyTorch's kernels on 1 thread vs ${os.availableParallelism()}: largest |difference| / (1e-5 |value| + 1e-6) ${fmt(floor.ratioToTolerance)}, largest relative difference ${floor.maxRelative.toExponential(1)}`);
-  }
   console.log(`load average at end: ${loadAverage()} (the machine is shared: ratios within one run, not absolute times, are the figures)`);
   fs.rmSync(tmp, { recursive: true, force: true });
 }

@@ -104,8 +104,8 @@ export interface NativeModule {
   prepareFastAsync(options?: { autocast?: 'bf16' | 'fp16' }): Promise<void>;
   /** Whether the fast path is built for the current weights and that precision (any weight change makes it stale). */
   fastReady(options?: { autocast?: 'bf16' | 'fp16' }): boolean;
-  /** ResNet only: false runs PyTorch's own CPU kernels (no prepacking, no blocked book-mode path). */
-  setOnednn(on: boolean): void;
+  /** ResNet only: true runs train-mode forwards of a frozen float32 CPU backbone in oneDNN's blocked layout. */
+  setBlockedTrain(on: boolean): void;
   /** Handles sharing storage with the module's own tensors, in registration order. */
   namedParameters(): [string, NativeTensor][];
   namedBuffers(): [string, NativeTensor][];

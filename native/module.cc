@@ -94,7 +94,7 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
                                       C::Method<&ModuleWrap::PrepareFast<false>>("prepareFast"),
                                       C::Method<&ModuleWrap::PrepareFast<true>>("prepareFastAsync"),
                                       C::Method<&ModuleWrap::FastReady>("fastReady"),
-                                      C::Method<&ModuleWrap::SetOnednn>("setOnednn"),
+                                      C::Method<&ModuleWrap::SetBlockedTrain>("setBlockedTrain"),
                                       C::Method<&ModuleWrap::NamedParameters>("namedParameters"),
                                       C::Method<&ModuleWrap::NamedBuffers>("namedBuffers"),
                                       C::Method<&ModuleWrap::StateDict>("stateDict"),
@@ -193,32 +193,21 @@ static torch::Tensor Need(const Tensors& in, size_t i, const char* what) {
 // to the module's device first (a packed sequence's batch sizes stay on the CPU, as PyTorch needs).
 std::shared_ptr<FoldedResNet> ModuleWrap::FoldSlot::Current(const ResNetImpl& m, at::ScalarType compute) {
   std::lock_guard<std::mutex> lock(mu);
-  const bool prepack = onednn && m.prepackable();
-  if (!folded || folded->compute != compute || folded->onednn != prepack || folded->stamp != m.stamp()) {
+  if (!folded || folded->compute != compute || folded->stamp != m.stamp()) {
     folded.reset();  // the stale fold's memory goes before the new one is built
-    folded = m.fold(compute, prepack);
+    folded = m.fold(compute);
   }
   return folded;
 }
 
 bool ModuleWrap::FoldSlot::IsCurrent(const ResNetImpl& m, at::ScalarType compute) {
   std::unique_lock<std::mutex> lock(mu, std::try_to_lock);  // being built: not ready (and never wait for it)
-  return lock.owns_lock() && folded && folded->compute == compute && folded->onednn == (onednn && m.prepackable()) && folded->stamp == m.stamp();
-}
-
-std::shared_ptr<BlockedConvs> ModuleWrap::FoldSlot::Blocked(const ResNetImpl& m, at::ScalarType compute) {
-  std::lock_guard<std::mutex> lock(mu);
-  if (!blocked || blocked->compute != compute || blocked->stamp != m.convStamp()) {
-    blocked.reset();
-    blocked = m.packConvs(compute);
-  }
-  return blocked;
+  return lock.owns_lock() && folded && folded->compute == compute && folded->stamp == m.stamp();
 }
 
 void ModuleWrap::FoldSlot::Drop() {
   std::lock_guard<std::mutex> lock(mu);
   folded.reset();
-  blocked.reset();
 }
 
 static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m, const std::shared_ptr<ModuleWrap::FoldSlot>& slot,
@@ -247,9 +236,8 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
         auto folded = slot->Current(*resnet, device.is_cpu() ? precision : at::kFloat);
         Autocast amp(device, folded->onednn ? at::kFloat : precision);
         y = folded->forward(x);
-      } else if (train && slot->onednn && resnet->blockedFits(x)) {
-        // The book's mode with a frozen backbone: batch statistics on oneDNN, weights prepacked once.
-        y = resnet->forwardBlocked(*slot->Blocked(*resnet, precision), x);
+      } else if (train && slot->blockedTrain && precision == at::kFloat && resnet->blockedFits(x)) {
+        y = resnet->forwardBlocked(x);  // opted in: the book's mode in oneDNN's blocked layout
       } else {
         Autocast amp(device, precision);
         y = resnet->forward(x);
@@ -332,12 +320,12 @@ Napi::Value ModuleWrap::FastReady(const Napi::CallbackInfo& info) {
   });
 }
 
-// setOnednn(on): ResNet only. false runs PyTorch's own kernels on the CPU (no prepacked weights,
-// no blocked book-mode path): float32 results identical to PyTorch's.
-Napi::Value ModuleWrap::SetOnednn(const Napi::CallbackInfo& info) {
+// setBlockedTrain(on): ResNet only. true runs train-mode forwards of a frozen float32 CPU backbone
+// on ResNetImpl::forwardBlocked (oneDNN's blocked layout and batch norm).
+Napi::Value ModuleWrap::SetBlockedTrain(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
-    if (kind != ModuleKind::ResNet) ThrowType("setOnednn() is for ResNet modules");
-    fast->onednn = ArgBool(info, 0, "on");
+    if (kind != ModuleKind::ResNet) ThrowType("setBlockedTrain() is for ResNet modules");
+    fast->blockedTrain = ArgBool(info, 0, "on");
     return info.Env().Undefined();
   });
 }

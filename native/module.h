@@ -26,24 +26,19 @@ class ModuleWrap {
 
   ModuleKind kind = ModuleKind::Linear;
   std::shared_ptr<torch::nn::Module> module;
-  // The ResNet's derived state, owned here and never stale: the eval-mode fold of the fast path
-  // and the book-mode path's prepacked convolution weights, each in the precision it was built
-  // for (float32, or bfloat16 on a CPU that has it). Any change of the weights (a load, an
-  // optimizer step, to(), a train-mode forward for the fold) changes the module's stamp, and the
-  // next forward that needs the state rebuilds it first, on the thread that runs it (a worker
-  // thread for forwardAsync). prepareFast() builds the fold ahead of time. A shared slot, so an
-  // async build can fill it even if the JS object is collected meanwhile.
+  // The ResNet's fast path: derived state owned here, never stale. Any change of the weights
+  // (a load, an optimizer step, to(), a train-mode forward) changes the module's stamp, and the
+  // next fast forward rebuilds the fold first, on the thread that runs it (a worker thread for
+  // forwardAsync), in the precision asked for (float32, or bfloat16 on a CPU that has it).
+  // prepareFast() builds it ahead of time. A shared slot, so an async build can fill it even if
+  // the JS object is collected meanwhile. It also holds the opt-in for the oneDNN book-mode path.
   struct FoldSlot {
-    // false: PyTorch's own kernels only (no prepacking, no blocked book-mode path).
-    std::atomic<bool> onednn{true};
     std::mutex mu;
     std::shared_ptr<FoldedResNet> folded;
-    std::shared_ptr<BlockedConvs> blocked;
+    std::atomic<bool> blockedTrain{false};  // train-mode forwards on ResNetImpl::forwardBlocked
     // The fold of the module's current weights: the one held if current, else a new one.
     std::shared_ptr<FoldedResNet> Current(const ResNetImpl& m, at::ScalarType compute);
     bool IsCurrent(const ResNetImpl& m, at::ScalarType compute);
-    // The book-mode path's convolution weights, likewise.
-    std::shared_ptr<BlockedConvs> Blocked(const ResNetImpl& m, at::ScalarType compute);
     void Drop();
   };
   std::shared_ptr<FoldSlot> fast = std::make_shared<FoldSlot>();
@@ -54,7 +49,7 @@ class ModuleWrap {
   template <bool Async>
   Napi::Value PrepareFast(const Napi::CallbackInfo& info);
   Napi::Value FastReady(const Napi::CallbackInfo& info);
-  Napi::Value SetOnednn(const Napi::CallbackInfo& info);
+  Napi::Value SetBlockedTrain(const Napi::CallbackInfo& info);
   Napi::Value NamedParameters(const Napi::CallbackInfo& info);
   Napi::Value NamedBuffers(const Napi::CallbackInfo& info);
   Napi::Value StateDict(const Napi::CallbackInfo& info);

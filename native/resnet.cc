@@ -241,9 +241,10 @@ bool ResNetImpl::prepackable() const {
   return OnednnPrepack() && w.device().is_cpu() && w.scalar_type() == torch::kFloat32;
 }
 
-std::shared_ptr<FoldedResNet> ResNetImpl::fold(at::ScalarType compute, bool onednn) const {
+std::shared_ptr<FoldedResNet> ResNetImpl::fold(at::ScalarType compute) const {
   auto f = std::make_shared<FoldedResNet>();
   f->stamp = stamp();
+  const bool onednn = prepackable();
   f->onednn = onednn;
   f->compute = compute;
   f->stem = Fold(*conv1, *bn1, onednn, compute);
@@ -303,28 +304,6 @@ bool ResNetImpl::blockedFits(const torch::Tensor& x) const {
   return true;
 }
 
-WeightsStamp ResNetImpl::convStamp() const {
-  WeightsStamp s;
-  for (const auto* c : convs()) {
-    s.push_back(reinterpret_cast<int64_t>(c->weight.data_ptr()));
-    s.push_back(static_cast<int64_t>(c->weight._version()));
-  }
-  return s;
-}
-
-std::shared_ptr<BlockedConvs> ResNetImpl::packConvs(at::ScalarType compute) const {
-  torch::NoGradGuard guard;
-  auto p = std::make_shared<BlockedConvs>();
-  p->stamp = convStamp();
-  p->compute = compute;
-  // float32: the module's own weights, which oneDNN reorders into a short-lived buffer on each
-  // call. A prepacked copy would add the whole backbone's size (240 MB for ResNet-152) for no
-  // measurable gain at training batch sizes (16 and more), where the convolutions dwarf the
-  // reorder. bfloat16: converted and reordered once.
-  for (const auto* c : convs()) p->packed.push_back(compute == at::kFloat ? c->weight.detach() : Prepack(c->weight, c->stride, c->padding, compute));
-  return p;
-}
-
 // nn::BatchNorm2d's train-mode forward, on a oneDNN tensor: count the batch, normalize with the
 // batch statistics, update the running ones in place (momentum, or the cumulative average when
 // momentum is unset; the unbiased variance).
@@ -340,15 +319,13 @@ static torch::Tensor BatchNormTrain(nn::BatchNorm2dImpl& bn, const torch::Tensor
   return std::get<0>(at::native_batch_norm(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, /*training=*/true, factor, o.eps()));
 }
 
-torch::Tensor ResNetImpl::forwardBlocked(const BlockedConvs& convs, const torch::Tensor& input) {
+torch::Tensor ResNetImpl::forwardBlocked(const torch::Tensor& input) {
   torch::NoGradGuard guard;
   ++generation_;  // the running statistics change under the fold
-  size_t next = 0;
-  auto unit = [&](const ConvImpl& c, nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
-    const torch::Tensor& w = convs.packed.at(next++);
-    return BatchNormTrain(bn, at::mkldnn_convolution(x, w, {}, {c.padding, c.padding}, {c.stride, c.stride}, {1, 1}, 1));
+  auto unit = [](const ConvImpl& c, nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+    return BatchNormTrain(bn, at::mkldnn_convolution(x, c.weight, {}, {c.padding, c.padding}, {c.stride, c.stride}, {1, 1}, 1));
   };
-  torch::Tensor x = unit(*conv1, *bn1, input.contiguous().to_mkldnn(convs.compute)).relu_();
+  torch::Tensor x = unit(*conv1, *bn1, input.contiguous().to_mkldnn()).relu_();
   x = torch::max_pool2d(x, 3, 2, 1);
   for (auto& layer : layers) {
     for (const auto& m : layer->children()) {

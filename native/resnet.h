@@ -3,11 +3,10 @@
 // bottleneck, as torchvision >= 0.5), so torchvision's state dicts load by name.
 //
 // Besides the plain forward (any mode, any device, autograd), two paths for a frozen backbone:
-//  - FoldedResNet: eval mode, each BatchNorm folded into the convolution before it;
-//  - BlockedConvs + ResNetImpl::forwardBlocked: the book's train mode (batch statistics, running
+//  - FoldedResNet: eval mode, each BatchNorm folded into the convolution before it; derived from
+//    the weights, rebuilt by its owner (module.h, FoldSlot) when they change;
+//  - ResNetImpl::forwardBlocked (opt-in): the book's train mode (batch statistics, running
 //    statistics updated as PyTorch does) with frozen weights and no gradient, on oneDNN.
-// Both are derived from the weights; their owner (module.h, FoldSlot) rebuilds them when the
-// weights change.
 #pragma once
 
 #include <torch/torch.h>
@@ -84,15 +83,6 @@ struct FoldedResNet {
   torch::Tensor forward(const torch::Tensor& x) const;
 };
 
-// The book-mode backbone's convolution weights in the order forwardBlocked uses them: in float32
-// the module's own tensors (oneDNN reorders each on use), in bfloat16 copies converted and
-// reordered once into oneDNN's layout. The batch norms read and update the module's own tensors.
-struct BlockedConvs {
-  WeightsStamp stamp;
-  at::ScalarType compute = at::kFloat;
-  std::vector<torch::Tensor> packed;
-};
-
 struct ResNetImpl : torch::nn::Module {
   // numClasses 0: no fc; forward returns the pooled features [N, 512 or 2048].
   // init false: the convolution weights are left uninitialised (a checkpoint is about to fill them).
@@ -107,20 +97,21 @@ struct ResNetImpl : torch::nn::Module {
   // Whether the weights can be prepacked for oneDNN: CPU, float32, oneDNN built in, and not
   // turned off by TORCHCAP_ONEDNN_PREPACK=0.
   bool prepackable() const;
-  // The eval-mode fold, prepacked for oneDNN (in the `compute` precision) when `onednn`, else
-  // channels-last.
-  std::shared_ptr<FoldedResNet> fold(at::ScalarType compute, bool onednn) const;
+  // The eval-mode fold: prepacked for oneDNN in the `compute` precision (float32 or bfloat16)
+  // where prepackable(), else channels-last.
+  std::shared_ptr<FoldedResNet> fold(at::ScalarType compute) const;
   WeightsStamp stamp() const;
 
   // Whether a train-mode forward of x can run on forwardBlocked: prepackable weights, float32
   // CPU input, no gradient wanted.
   bool blockedFits(const torch::Tensor& x) const;
-  std::shared_ptr<BlockedConvs> packConvs(at::ScalarType compute) const;
-  WeightsStamp convStamp() const;
-  // The train-mode forward on oneDNN: the same numbers as forward() in train mode (batch
-  // statistics; running statistics updated with the momentum and the unbiased variance), to
-  // float32 rounding.
-  torch::Tensor forwardBlocked(const BlockedConvs& convs, const torch::Tensor& x);
+  // The train-mode forward with activations in oneDNN's blocked layout from the first convolution
+  // to the pooling (convolutions on the module's weights, which oneDNN reorders on use; batch
+  // norm by oneDNN): the same numbers as forward() in train mode (batch statistics; running
+  // statistics updated with the momentum and the unbiased variance), to float32 rounding.
+  // A third less CPU work than PyTorch's kernels on one thread, but oneDNN's multi-threaded
+  // batch norm waits on spinning barriers, which cost more than that on a busy machine: opt-in.
+  torch::Tensor forwardBlocked(const torch::Tensor& x);
 
   Conv conv1{nullptr};
   torch::nn::BatchNorm2d bn1{nullptr};

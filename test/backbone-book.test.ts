@@ -1,7 +1,8 @@
 /**
- * The book-mode backbone on oneDNN (train-mode batch norm, frozen weights, no gradient): the same
- * numbers as PyTorch's own kernels, to float32 rounding; its prepacked weights follow every weight
- * change; and ResNet construction without random initialisation for loaders.
+ * The book-mode backbone on oneDNN (ResNet.blockedTrain: train-mode batch norm, frozen weights, no
+ * gradient, activations in oneDNN's blocked layout): the same numbers as PyTorch's own kernels, to
+ * float32 rounding, following every weight change; and ResNet construction without random
+ * initialisation for loaders.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -39,10 +40,10 @@ const CAPTIONS = [
 const LENGTHS = [7, 5, 4, 4, 3, 3];
 
 /** The book's models, seeded (torchvision's initialisation), and its training step. */
-function bookModels(onednn: boolean) {
+function bookModels(blocked: boolean) {
   manualSeed(0);
   const encoder = new CaptionEncoder({ backbone: 18, embedSize: 16 });
-  encoder.resnet.onednn = onednn;
+  encoder.resnet.blockedTrain = blocked;
   const decoder = new CaptionDecoder({ vocabSize: 14, embedSize: 16, hiddenSize: 32 });
   const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
   const captions = Tensor.from(CAPTIONS, { dtype: 'int64' });
@@ -65,15 +66,15 @@ describe('the book-mode step on oneDNN equals PyTorch kernels\' step', () => {
   test('loss (1e-5) and the saved encoder\'s running statistics (1e-5 relative + 1e-6), ResNet-18, batch 6', async () => {
     manualSeed(1);
     const batches = [Tensor.randn([6, 3, 64, 64]), Tensor.randn([6, 3, 64, 64]).mul(0.5).add(0.2)];
-    const onednn = bookModels(true);
+    const blocked = bookModels(true);
     const pytorch = bookModels(false);
-    const first = [onednn.step(batches[0]), pytorch.step(batches[0])];
+    const first = [blocked.step(batches[0]), pytorch.step(batches[0])];
     expect(Math.abs(first[0].loss - first[1].loss)).toBeLessThan(1e-5 * first[1].loss);
     // Different kernels ran (oneDNN's batch norm rounds differently): the comparison is not void.
     expect(maxAbs(first[0].features, first[1].features)).toBeGreaterThan(0);
-    onednn.step(batches[1]);
+    blocked.step(batches[1]);
     pytorch.step(batches[1]);
-    await saveWeights(onednn.encoder, path.join(dir, 'onednn.ckpt'));
+    await saveWeights(blocked.encoder, path.join(dir, 'onednn.ckpt'));
     await saveWeights(pytorch.encoder, path.join(dir, 'pytorch.ckpt'));
     const ours = await readStateDict(path.join(dir, 'onednn.ckpt'));
     const theirs = await readStateDict(path.join(dir, 'pytorch.ckpt'));
@@ -90,11 +91,11 @@ describe('the book-mode step on oneDNN equals PyTorch kernels\' step', () => {
 
   test('where float32 rounding grows a thousandfold (deterministic weights), it is as close to float64 as PyTorch\'s kernels are', () => {
     const x = inputTensor([4, 3, 64, 64], 2.0);
-    const model = (onednn: boolean, dtype?: 'float64') => {
+    const model = (blocked: boolean, dtype?: 'float64') => {
       const r = new ResNet(18);
       fill(r.stateDict());
       r.requiresGrad(false);
-      r.onednn = onednn;
+      r.blockedTrain = blocked;
       if (dtype) r.native.to(null, dtype);
       return r;
     };
@@ -112,19 +113,19 @@ describe('the book-mode step on oneDNN equals PyTorch kernels\' step', () => {
 
   test('a batch norm that sees one value per channel is refused as PyTorch refuses it', () => {
     const x = Tensor.randn([1, 3, 32, 32]); // layer4 is 1x1
-    for (const onednn of [true, false]) {
+    for (const blocked of [true, false]) {
       const r = new ResNet(18);
       r.requiresGrad(false);
-      r.onednn = onednn;
+      r.blockedTrain = blocked;
       expect(() => noGrad(() => r.forward(x, { train: true }))).toThrow(/Expected more than 1 value per channel when training, got input size \[1, 512, 1, 1\]/);
     }
   });
 });
 
-describe('the prepacked weights of the book-mode path are never stale', () => {
+describe('the oneDNN book-mode path always runs the current weights', () => {
   const x = inputTensor([2, 3, 64, 64]);
   const gap = (a: Tensor, b: Tensor): number => a.sub(b).abs().max().item() / b.abs().max().item();
-  // Equal seeded models (torchvision's initialisation), one on oneDNN, one on PyTorch's kernels.
+  // Equal seeded models (torchvision's initialisation), one on oneDNN's blocked path, one on PyTorch's kernels.
   function twins() {
     manualSeed(3);
     const a = new ResNet(18);
@@ -133,7 +134,7 @@ describe('the prepacked weights of the book-mode path are never stale', () => {
       for (const [k, t] of b.stateDict()) t.copyFrom(a.stateDict().get(k)!);
     });
     for (const r of [a, b]) r.requiresGrad(false);
-    b.onednn = false;
+    a.blockedTrain = true;
     return { a, b };
   }
   const train = (r: ResNet) => noGrad(() => r.forward(x, { train: true }));
@@ -182,10 +183,10 @@ describe('the prepacked weights of the book-mode path are never stale', () => {
     expect(gap(noGrad(() => a.forward(x, { train: false, fast: true })), evalAfter)).toBeLessThan(1e-5);
   });
 
-  test('onednn must be a boolean', () => {
+  test('blockedTrain must be a boolean', () => {
     expect(() => {
-      new ResNet(18).onednn = 1 as never;
-    }).toThrow(/Expected a boolean for onednn but received number 1/);
+      new ResNet(18).blockedTrain = 1 as never;
+    }).toThrow(/Expected a boolean for blockedTrain but received number 1/);
   });
 });
 

@@ -94,11 +94,6 @@ describe.each(sources)('against PyTorch (%s)', (_source, ref) => {
     const dec = new CaptionDecoder({ vocabSize: c.V, embedSize: c.E, hiddenSize: c.H });
     expect([...enc.stateDict().keys()]).toEqual(c.encoder_keys);
     expect([...dec.stateDict().keys()]).toEqual(c.decoder_keys);
-    // PyTorch's own kernels, so that every float32 rounding is PyTorch's: on these weights a
-    // rounding difference grows a thousandfold through the ResNet (PyTorch's float32 features are
-    // 4e-3 from float64's), so only the same kernels agree to 1e-5. The oneDNN book-mode path is
-    // measured against float64 in backbone-book.test.ts.
-    enc.resnet.onednn = false;
     fill(enc.stateDict());
     fill(dec.stateDict());
     const images = inputTensor([4, 3, 64, 64], 2.0);

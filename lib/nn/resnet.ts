@@ -47,20 +47,23 @@ export class ResNet extends NativeLeaf {
     this.featureDim = this.native.featureDim();
   }
 
-  private onednnOn = true;
+  private blocked = false;
   /**
-   * On the CPU, run the frozen backbone on oneDNN (default true): in book mode (train, frozen,
-   * no gradient) activations stay in oneDNN's blocked layout and oneDNN computes the batch norms
-   * (float32-accurate, but not the same rounding as PyTorch's kernels); the fast path prepacks its
-   * weights. false: PyTorch's own kernels, whose float32 results equal PyTorch's exactly.
+   * Opt-in (default false): on the CPU, train-mode forwards of a frozen float32 backbone with no
+   * gradient (the book's mode) keep activations in oneDNN's blocked layout from the first
+   * convolution to the pooling, and oneDNN computes the batch norms (batch statistics, then
+   * PyTorch's running-statistics update). Float32 results are PyTorch's to rounding, not bit for
+   * bit. It does a third less CPU work than PyTorch's kernels on one thread, but oneDNN's
+   * multi-threaded batch norm waits on spinning barriers that cost more than that on a busy
+   * machine (bench/train-step.js measures both).
    */
-  get onednn(): boolean {
-    return this.onednnOn;
+  get blockedTrain(): boolean {
+    return this.blocked;
   }
-  set onednn(on: boolean) {
-    if (typeof on !== 'boolean') throw new TypeError(`Expected a boolean for onednn but received ${typeof on} ${String(on)}`);
-    this.native.setOnednn(on);
-    this.onednnOn = on;
+  set blockedTrain(on: boolean) {
+    if (typeof on !== 'boolean') throw new TypeError(`Expected a boolean for blockedTrain but received ${typeof on} ${String(on)}`);
+    this.native.setBlockedTrain(on);
+    this.blocked = on;
   }
 
   /** [N, 3, H, W] -> [N, featureDim] (or [N, numClasses] with fc). */
