@@ -3,6 +3,9 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "async.h"
 #include "wrap.h"
 
@@ -43,25 +46,38 @@ static Napi::Value CreateModule(const Napi::CallbackInfo& info) {
     Napi::Object o = ArgOptions(info, 1);
     std::shared_ptr<nn::Module> m;
     switch (kind) {
-      case ModuleKind::Linear:
-        m = nn::Linear(nn::LinearOptions(Positive(o, "inFeatures"), Positive(o, "outFeatures")).bias(OptBool(o, "bias", true))).ptr();
+      case ModuleKind::Linear: {
+        const int64_t in = Positive(o, "inFeatures"), out = Positive(o, "outFeatures");
+        CheckTensorSize("Linear weight", {out, in}, torch::kFloat32);
+        m = nn::Linear(nn::LinearOptions(in, out).bias(OptBool(o, "bias", true))).ptr();
         break;
-      case ModuleKind::Embedding:
-        m = nn::Embedding(nn::EmbeddingOptions(Positive(o, "numEmbeddings"), Positive(o, "embeddingDim"))).ptr();
+      }
+      case ModuleKind::Embedding: {
+        const int64_t num = Positive(o, "numEmbeddings"), dim = Positive(o, "embeddingDim");
+        CheckTensorSize("Embedding weight", {num, dim}, torch::kFloat32);
+        m = nn::Embedding(nn::EmbeddingOptions(num, dim)).ptr();
         break;
+      }
       case ModuleKind::BatchNorm1d:
+        CheckTensorSize("BatchNorm1d weight", {Positive(o, "numFeatures")}, torch::kFloat32);
         m = nn::BatchNorm1d(nn::BatchNorm1dOptions(Positive(o, "numFeatures"))
                                 .momentum(OptNumber(o, "momentum", 0.1))
                                 .eps(OptNumber(o, "eps", 1e-5)))
                 .ptr();
         break;
-      case ModuleKind::LSTM:
-        m = nn::LSTM(nn::LSTMOptions(Positive(o, "inputSize"), Positive(o, "hiddenSize"))
-                         .num_layers(OptInt(o, "numLayers", 1))
+      case ModuleKind::LSTM: {
+        const int64_t in = Positive(o, "inputSize"), hidden = Positive(o, "hiddenSize"), layers = OptInt(o, "numLayers", 1);
+        if (layers < 1) ThrowRange("Module option numLayers must be a positive integer");
+        // Every layer's weights fit in [numLayers, 4, hiddenSize, max(inputSize, hiddenSize) + hiddenSize + 2].
+        const int64_t cap = std::numeric_limits<int64_t>::max() / 4;
+        CheckTensorSize("LSTM weights", {layers, 4, hidden, std::min(std::max(in, hidden), cap) + std::min(hidden, cap) + 2}, torch::kFloat32);
+        m = nn::LSTM(nn::LSTMOptions(in, hidden)
+                         .num_layers(layers)
                          .batch_first(OptBool(o, "batchFirst", false))
                          .dropout(OptNumber(o, "dropout", 0.0)))
                 .ptr();
         break;
+      }
       case ModuleKind::ResNet:
         m = ResNet(OptInt(o, "depth", 152), OptInt(o, "numClasses", 0)).ptr();
         break;
