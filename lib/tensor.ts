@@ -5,6 +5,7 @@
  * libtorch's own errors (shape mismatches and the like) arrive as JS errors from native code.
  * Memory is freed by `dispose()` (or `using`), else by the GC finalizer.
  */
+import { getHeapStatistics } from 'v8';
 import { native, type NativeTensor, type DType, type UnaryOp, type BinaryOp, type ReduceOp } from './binding';
 
 export type { DType } from './binding';
@@ -277,6 +278,13 @@ export class Tensor {
 
   /** The data as a nested JS array of numbers (int64 as numbers, bool as booleans). */
   toArray(): NestedArray {
+    // About 32 bytes an array and 8 a number: refuse what the JS heap cannot hold (running out of
+    // it is fatal, not an exception), such as the 10⁹ empty arrays of a [1e9, 0] tensor.
+    let arrays = 1;
+    for (let d = 0, rows = 1; d < this.ndim - 1; d++) arrays += rows *= this.shape[d];
+    if (arrays * 32 + this.numel * 8 > getHeapStatistics().heap_size_limit / 2) {
+      throw new RangeError(`toArray: a tensor of shape [${this.shape.join(', ')}] is too big for nested JS arrays; use toTypedArray()`);
+    }
     const flat = this.toTypedArray();
     const isBool = this.dtype === 'bool';
     const values: (number | boolean)[] = Array.from(flat as ArrayLike<number | bigint>, (v) =>
@@ -698,6 +706,7 @@ export function noGrad<T>(fn: () => T): T {
   try {
     const r = fn();
     if (r instanceof Promise) {
+      r.catch(() => undefined); // refused below: its rejection must not become an unhandled one
       throw new TypeError('noGrad() takes a synchronous function; grad mode is per thread, so pass { grad: false } to async calls instead');
     }
     return r;
