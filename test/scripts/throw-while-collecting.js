@@ -33,7 +33,7 @@ for (let i = 0; i < n; i++) {
       count(e);
     }
     try {
-      a.handle.reshape(['x']); // the native layer's own TypeError
+      a.select(0, 9); // libtorch's index error, a RangeError
     } catch (e) {
       count(e);
     }
