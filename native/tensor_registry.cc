@@ -10,12 +10,13 @@ namespace torchcap {
 namespace {
 // V8 collects after 64 MB of external growth; a loop that drops small tensors would then hold
 // 64 MB of dead ones. Every 16 MB of new tensors, a brief spike in the reported amount asks V8
-// for a collection sooner (only the report changes, nothing is allocated), and the registry
-// checks right after it.
+// for a collection sooner (only the report changes, nothing is allocated), and a check follows.
 constexpr int64_t kNudgeBytes = int64_t{16} << 20;
 constexpr int64_t kNudgeSpike = int64_t{64} << 20;
-// Checks also come after each collection (see NewProbe) and, as a bound, after this many tensors.
-constexpr int64_t kCheckEvery = 4096;
+constexpr int64_t kCheckEvery = 4096;  // tensors
+constexpr size_t kAlwaysCheckOld = 4096;
+// V8 moves an object out of the young generation once it has survived two young collections.
+constexpr int kProbeAgeOld = 2;
 }  // namespace
 
 void TensorRegistry::Push(TensorWrap* w, bool young) {
@@ -29,12 +30,14 @@ void TensorRegistry::Add(napi_env env, TensorWrap* w, int64_t bytes) {
   Push(w, true);
   ReportExternal(env, bytes);
   bytesSinceCheck_ += bytes;
+  ++addedSinceCheck_;
+  ++addedSinceFullCheck_;
   if (bytesSinceCheck_ >= kNudgeBytes) {
     ReportExternal(env, kNudgeSpike);
     ReportExternal(env, -kNudgeSpike);
-    Sweep(env, 2 * young_.size());
-  } else if (++addedSinceCheck_ >= kCheckEvery || Collected(env, gcProbe_)) {
-    Sweep(env, 2 * young_.size());
+    Sweep(env, false);
+  } else if (addedSinceCheck_ >= kCheckEvery || !anyGcProbe_ || Collected(env, anyGcProbe_)) {
+    Sweep(env, false);
   }
 }
 
@@ -53,22 +56,41 @@ bool TensorRegistry::Collected(napi_env env, napi_ref weak) {
   return weak != nullptr && napi_get_reference_value(env, weak, &v) == napi_ok && v == nullptr;
 }
 
-// A fresh empty object, weakly referenced: once that reference is cleared, a collection has run
-// since this check (the youngest collections included), and tensors may be waiting.
-void TensorRegistry::NewProbe(napi_env env) {
-  if (gcProbe_) napi_delete_reference(env, gcProbe_);
-  gcProbe_ = nullptr;
+// A fresh empty object held by a reference with `refs` counts (0: weak).
+napi_ref TensorRegistry::NewProbe(napi_env env, uint32_t refs) {
   napi_value probe = nullptr;
-  if (napi_create_object(env, &probe) == napi_ok) napi_create_reference(env, probe, 0, &gcProbe_);
+  napi_ref ref = nullptr;
+  if (napi_create_object(env, &probe) == napi_ok) napi_create_reference(env, probe, refs, &ref);
+  return ref;
 }
 
-// Frees the tensors of collected objects: every young one is checked (survivors become old), then
-// up to `oldBudget` old ones, resuming where the last check stopped.
-void TensorRegistry::Sweep(napi_env env, size_t oldBudget) {
-  bytesSinceCheck_ = 0;
-  addedSinceCheck_ = 0;
+void TensorRegistry::Sweep(napi_env env, bool all) {
   napi_handle_scope scope = nullptr;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  // Which collections ran since the last check.
+  const bool anyGc = Collected(env, anyGcProbe_);
+  bool fullGc = false;
+  if (fullGcProbe_ && fullGcProbeAge_ >= kProbeAgeOld) {
+    fullGc = Collected(env, fullGcProbe_);
+  } else if (fullGcProbe_ && anyGc && ++fullGcProbeAge_ == kProbeAgeOld) {
+    napi_reference_unref(env, fullGcProbe_, nullptr);  // old by now: only a full collection clears it
+  }
+  if (!fullGcProbe_ || fullGc) {
+    if (fullGcProbe_) napi_delete_reference(env, fullGcProbe_);
+    fullGcProbe_ = NewProbe(env, 1);
+    fullGcProbeAge_ = 0;
+  }
+  if (anyGcProbe_) napi_delete_reference(env, anyGcProbe_);
+  anyGcProbe_ = NewProbe(env, 0);
+
+  const bool allOld = all || fullGc || (anyGc && old_.size() <= kAlwaysCheckOld) || addedSinceFullCheck_ * 4 >= static_cast<int64_t>(old_.size());
+  const size_t oldBudget = allOld ? old_.size() : std::min(old_.size(), 2 * young_.size());
+  for (size_t n = oldBudget; n > 0 && !old_.empty(); --n) {
+    if (cursor_ >= old_.size()) cursor_ = 0;
+    TensorWrap* w = old_[cursor_];
+    if (Collected(env, w->self_)) w->Reap();  // the last entry moves into this slot: checked next
+    else ++cursor_;
+  }
   std::vector<TensorWrap*> young;
   young.swap(young_);
   for (TensorWrap* w : young) w->list_ = TensorWrap::List::None;
@@ -76,16 +98,12 @@ void TensorRegistry::Sweep(napi_env env, size_t oldBudget) {
     if (Collected(env, w->self_)) w->Reap();
     else Push(w, false);
   }
-  for (size_t n = std::min(oldBudget, old_.size()); n > 0 && !old_.empty(); --n) {
-    if (cursor_ >= old_.size()) cursor_ = 0;
-    TensorWrap* w = old_[cursor_];
-    if (Collected(env, w->self_)) w->Reap();  // the last entry moves into this slot: checked next
-    else ++cursor_;
-  }
-  NewProbe(env);
+  bytesSinceCheck_ = 0;
+  addedSinceCheck_ = 0;
+  if (allOld) addedSinceFullCheck_ = 0;
   napi_close_handle_scope(env, scope);
 }
 
-void TensorRegistry::SweepAll(napi_env env) { Sweep(env, old_.size() + young_.size()); }
+void TensorRegistry::SweepAll(napi_env env) { Sweep(env, true); }
 
 }  // namespace torchcap

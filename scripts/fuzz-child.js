@@ -184,7 +184,9 @@ function newModule() {
     case 'BatchNorm1d':
       return [`new BatchNorm1d`, () => new api.BatchNorm1d(n(), chance(0.3) ? { momentum: rand(), eps: pick([1e-5, -1, NaN]) } : undefined)];
     default: {
-      const opts = chance(0.5) ? { numLayers: chance(0.9) ? int(1, 3) : size(), batchFirst: chance(0.5), dropout: pick([0, 0.5, 2, NaN]) } : undefined;
+      // Layer counts are small or impossible: a legal million layers would only be slow to build.
+      const layers = chance(0.9) ? int(1, 3) : pick([0, -1, 2.5, 2 ** 40, 2 ** 62, NaN, 'x']);
+      const opts = chance(0.5) ? { numLayers: layers, batchFirst: chance(0.5), dropout: pick([0, 0.5, 2, NaN]) } : undefined;
       return [`new LSTM(${show(opts)})`, () => new api.LSTM(n(), n(), opts)];
     }
   }

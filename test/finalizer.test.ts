@@ -31,3 +31,14 @@ test('native errors thrown while the GC collects dropped tensors end as JS error
   // far fewer of them were alive at any check than were created.
   expect(out.peakLiveTensors).toBeLessThan(n / 10);
 });
+
+test('a dropped tensor is freed at the first tensor created after its collection, or when the event loop turns', () => {
+  const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'scripts', 'dropped-tensors.js')], { encoding: 'utf8', timeout: 60000 });
+  expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  const mb = JSON.parse(r.stdout); // MB handed out by the CPU allocator at each point
+  if (!mb.installed) {
+    console.log('SKIP the allocator counts: TORCHCAP_CPU_CACHE_MB=0 turns torchcap\'s CPU allocator off');
+    return;
+  }
+  expect(mb).toEqual({ installed: true, start: 0, dropped: 64, collected: 64, nextTensor: 0, collectedAgain: 64, eventLoopTurned: 0 });
+});
