@@ -9,9 +9,9 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { runCaption, type CaptionCommandOptions } from '../lib/commands/caption';
 import { CaptionEncoder, CaptionDecoder } from '../lib/model';
-import { saveWeights } from '../lib/checkpoint';
-import { Vocabulary } from '../lib/vocabulary';
-import { manualSeed } from '../lib/tensor';
+import { saveWeights } from '../lib/model/checkpoint';
+import { Vocabulary } from '../lib/vocabulary/vocabulary';
+import { manualSeed } from '../lib/core/tensor';
 
 let tmp: string;
 let base: CaptionCommandOptions;

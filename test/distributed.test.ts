@@ -9,12 +9,12 @@ import * as os from 'os';
 import * as path from 'path';
 import { promisify } from 'util';
 import { readSafetensors } from '../lib/serialization';
-import { distributedEnv, threadsPerRank } from '../lib/distributed';
-import { withoutNproc, freePort } from '../lib/launch';
-import { native } from '../lib/binding';
+import { withoutNproc, freePort } from '../lib/distributed/launch';
 import type { Tensor } from '../lib';
 import { describeIf } from './support/skip';
 import { sharedDataPresent } from './support/data';
+import { native } from '../lib/core/native';
+import { distributedEnv, threadsPerRank } from '../lib/distributed/env';
 
 const run = promisify(execFile);
 const script = path.join(__dirname, 'scripts', 'dist-train.js');

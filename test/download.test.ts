@@ -11,7 +11,7 @@ import * as path from 'path';
 import * as yazl from 'yazl';
 import * as zlib from 'zlib';
 import { runDownloadCoco } from '../lib/commands/download';
-import { COCO_FILES, DownloadError, downloadCoco, downloadFile, extractZip } from '../lib/data/download';
+import { COCO_FILES, DownloadError, downloadCoco, downloadFile, extractZip } from '../lib/prepare';
 
 /** A zip built in memory: a text file, a 300 KB random file in a subfolder, an empty folder. */
 async function makeZip(files: Record<string, Buffer>, dirs: string[] = []): Promise<Buffer> {

@@ -13,8 +13,8 @@ import { ResNet } from '../lib/nn/resnet';
 import { CaptionEncoder, CaptionDecoder } from '../lib/model';
 import { crossEntropy } from '../lib/nn/functional';
 import { packPaddedSequence } from '../lib/nn/rnn';
-import { Adam } from '../lib/optim';
-import { loadEncoder, loadWeights, saveWeights } from '../lib/checkpoint';
+import { Adam } from '../lib/nn/optim';
+import { loadEncoder, loadWeights, saveWeights } from '../lib/model/checkpoint';
 import { fill, inputTensor, fromJson, maxRelErr, summarize, type Json, type Summary } from './support/deterministic';
 import { pythonHas, PYTHON } from './support/python';
 

@@ -9,10 +9,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
-import { Tensor, manualSeed, noGrad } from '../lib/tensor';
+import { Tensor, manualSeed, noGrad } from '../lib/core/tensor';
 import { CaptionEncoder, CaptionDecoder, torchvisionToBookKey } from '../lib/model';
 import { ResNet } from '../lib/nn/resnet';
-import { Adam } from '../lib/optim';
+import { Adam } from '../lib/nn/optim';
 import { crossEntropy } from '../lib/nn/functional';
 import { packPaddedSequence } from '../lib/nn/rnn';
 import { greedy, cutAtEnd } from '../lib/sample';
@@ -29,7 +29,7 @@ import {
   inferDecoderOptions,
   removeTemporaries,
   LATEST,
-} from '../lib/checkpoint';
+} from '../lib/model/checkpoint';
 import { saveTorchFile, readStateDict } from '../lib/serialization';
 import { inputTensor } from './support/deterministic';
 import { pythonHas, runPython } from './support/python';
@@ -336,7 +336,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; signal
   });
 }
 
-describeIf(fs.existsSync(path.join(DIST, 'checkpoint.js')), 'dist/ is not built (npx tsc -p .)', 'a process killed while saving', () => {
+describeIf(fs.existsSync(path.join(DIST, 'model', 'checkpoint.js')), 'dist/ is not built (npx tsc -p .)', 'a process killed while saving', () => {
   test('leaves the previous complete set as the latest, which restores', async () => {
     let interrupted = 0;
     for (const delay of [30, 150, 300]) {

@@ -11,7 +11,7 @@ import { train, type Trainer, type TrainOptions } from '../lib/train';
 import { readSafetensors } from '../lib/serialization';
 import { decodeImage, toBatch } from '../lib/data/images';
 import { readCoco } from '../lib/data/datasets';
-import { noGrad } from '../lib/tensor';
+import { noGrad } from '../lib/core/tensor';
 import { sharedData, sharedDataPresent, SHARED_DATA } from './support/data';
 import { describeIf } from './support/skip';
 import { runCli, cliBuilt, NO_CLI } from './support/cli';

@@ -7,7 +7,6 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import * as images from '../lib/data/images';
 import { CaptionLoader, epochOrder, padCaptions, type Batch, type Sample } from '../lib/data/loader';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../lib/data/images';
 import { pythonHas, runPython } from './support/python';
@@ -269,12 +268,13 @@ describe('CaptionLoader', () => {
   });
 
   test('prefetch: the next batches are being decoded before the consumer asks for them', async () => {
+    // Decoding a file starts with reading it (once: its bytes go to the decoder).
     const calls: { image: string; at: number }[] = [];
-    const real = images.decodeImage;
-    const spy = jest.spyOn(images, 'decodeImage').mockImplementation((src, size, o) => {
-      calls.push({ image: String(src), at: Date.now() });
-      return real(src, size, o);
-    });
+    const real = fs.promises.readFile;
+    const spy = jest.spyOn(fs.promises, 'readFile').mockImplementation(((file: string, o?: unknown) => {
+      calls.push({ image: String(file), at: Date.now() });
+      return real(file, o as never);
+    }) as typeof fs.promises.readFile);
     try {
       const loader = new CaptionLoader(samples, { ...opts, prefetch: 2 });
       const order = epochOrder(samples.length, 0, { seed: 5 });

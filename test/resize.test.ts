@@ -7,8 +7,8 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { runResize } from '../lib/commands/resize';
-import { createProgress, formatBytes, formatDuration } from '../lib/data/progress';
-import { type ResizeProgress, resizeImages } from '../lib/data/resize';
+import { createProgress, formatBytes, formatDuration } from '../lib/util/progress';
+import { type ResizeProgress, resizeImages } from '../lib/prepare/resize';
 import { sharedData } from './support/data';
 import { describeIf } from './support/skip';
 

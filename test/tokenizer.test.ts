@@ -15,10 +15,10 @@ import * as path from 'path';
 import { sentenceSplit, treebankTokenize, wordTokenize } from '../lib/text/tokenizer';
 import { PUNKT_ENGLISH } from '../lib/text/punkt-english';
 import * as pc from '../lib/text/pyclasses';
-import { pyRstrip, pySplit } from '../lib/text/pyclasses';
 import { sharedData, sharedDataPresent } from './support/data';
 import { pythonHas, runPython } from './support/python';
 import { describeIf, testIf } from './support/skip';
+import { firstIsLower, firstIsUpper, pyRstrip, pySplit } from '../lib/util/python';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'tokenizer');
 const SCRIPT = path.resolve(__dirname, '..', 'scripts', 'fixtures', 'make-tokenizer-fixtures.py');
@@ -293,8 +293,8 @@ testIf(havePython, 'needs /usr/bin/python3', "live: Python-compatible character 
     ['w', (ch) => new RegExp(`^${pc.W}$`, 'u').test(ch)],
     ['d', (ch) => new RegExp(`^${pc.D}$`, 'u').test(ch)],
     ['wnd', (ch) => new RegExp(`^${pc.W_NOT_DIGIT}$`, 'u').test(ch)],
-    ['upper', (ch) => pc.firstIsUpper(ch)],
-    ['lower', (ch) => pc.firstIsLower(ch)],
+    ['upper', (ch) => firstIsUpper(ch)],
+    ['lower', (ch) => firstIsLower(ch)],
   ];
   // Characters whose case properties later Unicode versions changed: U+0295 stopped being
   // lower case; the modifier letters U+10FC, U+A7F2..U+A7F4 and U+AB69 became lower case.

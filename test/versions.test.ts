@@ -2,7 +2,7 @@ import { execFileSync } from 'child_process';
 import * as path from 'path';
 import * as os from 'os';
 import { versions, setNumThreads, getNumThreads } from '../lib';
-import { defaultThreads } from '../lib/binding';
+import { defaultThreads } from '../lib/core/runtime';
 
 test('versions() reports torchcap, libtorch, BLAS, threads and CUDA', () => {
   const v = versions();

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { END, PAD, SPECIAL_TOKENS, START, UNK, Vocabulary, VocabularyError, tokenizeCaption } from '../lib/vocabulary';
+import { END, PAD, SPECIAL_TOKENS, START, UNK, Vocabulary, VocabularyError, tokenizeCaption } from '../lib/vocabulary/vocabulary';
 import { sharedData, sharedDataPresent } from './support/data';
 import { describeIf } from './support/skip';
 

@@ -10,8 +10,8 @@
  * with the reason when a part cannot be downloaded or extracted.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { COCO_FILES, COCO_PARTS, type CocoPart, type CocoProgress, cocoBaseUrl, downloadCoco } from '../data/download';
-import { type Progress, createProgress, formatBytes } from '../data/progress';
+import { COCO_FILES, COCO_PARTS, type CocoPart, type CocoProgress, cocoBaseUrl, downloadCoco } from '../prepare/coco';
+import { type ProgressBar, createProgress, formatBytes } from '../util/progress';
 import { processIO, type CommandIO } from './io';
 
 export interface DownloadCocoOptions {
@@ -24,7 +24,7 @@ export interface DownloadCocoOptions {
 
 /** Runs `download coco` and returns its exit status. */
 export async function runDownloadCoco(opts: DownloadCocoOptions, io: CommandIO = processIO): Promise<number> {
-  let bar: Progress | undefined;
+  let bar: ProgressBar | undefined;
   let barKey = '';
   const onProgress = (p: CocoProgress): void => {
     const key = `${p.part} ${p.phase}`;

@@ -10,8 +10,8 @@
  */
 import * as os from 'os';
 import type { Argv, CommandModule } from 'yargs';
-import { createProgress } from '../data/progress';
-import { DEFAULT_JPEG_QUALITY, DEFAULT_SIZE, resizeImages } from '../data/resize';
+import { createProgress } from '../util/progress';
+import { DEFAULT_JPEG_QUALITY, DEFAULT_SIZE, resizeImages } from '../prepare/resize';
 import { processIO, type CommandIO } from './io';
 
 export interface ResizeCommandOptions {

@@ -4,7 +4,7 @@
  *   torchcap vocab --captions annotations/captions_train2014.json --threshold 4 --out vocab.json
  */
 import type { Argv, CommandModule } from 'yargs';
-import { Vocabulary, DEFAULT_THRESHOLD } from '../vocabulary';
+import { Vocabulary, DEFAULT_THRESHOLD } from '../vocabulary/vocabulary';
 import { readCaptions } from '../data/datasets';
 import { processIO, type CommandIO } from './io';
 

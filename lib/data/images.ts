@@ -11,11 +11,12 @@
  */
 import * as fs from 'fs';
 import sharp from 'sharp';
-import { native, type RawImage } from '../binding';
-import { Tensor } from '../tensor';
-import { dispatch } from '../executor';
+import { type RawImage } from '../core/binding';
+import { Tensor } from '../core/tensor';
+import { dispatch } from '../core/executor';
+import { native } from '../core/native';
 
-export type { RawImage } from '../binding';
+export type { RawImage } from '../core/binding';
 
 /** ImageNet statistics, as torchvision's pretrained models expect. */
 export const IMAGENET_MEAN: readonly number[] = [0.485, 0.456, 0.406];

@@ -3,10 +3,10 @@
  * are JPEGs of the expected size are decoded, cropped, flipped and normalized in one native pass
  * on all cores; everything else goes through sharp (images.ts).
  */
-import { native } from '../binding';
-import { Tensor } from '../tensor';
-import { dispatch } from '../executor';
+import { Tensor } from '../core/tensor';
+import { dispatch } from '../core/executor';
 import { IMAGENET_MEAN, IMAGENET_STD } from './images';
+import { native } from '../core/native';
 
 export const nativeJpeg = native.hasTurboJpeg;
 

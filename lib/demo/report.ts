@@ -16,7 +16,7 @@
  */
 import { promises as fsp } from 'fs';
 import * as path from 'path';
-import { writeFileAtomicAsync as writeFileAtomic } from '../util/files';
+import { writeFileAtomic } from '../util/files';
 
 export interface ReportItem {
   /** Path of the image file. */

@@ -33,7 +33,8 @@ export type { MeteorOptions, MeteorOutcome } from './meteor';
 export { DROPPED_PUNCTUATION, ptbTokenLines, ptbTokens, tokenizeCaption, tokenizeCaptions } from './ptb-tokenizer';
 export { computeRougeL, ROUGE_BETA, rougeL } from './rouge';
 export type { RougeResult } from './rouge';
-export { npMean, pySplit } from './numeric';
+export { npMean } from './numeric';
+export { pySplit } from '../util/python';
 
 /** The metric names coco-caption reports, in its order. */
 export const METRIC_NAMES = ['Bleu_1', 'Bleu_2', 'Bleu_3', 'Bleu_4', 'METEOR', 'ROUGE_L', 'CIDEr', 'SPICE'] as const;
