@@ -226,23 +226,19 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
   ThrowError("unknown module kind");
 }
 
-// The named records forward takes and gives, per kind; fields in the order RunForward reads them.
-static const Fields& InputFields(ModuleKind kind, bool packed) {
-  static const Fields input{"input"}, images{"images"}, lstm{"input", "h", "c"},
-      lstmPacked{"data", "batchSizes", "sortedIndices", "unsortedIndices", "h", "c"};
-  if (packed) return lstmPacked;
-  if (kind == ModuleKind::ResNet) return images;
-  if (kind == ModuleKind::LSTM) return lstm;
-  return input;
-}
+// The named records forward takes (in) and gives (out), per kind; fields in the order RunForward
+// reads and returns them.
+struct ForwardRecords {
+  Fields in, out;
+};
 
-static const Fields& OutputFields(ModuleKind kind, bool packed) {
-  static const Fields output{"output"}, features{"features"}, lstm{"output", "h", "c"},
-      lstmPacked{"data", "batchSizes", "sortedIndices", "unsortedIndices", "h", "c"};
+static const ForwardRecords& RecordsOf(ModuleKind kind, bool packed) {
+  static const ForwardRecords plain{{"input"}, {"output"}}, resnet{{"images"}, {"features"}}, lstm{{"input", "h", "c"}, {"output", "h", "c"}},
+      lstmPacked{{"data", "batchSizes", "sortedIndices", "unsortedIndices", "h", "c"}, {"data", "batchSizes", "sortedIndices", "unsortedIndices", "h", "c"}};
   if (packed) return lstmPacked;
-  if (kind == ModuleKind::ResNet) return features;
+  if (kind == ModuleKind::ResNet) return resnet;
   if (kind == ModuleKind::LSTM) return lstm;
-  return output;
+  return plain;
 }
 
 // forward(inputs, { train: boolean, fast?: boolean, autocast?: 'bf16'|'fp16' }) -> outputs, named
@@ -253,7 +249,8 @@ template <bool Async, bool Packed>
 Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     if (Packed && kind != ModuleKind::LSTM) ThrowType("forwardPacked() is for LSTM modules");
-    Tensors in = ArgRecord(info, 0, "inputs", InputFields(kind, Packed));
+    const ForwardRecords& records = RecordsOf(kind, Packed);
+    Tensors in = ArgRecord(info, 0, "inputs", records.in);
     Napi::Object o = ArgOptions(info, 1);
     if (!o.Has("train") || !o.Get("train").IsBoolean()) ThrowType("forward needs options.train (true or false)");
     const bool train = o.Get("train").As<Napi::Boolean>().Value();
@@ -262,7 +259,7 @@ Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
     auto m = module;
     auto f = fast;
     auto k = kind;
-    return RunRecord<Async>(info.Env(), OutputFields(kind, Packed),
+    return RunRecord<Async>(info.Env(), records.out,
                             [k, m, f, in, train, useFast, autocast]() { return RunForward(k, m, f, in, train, useFast, Packed, autocast); });
   });
 }

@@ -330,7 +330,7 @@ describe('downloadFile', () => {
   test('arguments are checked', async () => {
     await expect(downloadFile('ftp://127.0.0.1/x', path.join(tmp, 'x'))).rejects.toThrow(/Expected an http or https URL/);
     await expect(downloadFile('http://127.0.0.1/x', path.join(tmp, 'x'), { expectedSize: -1 })).rejects.toThrow(
-      'Expected a non-negative integer for expectedSize but received -1',
+      'Expected an integer >= 0 for expectedSize but received -1',
     );
   });
 });

@@ -10,7 +10,9 @@
 import type { Argv, CommandModule, Options } from 'yargs';
 import { Captioner, type CaptionOutcome } from '../captioner';
 import { RESNET_DEPTHS, type ResNetDepth } from '../nn/resnet';
-import { processIO, type CommandIO } from './io';
+import type { Autocast } from '../model';
+import { commandFailed, processIO, type CommandIO } from './io';
+import { optionalInt } from '../util/checks';
 
 export interface CaptionCommandOptions {
   images: string[];
@@ -22,7 +24,7 @@ export interface CaptionCommandOptions {
   json?: boolean;
   maxLen?: number;
   device?: string;
-  autocast?: 'bf16' | 'fp16';
+  autocast?: Autocast;
 }
 
 export function parseBackbone(name: string | undefined): ResNetDepth | undefined {
@@ -34,15 +36,12 @@ export function parseBackbone(name: string | undefined): ResNetDepth | undefined
 }
 
 export async function runCaption(opts: CaptionCommandOptions, io: CommandIO = processIO): Promise<number> {
-  for (const [flag, v] of [['--beam', opts.beam], ['--max-len', opts.maxLen]] as const) {
-    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
-      io.err(`torchcap caption: ${flag} must be a positive integer, not ${v}\n`);
-      return 1;
-    }
-  }
   let captioner: Captioner | undefined;
   let outcomes: CaptionOutcome[];
   try {
+    // Flags are checked before the model loads (which takes seconds).
+    optionalInt(opts.beam, '--beam', 1);
+    optionalInt(opts.maxLen, '--max-len', 1);
     captioner = await Captioner.load({
       encoder: opts.encoder,
       decoder: opts.decoder,
@@ -54,8 +53,7 @@ export async function runCaption(opts: CaptionCommandOptions, io: CommandIO = pr
     });
     outcomes = await captioner.captionEach(opts.images, { beam: opts.beam });
   } catch (e) {
-    io.err(`torchcap caption: ${(e as Error).message}\n`);
-    return 1;
+    return commandFailed('caption', io, e);
   } finally {
     await captioner?.dispose();
   }

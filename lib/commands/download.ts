@@ -12,7 +12,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { COCO_FILES, COCO_PARTS, type CocoPart, type CocoProgress, cocoBaseUrl, downloadCoco } from '../prepare/coco';
 import { type ProgressBar, createProgress, formatBytes } from '../util/progress';
-import { processIO, type CommandIO } from './io';
+import { commandFailed, processIO, type CommandIO } from './io';
 
 export interface DownloadCocoOptions {
   dir: string;
@@ -59,8 +59,7 @@ export async function runDownloadCoco(opts: DownloadCocoOptions, io: CommandIO =
     return 0;
   } catch (e) {
     bar?.stop();
-    io.err(`torchcap download coco: ${(e as Error).message}\n`);
-    return 1;
+    return commandFailed('download coco', io, e);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * `torchcap serve`: the caption server (lib/serve.ts) on the command line.
+ * `torchcap serve`: the caption server (serve/) on the command line.
  *
  *   torchcap serve --port 8080 --encoder encoder-2-3000.ckpt --decoder decoder-2-3000.ckpt \
  *       --vocab vocab.json [--host 127.0.0.1] [--beam 3] [--max-queue 64] [--timeout 30000]
@@ -13,7 +13,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { createCaptionServer, SERVE_DEFAULTS, type CaptionServer } from '../serve';
 import { MODEL_OPTIONS, parseBackbone } from './caption';
-import { processIO, type CommandIO } from './io';
+import { commandFailed, processIO, type CommandIO } from './io';
 
 export interface ServeCommandOptions {
   port: number;
@@ -65,7 +65,7 @@ export async function startServe(opts: ServeCommandOptions, io: CommandIO = proc
     );
     return server;
   } catch (e) {
-    io.err(`torchcap serve: ${(e as Error).message}\n`);
+    commandFailed('serve', io, e);
     return null;
   }
 }

@@ -11,7 +11,7 @@
  */
 import * as fs from 'fs';
 import sharp from 'sharp';
-import { type RawImage } from '../core/binding';
+import type { RawImage } from '../core/binding';
 import { Tensor } from '../core/tensor';
 import { dispatch } from '../core/executor';
 import { native } from '../core/native';

@@ -9,10 +9,10 @@
  * `-LRB-`-style brackets, LaTeX quotes, `...` ellipses and `--` dashes), and
  * {@link tokenizeCaption} adds the lowercasing and filtering.
  *
- * How the lexer works (its rules are in ptb-rules.ts). The Java tokenizer is a JFlex scanner: at each position every rule is tried,
- * the one matching the most characters (counting any trailing context `r1/r2`) wins, ties go to
- * the rule listed first, and the rule's action decides the token text (and may give back characters
- * to be read again). {@link ptbTokens} does the same with one sticky regular expression per rule
+ * How the lexer works (its rules are in ptb-rules.ts). The Java tokenizer is a JFlex scanner: at
+ * each position every rule is tried, the one matching the most characters (counting any trailing
+ * context `r1/r2`) wins, ties go to the rule listed first, and the rule's action decides the token
+ * text (and may give back characters to be read again). {@link ptbTokens} does the same with one sticky regular expression per rule
  * alternative. Where a rule has alternatives that a backtracking regex would not try longest-first,
  * they are listed separately and the longest is taken.
  *

@@ -128,13 +128,13 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
     throw new TypeError(`Expected an http or https URL but received ${JSON.stringify(url)}`);
   }
   const expected = options.expectedSize;
-  if (expected !== undefined) checkInt(expected, 'expectedSize', 0, Number.MAX_SAFE_INTEGER);
+  if (expected !== undefined) checkInt(expected, 'expectedSize', 0);
   const retries = options.retries ?? 5;
-  if (retries !== undefined) checkInt(retries, 'retries', 0, Number.MAX_SAFE_INTEGER);
+  if (retries !== undefined) checkInt(retries, 'retries', 0);
   const baseDelay = options.retryDelayMs ?? 1000;
-  if (baseDelay !== undefined) checkInt(baseDelay, 'retryDelayMs', 0, Number.MAX_SAFE_INTEGER);
+  if (baseDelay !== undefined) checkInt(baseDelay, 'retryDelayMs', 0);
   const stallMs = options.stallTimeoutMs ?? 60_000;
-  if (stallMs !== undefined) checkInt(stallMs, 'stallTimeoutMs', 0, Number.MAX_SAFE_INTEGER);
+  if (stallMs !== undefined) checkInt(stallMs, 'stallTimeoutMs', 0);
   const { signal, onNotice, onProgress } = options;
   const part = `${dest}.part`;
 
