@@ -16,13 +16,14 @@ import { loadEncoder, loadDecoder } from './model';
 import type { ResNetDepth } from './nn/resnet';
 import { Vocabulary, loadVocabulary } from './vocabulary';
 import { ImageError, type ImageSource } from './data';
-import { captionImages, type CaptionOutcome, type SampleOptions } from './sample';
+import { CAPTION_DEFAULTS, captionImages, type CaptionOutcome, type SampleOptions } from './sample';
 import { Executor } from './core/executor';
 import { resolveDevice } from './core/device';
 import { positiveInt, optionalInt } from './util/checks';
 
 export { loadVocabulary } from './vocabulary';
 export type { CaptionOutcome } from './sample';
+export { CAPTION_DEFAULTS } from './sample';
 
 export interface CaptionerOptions {
   encoder: string | CaptionEncoder;
@@ -56,8 +57,8 @@ export class Captioner {
     private readonly maxLen: number | undefined,
     opts: CaptionerOptions,
   ) {
-    this.imageSize = positiveInt(opts.imageSize, 'imageSize', 224);
-    this.batchSize = positiveInt(opts.batchSize, 'batchSize', 16);
+    this.imageSize = positiveInt(opts.imageSize, 'imageSize', CAPTION_DEFAULTS.imageSize);
+    this.batchSize = positiveInt(opts.batchSize, 'batchSize', CAPTION_DEFAULTS.batchSize);
     if (decoder.vocabSize !== vocab.size) {
       throw new RangeError(`the decoder predicts ${decoder.vocabSize} words but the vocabulary has ${vocab.size}: they do not belong together`);
     }
@@ -65,10 +66,10 @@ export class Captioner {
   }
 
   static async load(opts: CaptionerOptions): Promise<Captioner> {
-    positiveInt(opts.imageSize, 'imageSize', 224);
-    positiveInt(opts.batchSize, 'batchSize', 16);
+    positiveInt(opts.imageSize, 'imageSize', CAPTION_DEFAULTS.imageSize);
+    positiveInt(opts.batchSize, 'batchSize', CAPTION_DEFAULTS.batchSize);
     const maxLen = optionalInt(opts.maxLen, 'maxLen', 1);
-    const device = resolveDevice(opts.device ?? 'cpu');
+    const device = resolveDevice(opts.device ?? CAPTION_DEFAULTS.device);
     for (const [name, m] of [['encoder', opts.encoder], ['decoder', opts.decoder]] as const) {
       if (typeof m !== 'string' && opts.device !== undefined && m.device !== device) {
         throw new TypeError(`the ${name} passed in computes on ${m.device}, not ${device}: device applies to models loaded from files (build a model with { device } instead)`);

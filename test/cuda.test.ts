@@ -10,7 +10,7 @@ import { crossEntropy } from '../lib/nn/functional';
 import { packPaddedSequence } from '../lib/nn/rnn';
 import { Adam } from '../lib/nn/optim';
 import { Captioner } from '../lib/captioner';
-import { Vocabulary } from '../lib/vocabulary/vocabulary';
+import { writeTinyModels, removeTinyModels } from './support/tiny-captioner';
 import { describeIf } from './support/skip';
 import { fill, inputTensor, maxRelErr } from './support/deterministic';
 
@@ -81,20 +81,21 @@ describeIf(v.cuda, why, 'on CUDA', () => {
     expect(losses[19]).toBeLessThan(losses[0]);
   });
 
-  test('a Captioner on the GPU captions what it captions on the CPU', async () => {
-    const vocab = Vocabulary.build(['a red square', 'a blue circle'], { threshold: 1 });
-    const enc = new CaptionEncoder({ backbone: 18, embedSize: 16 });
-    const dec = new CaptionDecoder({ vocabSize: vocab.size, embedSize: 16, hiddenSize: 16 });
-    fill(enc.stateDict());
-    fill(dec.stateDict());
+  test('a Captioner on the GPU captions what it captions on the CPU; loaded there, its encoder is folded once, ready', async () => {
+    const models = await writeTinyModels();
     const pixels = { data: new Uint8Array(64 * 64 * 3).fill(200), width: 64, height: 64 };
-    const onCpu = await Captioner.load({ encoder: enc, decoder: dec, vocab, imageSize: 64 });
+    const onCpu = await Captioner.load({ ...models, imageSize: 64 });
     const expected = await onCpu.caption(pixels);
     await onCpu.dispose();
-    const onGpu = await Captioner.load({ encoder: enc, decoder: dec, vocab, imageSize: 64, device: 'cuda' });
+    const onGpu = await Captioner.load({ ...models, imageSize: 64, device: 'cuda' });
     expect(onGpu.device).toBe('cuda:0');
+    expect(onGpu.encoder.prepared).toBe(true); // built once, on the GPU, by loadEncoder; nothing moved afterwards
     expect(await onGpu.caption(pixels)).toBe(expected);
     expect(await onGpu.caption(pixels, { beam: 3 })).toEqual(expect.any(String));
     await onGpu.dispose();
+    // a model passed in computes where it is: asking for another device is refused, with the reason
+    const enc = new CaptionEncoder({ backbone: 18, embedSize: 32 });
+    await expect(Captioner.load({ ...models, encoder: enc, device: 'cuda' })).rejects.toThrow(/computes on cpu, not cuda:0/);
+    removeTinyModels(models);
   });
 });

@@ -42,3 +42,16 @@ test('TORCHCAP_NUM_THREADS sets the count at load and bad values are refused', (
   expect(defaultThreads({})).toBe(os.availableParallelism());
   expect(() => defaultThreads({ TORCHCAP_NUM_THREADS: 'many' })).toThrow(/positive integer/);
 });
+
+test('requiring torchcap loads nothing native; the first use loads the addon and sets the threads', () => {
+  const root = path.resolve(__dirname, '..');
+  const script = [
+    "const loaded = () => Object.keys(require.cache).some((k) => k.endsWith('torchcap.node'));",
+    "const t = require('./dist');",
+    'const before = loaded();',
+    't.Tensor.from([1, 2]);',
+    'console.log(JSON.stringify({ before, after: loaded(), threads: t.getNumThreads() }));',
+  ].join('\n');
+  const out = execFileSync(process.execPath, ['-e', script], { cwd: root, env: { ...process.env, TORCHCAP_NUM_THREADS: '1' }, encoding: 'utf8' });
+  expect(JSON.parse(out)).toEqual({ before: false, after: true, threads: 1 });
+});

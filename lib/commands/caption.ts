@@ -8,7 +8,7 @@
  * An unreadable image is named on stderr (the others are still captioned) and the exit status is 1.
  */
 import type { Argv, CommandModule, Options } from 'yargs';
-import { Captioner, type CaptionOutcome } from '../captioner';
+import { CAPTION_DEFAULTS, Captioner, type CaptionOutcome } from '../captioner';
 import { RESNET_DEPTHS, type ResNetDepth } from '../nn/resnet';
 import type { Autocast } from '../model';
 import { commandFailed, processIO, type CommandIO } from './io';
@@ -88,9 +88,9 @@ export const MODEL_OPTIONS = {
   decoder: { type: 'string', demandOption: true, describe: 'decoder checkpoint (decoder-E-S.ckpt)' },
   vocab: { type: 'string', demandOption: true, describe: "vocabulary: torchcap JSON, a JSON array of words, or the book's vocabulary.pkl" },
   backbone: { type: 'string', describe: 'resnet18|34|50|101|152 (read from the checkpoint when omitted)' },
-  beam: { type: 'number', default: 1, describe: 'beam width (1: greedy, as the book)' },
-  'max-len': { type: 'number', describe: 'words per caption at most (default 20)' },
-  device: { type: 'string', default: 'cpu', describe: 'cpu, cuda, cuda:N, or auto (a GPU when there is one)' },
+  beam: { type: 'number', default: CAPTION_DEFAULTS.beam, describe: 'beam width (1: greedy, as the book)' },
+  'max-len': { type: 'number', describe: `words per caption at most (default ${CAPTION_DEFAULTS.maxLen})` },
+  device: { type: 'string', default: CAPTION_DEFAULTS.device, describe: 'cpu, cuda, cuda:N, or auto (a GPU when there is one)' },
   autocast: { choices: ['bf16', 'fp16'] as const, describe: 'on CUDA: the backbone in mixed precision' },
 } as const satisfies Record<string, Options>;
 

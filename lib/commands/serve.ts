@@ -13,6 +13,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { createCaptionServer, SERVE_DEFAULTS, type CaptionServer } from '../serve';
 import { MODEL_OPTIONS, parseBackbone } from './caption';
+import { CAPTION_DEFAULTS } from '../captioner';
 import { commandFailed, processIO, type CommandIO } from './io';
 
 export interface ServeCommandOptions {
@@ -126,8 +127,8 @@ export const serveCommand: CommandModule<object, ServeArgv> = {
       .option('port', { type: 'number', default: 8080, describe: 'port to listen on (0: any free port)' })
       .option('host', { type: 'string', default: SERVE_DEFAULTS.host, describe: 'interface to listen on (loopback unless told otherwise)' })
       .options(MODEL_OPTIONS)
-      .option('image-size', { type: 'number', describe: 'size images are resized to (default 224, as the book)' })
-      .option('batch-size', { type: 'number', describe: 'images captioned together at most (default 16)' })
+      .option('image-size', { type: 'number', describe: `size images are resized to (default ${CAPTION_DEFAULTS.imageSize}, as the book)` })
+      .option('batch-size', { type: 'number', describe: `images captioned together at most (default ${CAPTION_DEFAULTS.batchSize})` })
       .option('max-body-bytes', { type: 'number', default: SERVE_DEFAULTS.maxBodyBytes, describe: 'largest request body or uploaded file, bytes (413 beyond)' })
       .option('max-pixels', { type: 'number', default: SERVE_DEFAULTS.maxPixels, describe: 'largest image, width x height from its header (413 beyond)' })
       .option('timeout', { type: 'number', default: SERVE_DEFAULTS.requestTimeoutMs, describe: 'ms from a request\'s arrival to its answer (504 beyond)' })

@@ -10,7 +10,12 @@
 import * as fs from 'fs';
 import { Tensor } from '../core/tensor';
 import { decodeImage, toBatchAsync, ImageError, type ImageSource, type RawImage } from './images';
-import { nativeJpeg, isJpegOfSize, decodeJpegBatch } from './jpeg';
+import type * as NativeJpeg from './jpeg';
+
+// jpeg.ts asks the addon whether it decodes JPEGs when it is imported: it is required on first use,
+// so that importing torchcap loads nothing.
+let jpegModule: typeof NativeJpeg | undefined;
+const jpeg = (): typeof NativeJpeg => (jpegModule ??= require('./jpeg') as typeof NativeJpeg);
 
 /** One image to decode, and where its crop window sits. */
 export interface ImageItem {
@@ -79,18 +84,18 @@ export async function decodeBatch<T extends ImageItem>(items: readonly T[], opts
   const reasons = new Map<number, string>();
   const read = await Promise.all(items.map((it) => readSource(it.source)));
   // JPEGs already at the decode size to the native decoder (when asked); the rest through decodeImage.
-  const jpeg: number[] = [];
+  const jpegs: number[] = [];
   const other: number[] = [];
   read.forEach((r, k) => {
     if (typeof r === 'string') reasons.set(k, r);
-    else if (opts.nativeJpeg && nativeJpeg && r instanceof Uint8Array && isJpegOfSize(r, size)) jpeg.push(k);
+    else if (opts.nativeJpeg && r instanceof Uint8Array && jpeg().nativeJpeg && jpeg().isJpegOfSize(r, size)) jpegs.push(k);
     else other.push(k);
   });
   const [fromJpeg, decoded] = await Promise.all([
-    jpeg.length
-      ? decodeJpegBatch(
-          jpeg.map((k) => read[k] as Uint8Array),
-          { size, crop, crops: jpeg.map((k) => windowOf(items[k])), flips: jpeg.map((k) => items[k].flip ?? false) },
+    jpegs.length
+      ? jpeg().decodeJpegBatch(
+          jpegs.map((k) => read[k] as Uint8Array),
+          { size, crop, crops: jpegs.map((k) => windowOf(items[k])), flips: jpegs.map((k) => items[k].flip ?? false) },
         )
       : null,
     Promise.all(
@@ -106,7 +111,7 @@ export async function decodeBatch<T extends ImageItem>(items: readonly T[], opts
   // Rows of cat([native batch, decodeImage batch]) for each readable item.
   const rowOf = new Map<number, number>();
   let row = 0;
-  jpeg.forEach((k, j) => {
+  jpegs.forEach((k, j) => {
     const why = fromJpeg!.failed.get(j);
     if (why) reasons.set(k, `${sourceLabel(items[k].source)}: ${why}`);
     else rowOf.set(k, row++);

@@ -10,6 +10,9 @@ import { Module, checkMode, type Mode } from '../nn/module';
 import { Linear, Embedding } from '../nn/layers';
 import { LSTM, packPaddedSequence, type LSTMState } from '../nn/rnn';
 
+/** Words a sampled caption has at most, as the book's `max_seq_len`. */
+export const DEFAULT_MAX_SEQ_LEN = 20;
+
 export interface DecoderOptions {
   vocabSize: number;
   embedSize?: number;
@@ -35,7 +38,7 @@ export class CaptionDecoder extends Module {
     this.vocabSize = checkInt(opts.vocabSize, 'vocabSize', 5);
     this.embedSize = checkInt(opts.embedSize ?? 256, 'embedSize', 1);
     this.hiddenSize = checkInt(opts.hiddenSize ?? 512, 'hiddenSize', 1);
-    this.maxSeqLen = checkInt(opts.maxSeqLen ?? 20, 'maxSeqLen', 1);
+    this.maxSeqLen = checkInt(opts.maxSeqLen ?? DEFAULT_MAX_SEQ_LEN, 'maxSeqLen', 1);
     this.embedding = this.register('embedding_layer', new Embedding(this.vocabSize, this.embedSize));
     this.lstm = this.register('lstm_layer', new LSTM(this.embedSize, this.hiddenSize, { numLayers: opts.numLayers ?? 1, batchFirst: true }));
     this.linear = this.register('linear_layer', new Linear(this.hiddenSize, this.vocabSize));

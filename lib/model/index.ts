@@ -1,7 +1,7 @@
 /** The book's model: the encoder (CNNModel), the decoder (LSTMModel), and their checkpoints. */
 export { CaptionEncoder, BACKBONE_MODES, backboneAutocast, torchvisionToBookKey, bookToTorchvisionKey } from './encoder';
 export type { EncoderOptions, BackboneMode, BackboneStage, Autocast } from './encoder';
-export { CaptionDecoder } from './decoder';
+export { CaptionDecoder, DEFAULT_MAX_SEQ_LEN } from './decoder';
 export type { DecoderOptions } from './decoder';
 export {
   loadWeights,

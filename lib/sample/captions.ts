@@ -6,11 +6,14 @@
  */
 import { dispatchWithGrad, type Tensor } from '../core/tensor';
 import { positiveInt } from '../util/checks';
-import type { CaptionEncoder, CaptionDecoder } from '../model';
+import { DEFAULT_MAX_SEQ_LEN, type CaptionEncoder, type CaptionDecoder } from '../model';
 import type { Vocabulary } from '../vocabulary';
 import { imageBatches, chunks, type ImageSource } from '../data';
 import { greedy, type SampleOptions } from './greedy';
 import { beamSearch } from './beam';
+
+/** How images are captioned unless told otherwise: the book's input size and greedy decoding of up to 20 words. */
+export const CAPTION_DEFAULTS = Object.freeze({ imageSize: 224, batchSize: 16, beam: 1, maxLen: DEFAULT_MAX_SEQ_LEN, device: 'cpu' });
 
 /** What captioning needs: a trained encoder and decoder and the vocabulary they were trained with. */
 export interface CaptionModels {
@@ -25,7 +28,7 @@ export type CaptionOutcome = { caption: string } | { error: string };
 export interface CaptionImagesOptions extends SampleOptions {
   /** Images are resized to imageSize×imageSize (224 in the book). */
   imageSize?: number;
-  /** Images per encoder pass (default 16). */
+  /** Images per encoder pass (CAPTION_DEFAULTS.batchSize). */
   batchSize?: number;
   /** Called after each batch: images done (captioned or failed) and in all. */
   onProgress?: (done: number, total: number) => void;
@@ -50,8 +53,8 @@ export async function captionBatch(models: CaptionModels, images: Tensor, opts: 
 
 /** Captions of `sources` (paths, encoded bytes or raw pixels), one outcome each, in order. */
 export async function captionImages(models: CaptionModels, sources: readonly ImageSource[], opts: CaptionImagesOptions = {}): Promise<CaptionOutcome[]> {
-  const size = positiveInt(opts.imageSize, 'imageSize', 224);
-  const batchSize = positiveInt(opts.batchSize, 'batchSize', 16);
+  const size = positiveInt(opts.imageSize, 'imageSize', CAPTION_DEFAULTS.imageSize);
+  const batchSize = positiveInt(opts.batchSize, 'batchSize', CAPTION_DEFAULTS.batchSize);
   const items = sources.map((source, index) => ({ source, index }));
   const out: CaptionOutcome[] = new Array(sources.length);
   let done = 0;

@@ -2,5 +2,5 @@
 export { greedy, cutAtEnd } from './greedy';
 export type { SampleOptions } from './greedy';
 export { beamSearch } from './beam';
-export { sampleIds, idsToCaption, captionBatch, captionImages } from './captions';
+export { sampleIds, idsToCaption, captionBatch, captionImages, CAPTION_DEFAULTS } from './captions';
 export type { CaptionModels, CaptionOutcome, CaptionImagesOptions } from './captions';

@@ -30,7 +30,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import { Captioner } from '../captioner';
+import { CAPTION_DEFAULTS, Captioner } from '../captioner';
 import type { ResNetDepth } from '../nn/resnet';
 import type { Autocast } from '../model';
 import { checkInt, positiveInt } from '../util/checks';
@@ -48,7 +48,7 @@ export const SERVE_DEFAULTS = Object.freeze({
   maxPixels: 40_000_000,
   requestTimeoutMs: 30_000,
   maxQueue: 64,
-  beam: 1,
+  beam: CAPTION_DEFAULTS.beam,
 });
 
 export interface CaptionServerOptions {
