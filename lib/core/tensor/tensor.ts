@@ -293,15 +293,16 @@ export class Tensor {
   /** Maximum values and their indices along `dim`. */
   max(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
   max(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
-    if (dim === undefined) return this.reduce('max', undefined, false);
-    const [values, indices] = this.handle.reduceWithIndices('max', checkInt(dim, 'dim'), keepdim);
-    return { values: new Tensor(values), indices: new Tensor(indices) };
+    return this.extreme('max', dim, keepdim);
   }
   min(): Tensor;
   min(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
   min(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
-    if (dim === undefined) return this.reduce('min', undefined, false);
-    const [values, indices] = this.handle.reduceWithIndices('min', checkInt(dim, 'dim'), keepdim);
+    return this.extreme('min', dim, keepdim);
+  }
+  private extreme(op: 'max' | 'min', dim: number | undefined, keepdim: boolean): Tensor | { values: Tensor; indices: Tensor } {
+    if (dim === undefined) return this.reduce(op, undefined, false);
+    const [values, indices] = this.handle.reduceWithIndices(op, checkInt(dim, 'dim'), keepdim);
     return { values: new Tensor(values), indices: new Tensor(indices) };
   }
   topk(k: number, dim = -1, largest = true, sorted = true): { values: Tensor; indices: Tensor } {
