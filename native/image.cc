@@ -186,7 +186,16 @@ struct PillowJob {
 };
 
 static pillow::Image RunPillow(PillowJob& job) {
-  pillow::Image img = job.jpeg.empty() ? std::move(job.image) : pillow::DecodeJpeg(job.jpeg.data(), job.jpeg.size(), job.maxPixels);
+  pillow::Image img;
+  if (job.jpeg.empty()) {
+    img = std::move(job.image);
+  } else {
+    try {
+      img = pillow::DecodeJpeg(job.jpeg.data(), job.jpeg.size(), job.maxPixels);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string("cannot decode image (") + e.what() + ")");
+    }
+  }
   if (job.orientation != 1) img = pillow::Orient(img, job.orientation);
   // The book's order: convert('RGB'), then resize.
   if (job.rgb) img = pillow::ToRGB(img);

@@ -123,7 +123,7 @@ export async function loadPixels(bytes: Uint8Array, opts: PixelOptions = {}): Pr
     try {
       return tidy(await onImageThread(() => native.pillowImage(bytes, { ...steps, maxPixels })));
     } catch (e) {
-      throw new DecodeError(`cannot decode image (${(e as Error).message})`);
+      throw new DecodeError((e as Error).message);
     }
   }
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -143,7 +143,11 @@ export async function loadPixels(bytes: Uint8Array, opts: PixelOptions = {}): Pr
     if (e instanceof DecodeError) throw e;
     throw new DecodeError(`cannot decode image (${(e as Error).message.split('\n')[0]})`);
   }
-  return tidy(await onImageThread(() => native.pillowImage(image, steps)));
+  try {
+    return tidy(await onImageThread(() => native.pillowImage(image, steps)));
+  } catch (e) {
+    throw new DecodeError((e as Error).message);
+  }
 }
 
 function tooLarge(width: number, height: number, maxPixels: number): DecodeError {
