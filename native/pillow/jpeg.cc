@@ -42,7 +42,7 @@ bool ReadJpegHeader(const uint8_t* bytes, size_t size, JpegHeader* header) {
   if (size < 4 || bytes[0] != 0xff || bytes[1] != 0xd8) return false;
   Handle tj(false);
   int w = 0, h = 0, sub = 0, cs = 0;
-  if (tjDecompressHeader3(tj.h, const_cast<unsigned char*>(bytes), size, &w, &h, &sub, &cs) != 0) return false;
+  if (tjDecompressHeader3(tj.h, const_cast<unsigned char*>(bytes), size, &w, &h, &sub, &cs) != 0 || w < 1 || h < 1) return false;
   header->width = w;
   header->height = h;
   header->components = ComponentsOf(cs);
@@ -57,6 +57,7 @@ Image DecodeJpeg(const uint8_t* bytes, size_t size, int64_t maxPixels) {
   if (tjDecompressHeader3(tj.h, src, size, &w, &h, &sub, &cs) != 0) {
     throw std::runtime_error(std::string("not a readable JPEG: ") + tjGetErrorStr2(tj.h));
   }
+  if (w < 1 || h < 1) throw std::runtime_error("not a readable JPEG: the header ends before the image size");
   if (maxPixels > 0 && static_cast<int64_t>(w) * h > maxPixels) {
     throw std::range_error("image is " + std::to_string(w) + "x" + std::to_string(h) + ", larger than " + std::to_string(maxPixels) + " pixels");
   }
