@@ -37,6 +37,8 @@ export interface CaptionerOptions {
   device?: string;
   /** On CUDA: the encoder's backbone in mixed precision. */
   autocast?: 'bf16' | 'fp16';
+  /** Convert embedded ICC profiles to sRGB (default false: the book's pixels, profiles ignored as Pillow does). */
+  colorManaged?: boolean;
 }
 
 export type CaptionOutcome = { caption: string } | { error: string };
@@ -120,7 +122,7 @@ export class Captioner {
         const part = inputs.slice(b, b + this.batchSize);
         const decoded = await Promise.all(
           part.map((src) =>
-            decodeImage(src, this.imageSize).catch((e: unknown) => {
+            decodeImage(src, this.imageSize, { colorManaged: this.opts.colorManaged }).catch((e: unknown) => {
               if (e instanceof ImageError) return e;
               throw e;
             }),

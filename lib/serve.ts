@@ -66,6 +66,8 @@ export interface CaptionServerOptions {
   device?: string;
   /** On CUDA: the backbone in mixed precision. */
   autocast?: 'bf16' | 'fp16';
+  /** Convert embedded ICC profiles to sRGB (default false, as the book). */
+  colorManaged?: boolean;
   /** Interface to listen on; 127.0.0.1 unless told otherwise. */
   host?: string;
   /** 0: any free port (read it back from `port`). */
@@ -359,6 +361,7 @@ export async function createCaptionServer(opts: CaptionServerOptions): Promise<C
       batchSize: opts.batchSize,
       device: opts.device,
       autocast: opts.autocast,
+      colorManaged: opts.colorManaged,
     });
     captioner = owned;
   }

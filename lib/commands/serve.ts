@@ -33,6 +33,7 @@ export interface ServeCommandOptions {
   warmUp?: boolean;
   device?: string;
   autocast?: 'bf16' | 'fp16';
+  colorManaged?: boolean;
 }
 
 /** Loads the model and starts listening; resolves with the server, or null after printing why it could not start. */
@@ -56,6 +57,7 @@ export async function startServe(opts: ServeCommandOptions, io: CommandIO = proc
       warmUp: opts.warmUp,
       device: opts.device,
       autocast: opts.autocast,
+      colorManaged: opts.colorManaged,
       log: io.err,
     });
     const m = server.captioner;
@@ -116,6 +118,7 @@ interface ServeArgv {
   'warm-up': boolean;
   device: string;
   autocast?: 'bf16' | 'fp16';
+  'color-managed': boolean;
 }
 
 export const serveCommand: CommandModule<object, ServeArgv> = {
@@ -152,6 +155,7 @@ export const serveCommand: CommandModule<object, ServeArgv> = {
       warmUp: argv['warm-up'],
       device: argv.device,
       autocast: argv.autocast,
+      colorManaged: argv['color-managed'],
     });
     if (!server) {
       process.exitCode = 1;
