@@ -126,23 +126,31 @@ inline uint8_t Clip8(int32_t v) {
 
 inline int32_t RoundHalfAway(double v) { return static_cast<int32_t>(v >= 0.0 ? v + 0.5f : v - 0.5f); }
 
-// ---------- 8-bit images, C bytes a pixel ----------
+// ---------- 8-bit images ----------
 
+// Pixels of C bytes from rows [rowFirst, rowFirst + rows) of a `width`-wide image, transposed:
+// out[x * rows + y] = in[rowFirst + y][x], in square tiles for the caches.
 template <int C>
-void Horizontal8(const uint8_t* in, int64_t inW, int64_t rowFirst, int64_t rows, const Weights& w, int64_t outW, uint8_t* out) {
-  for (int64_t y = 0; y < rows; ++y) {
-    const uint8_t* src = in + (rowFirst + y) * inW * C;
-    uint8_t* dst = out + y * outW * C;
-    for (int64_t xx = 0; xx < outW; ++xx) {
-      const int32_t* k = &w.fixed[xx * w.ksize];
-      const uint8_t* p = src + static_cast<int64_t>(w.first[xx]) * C;
-      int32_t ss[C];
-      for (int c = 0; c < C; ++c) ss[c] = 1 << (kPrecisionBits - 1);
-      for (int x = 0; x < w.count[xx]; ++x) {
-        for (int c = 0; c < C; ++c) ss[c] += p[x * C + c] * k[x];
+void Transpose(const uint8_t* in, int64_t width, int64_t rowFirst, int64_t rows, uint8_t* out) {
+  constexpr int64_t kTile = 32;
+  for (int64_t y0 = 0; y0 < rows; y0 += kTile) {
+    for (int64_t x0 = 0; x0 < width; x0 += kTile) {
+      const int64_t y1 = std::min(rows, y0 + kTile), x1 = std::min(width, x0 + kTile);
+      for (int64_t y = y0; y < y1; ++y) {
+        const uint8_t* src = in + ((rowFirst + y) * width + x0) * C;
+        for (int64_t x = x0; x < x1; ++x, src += C) std::memcpy(out + (x * rows + y) * C, src, C);
       }
-      for (int c = 0; c < C; ++c) dst[xx * C + c] = Clip8(ss[c]);
     }
+  }
+}
+
+template <typename F>
+void ForPixelSize(int bytes, F&& f) {
+  switch (bytes) {
+    case 1: return f(std::integral_constant<int, 1>());
+    case 2: return f(std::integral_constant<int, 2>());
+    case 3: return f(std::integral_constant<int, 3>());
+    default: return f(std::integral_constant<int, 4>());
   }
 }
 
@@ -189,17 +197,6 @@ void Vertical32(const int32_t* in, int64_t width, int64_t rowShift, const Weight
   }
 }
 
-// Pixels of `bytes` bytes as one opaque unit, for the passes that only move pixels.
-template <typename F>
-void ForPixelSize(int bytes, F&& f) {
-  switch (bytes) {
-    case 1: return f(std::integral_constant<int, 1>());
-    case 2: return f(std::integral_constant<int, 2>());
-    case 3: return f(std::integral_constant<int, 3>());
-    default: return f(std::integral_constant<int, 4>());
-  }
-}
-
 // The convolution (ImagingResampleInner): horizontal pass over the rows the vertical pass needs,
 // then the vertical pass; either is skipped when its size does not change.
 Image Convolve(const Image& in, int64_t outW, int64_t outH, const Kernel& kernel) {
@@ -223,7 +220,13 @@ Image Convolve(const Image& in, int64_t outW, int64_t outH, const Kernel& kernel
       Horizontal32(reinterpret_cast<const int32_t*>(in.data.data()), in.width, rowFirst, tmp.height, wh, outW,
                    reinterpret_cast<int32_t*>(tmp.data.data()));
     } else {
-      ForPixelSize(bytes, [&](auto c) { Horizontal8<decltype(c)::value>(in.data.data(), in.width, rowFirst, tmp.height, wh, outW, tmp.data.data()); });
+      // The horizontal pass as a vertical one on the transposed rows: each output column is then a
+      // weighted sum of whole input columns, which vectorizes (integer sums: the same result).
+      const int64_t rows = tmp.height;
+      std::vector<uint8_t> columns(static_cast<size_t>(in.width * rows * bytes)), outColumns(static_cast<size_t>(outW * rows * bytes));
+      ForPixelSize(bytes, [&](auto c) { Transpose<decltype(c)::value>(in.data.data(), in.width, rowFirst, rows, columns.data()); });
+      Vertical8(columns.data(), rows * bytes, 0, wh, outW, outColumns.data());
+      ForPixelSize(bytes, [&](auto c) { Transpose<decltype(c)::value>(outColumns.data(), rows, 0, outW, tmp.data.data()); });
     }
     src = &tmp;
     shift = rowFirst;
