@@ -148,6 +148,7 @@ describeIf(havePil, NO_PIL, "generated images of every mode Pillow reads, agains
     const modes = new Set(files.map((f) => f.mode));
     expect([...modes].sort()).toEqual(['1', 'CMYK', 'I', 'I;16', 'L', 'LA', 'P', 'RGB', 'RGBA']);
     expect(files.filter((f) => f.icc).map((f) => path.basename(f.file)).sort()).toEqual(['cmyk-icc.jpg', 'rgb-icc.jpg', 'rgb-icc.png', 'rgba-icc.png']);
+    expect(files.some((f) => path.basename(f.file) === 'one-pixel.png') && files.some((f) => path.basename(f.file) === 'strip.png')).toBe(true);
   });
 
   test("decode + convert('RGB') and every filter, down and up, equal Pillow's (profiles ignored, as Pillow does)", async () => {
@@ -161,6 +162,25 @@ describeIf(havePil, NO_PIL, "generated images of every mode Pillow reads, agains
     }
     expect(await mismatches(jobs, tmp)).toEqual([]);
   }, 300000);
+
+  testIf(native.hasTurboJpeg, 'this build has no libjpeg-turbo', "the training loader's JPEG batch decoder gives Pillow's convert('RGB') pixels for RGB, L and CMYK JPEGs", async () => {
+    const squares = files.filter((f) => path.basename(f.file).startsWith('square-'));
+    expect(squares.map((f) => f.mode).sort()).toEqual(['CMYK', 'L', 'RGB']);
+    const ref = pillow(squares.map((f, i) => ({ file: f.file, out: path.join(tmp, `square-${i}.raw`), rgb: true, size: null, filter: 'lanczos' })), tmp);
+    expect(ref.every((r) => !('error' in r))).toBe(true);
+    // mean 0 and std 1: the batch holds each pixel / 255, so the 8-bit values can be read back exactly
+    const r = await native.decodeJpegBatch!(squares.map((f) => fs.readFileSync(f.file)), { size: 48, outH: 48, outW: 48, mean: [0, 0, 0], std: [1, 1, 1] });
+    expect(r.failed).toEqual([]);
+    const batch = new Float32Array((r.tensor!.toTypedArray() as Float32Array));
+    squares.forEach((_, i) => {
+      const want = fs.readFileSync(path.join(tmp, `square-${i}.raw`)); // HWC
+      let differ = 0;
+      for (let y = 0; y < 48; y++) for (let x = 0; x < 48; x++) for (let c = 0; c < 3; c++) {
+        if (Math.round(batch[((i * 3 + c) * 48 + y) * 48 + x] * 255) !== want[(y * 48 + x) * 3 + c]) differ++;
+      }
+      expect([squares[i].mode, differ]).toEqual([squares[i].mode, 0]);
+    });
+  });
 
   test("resizing in the image's own mode follows Pillow's rules: P and 1 nearest, LA and RGBA premultiplied, I;16 refused", async () => {
     const jobs: Job[] = [];
