@@ -1,7 +1,8 @@
 /**
  * Native JPEG decoding for the training loader (libjpeg-turbo, see native/image.cc): files that
- * are JPEGs of the expected size are decoded, cropped, flipped and normalized in one native pass
- * on all cores; everything else goes through sharp (images.ts).
+ * are JPEGs of the expected size are decoded as Pillow decodes them (then its convert('RGB')),
+ * cropped, flipped and normalized in one native pass on all cores; everything else goes through
+ * decodeImage (images.ts), which gives Pillow's pixels too.
  */
 import { native } from '../binding';
 import { Tensor } from '../tensor';
