@@ -40,6 +40,8 @@ export interface CaptionerOptions {
   device?: string;
   /** For an encoder loaded from a file: the backbone in mixed precision (see backboneAutocast in model/encoder.ts). */
   autocast?: Autocast;
+  /** Convert embedded ICC profiles to sRGB (default false: the book's pixels, profiles ignored as Pillow does). */
+  colorManaged?: boolean;
 }
 
 export class Captioner {
@@ -49,6 +51,7 @@ export class Captioner {
   private disposed = false;
   /** The thread this Captioner's native work runs on, so that two Captioners compute at once. */
   private readonly executor: Executor;
+  private readonly colorManaged: boolean;
 
   private constructor(
     readonly encoder: CaptionEncoder,
@@ -59,6 +62,7 @@ export class Captioner {
   ) {
     this.imageSize = positiveInt(opts.imageSize, 'imageSize', CAPTION_DEFAULTS.imageSize);
     this.batchSize = positiveInt(opts.batchSize, 'batchSize', CAPTION_DEFAULTS.batchSize);
+    this.colorManaged = opts.colorManaged ?? false;
     if (decoder.vocabSize !== vocab.size) {
       throw new RangeError(`the decoder predicts ${decoder.vocabSize} words but the vocabulary has ${vocab.size}: they do not belong together`);
     }
@@ -118,7 +122,7 @@ export class Captioner {
 
   /** One outcome per image: its caption, or the reason it could not be read. */
   captionEach(inputs: ImageSource[], opts: SampleOptions = {}): Promise<CaptionOutcome[]> {
-    return this.enqueue(() => captionImages(this, inputs, { imageSize: this.imageSize, batchSize: this.batchSize, maxLen: this.maxLen, ...opts }));
+    return this.enqueue(() => captionImages(this, inputs, { imageSize: this.imageSize, batchSize: this.batchSize, maxLen: this.maxLen, colorManaged: this.colorManaged, ...opts }));
   }
 
   /** Waits for queued calls, then refuses new ones and ends the executor thread. The model memory is freed by the GC. */

@@ -25,6 +25,7 @@ export interface CaptionCommandOptions {
   maxLen?: number;
   device?: string;
   autocast?: Autocast;
+  colorManaged?: boolean;
 }
 
 export function parseBackbone(name: string | undefined): ResNetDepth | undefined {
@@ -50,6 +51,7 @@ export async function runCaption(opts: CaptionCommandOptions, io: CommandIO = pr
       maxLen: opts.maxLen,
       device: opts.device,
       autocast: opts.autocast,
+      colorManaged: opts.colorManaged,
     });
     outcomes = await captioner.captionEach(opts.images, { beam: opts.beam });
   } catch (e) {
@@ -80,6 +82,7 @@ interface CaptionArgv {
   'max-len'?: number;
   device: string;
   autocast?: 'bf16' | 'fp16';
+  'color-managed': boolean;
 }
 
 /** The flags that name a trained model and how it captions: shared by `caption` and `serve`. */
@@ -92,6 +95,7 @@ export const MODEL_OPTIONS = {
   'max-len': { type: 'number', describe: `words per caption at most (default ${CAPTION_DEFAULTS.maxLen})` },
   device: { type: 'string', default: CAPTION_DEFAULTS.device, describe: 'cpu, cuda, cuda:N, or auto (a GPU when there is one)' },
   autocast: { choices: ['bf16', 'fp16'] as const, describe: 'on CUDA: the backbone in mixed precision' },
+  'color-managed': { type: 'boolean', default: false, describe: 'convert embedded ICC profiles to sRGB (the book does not: Pillow ignores them)' },
 } as const satisfies Record<string, Options>;
 
 export const captionCommand: CommandModule<object, CaptionArgv> = {
@@ -103,6 +107,6 @@ export const captionCommand: CommandModule<object, CaptionArgv> = {
       .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line: {"image", "caption"}' })
       .options(MODEL_OPTIONS) as unknown as Argv<CaptionArgv>,
   handler: async (argv) => {
-    process.exitCode = await runCaption({ ...argv, maxLen: argv['max-len'], device: argv.device, autocast: argv.autocast });
+    process.exitCode = await runCaption({ ...argv, maxLen: argv['max-len'], device: argv.device, autocast: argv.autocast, colorManaged: argv['color-managed'] });
   },
 };

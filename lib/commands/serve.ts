@@ -34,6 +34,7 @@ export interface ServeCommandOptions {
   warmUp?: boolean;
   device?: string;
   autocast?: 'bf16' | 'fp16';
+  colorManaged?: boolean;
 }
 
 /** Loads the model and starts listening; resolves with the server, or null after printing why it could not start. */
@@ -57,6 +58,7 @@ export async function startServe(opts: ServeCommandOptions, io: CommandIO = proc
       warmUp: opts.warmUp,
       device: opts.device,
       autocast: opts.autocast,
+      colorManaged: opts.colorManaged,
       log: io.err,
     });
     const m = server.captioner;
@@ -117,6 +119,7 @@ interface ServeArgv {
   'warm-up': boolean;
   device: string;
   autocast?: 'bf16' | 'fp16';
+  'color-managed': boolean;
 }
 
 export const serveCommand: CommandModule<object, ServeArgv> = {
@@ -153,6 +156,7 @@ export const serveCommand: CommandModule<object, ServeArgv> = {
       warmUp: argv['warm-up'],
       device: argv.device,
       autocast: argv.autocast,
+      colorManaged: argv['color-managed'],
     });
     if (!server) {
       process.exitCode = 1;

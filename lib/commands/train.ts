@@ -109,6 +109,7 @@ interface TrainArgv {
   crop: number;
   seed: number;
   'cache-features': boolean;
+  'color-managed': boolean;
   resume: boolean;
   'eval-every'?: number;
   'val-captions'?: string;
@@ -155,6 +156,7 @@ export const trainCommand: CommandModule<object, TrainArgv> = {
       .option('resize', { type: 'number', default: TRAIN_DEFAULTS.resize, describe: 'images not of this size are resized to it' })
       .option('crop', { type: 'number', default: TRAIN_DEFAULTS.crop, describe: 'random crop size' })
       .option('seed', { type: 'number', default: TRAIN_DEFAULTS.seed })
+      .option('color-managed', { type: 'boolean', default: false, describe: 'convert embedded ICC profiles to sRGB (the book does not: Pillow ignores them)' })
       .option('cache-features', { type: 'boolean', default: false, describe: 'compute the frozen backbone once (centre crop, no flip) and train on cached features' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the newest checkpoint in --out' })
       .option('eval-every', { type: 'number', describe: 'score validation captions every N steps (and at each epoch end); keeps the best checkpoint by CIDEr-D' })
@@ -209,6 +211,7 @@ export const trainCommand: CommandModule<object, TrainArgv> = {
       crop: argv.crop,
       seed: argv.seed,
       cacheFeatures: argv['cache-features'],
+      colorManaged: argv['color-managed'],
       resume: argv.resume,
       evalEvery: argv['eval-every'],
       valCaptions: argv['val-captions'],

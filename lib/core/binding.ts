@@ -194,6 +194,38 @@ export interface NativeExecutor {
   closed(): boolean;
 }
 
+/** Pillow's image modes that torchcap reads and writes (native/pillow). */
+export type PillowMode = '1' | 'L' | 'LA' | 'P' | 'RGB' | 'RGBA' | 'CMYK' | 'I' | 'I;16';
+
+/**
+ * An image in one of Pillow's modes, packed: 1 and L one byte a pixel (1 holds 0 or 255), LA two,
+ * RGB three, RGBA and CMYK four, I a native-endian int32, I;16 a little-endian uint16. P holds its
+ * palette applied: RGB, or RGBA when the palette has transparency.
+ */
+export interface PillowImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  mode: PillowMode;
+}
+
+/** Pillow's resampling filters (`lanczos` is the book's `ANTIALIAS`). */
+export type ResampleFilter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
+
+export interface PillowImageOptions {
+  /** Image.convert('RGB') (before resizing, as the book does). */
+  rgb?: boolean;
+  /** Image.resize((width, height), filter); both or neither. */
+  width?: number;
+  height?: number;
+  /** Default 'lanczos'. */
+  filter?: ResampleFilter;
+  /** An EXIF Orientation value to undo first (ImageOps.exif_transpose); default 1, none. */
+  orientation?: number;
+  /** A JPEG larger than this many pixels is refused before decoding. */
+  maxPixels?: number;
+}
+
 /** A c10d process group and its TCPStore. Collectives are [async], in place. */
 export interface NativeProcessGroup {
   allreduce(tensors: NativeTensor[], op?: 'sum' | 'max' | 'min'): Promise<unknown>;
@@ -280,13 +312,22 @@ export interface Native {
   distributedBackends: string[];
   /** Whether this build decodes JPEGs natively with libjpeg-turbo. */
   hasTurboJpeg: boolean;
-  /** [sync] a JPEG's size from its header, or null when the bytes are not a readable JPEG. (turbojpeg builds) */
-  jpegSize?(bytes: Uint8Array): { width: number; height: number } | null;
+  /** [sync] a JPEG's size and component count from its header, or null when the bytes are not a readable JPEG. (turbojpeg builds) */
+  jpegSize?(bytes: Uint8Array): { width: number; height: number; components: number } | null;
   /**
    * [async] decodes size×size JPEGs and crops, flips and normalizes them into one batch; the rows
    * are the files that decoded, in order, and `failed` names the others. (turbojpeg builds)
    */
   decodeJpegBatch?(files: Uint8Array[], options: ImageBatchOptions & { size: number }): Promise<{ tensor: NativeTensor | null; failed: [number, string][] }>;
+  /**
+   * [async] Pillow's pixels (native/pillow): `input` is a JPEG file, decoded as Pillow 9.4 decodes
+   * it (JPEGs need a turbojpeg build), or an image as given; then EXIF orientation, convert('RGB')
+   * and Image.resize as the options ask. Throws for what Pillow refuses (e.g. resizing I;16 with
+   * a filter other than nearest).
+   */
+  pillowImage(input: Uint8Array | PillowImage, options: PillowImageOptions): Promise<PillowImage & { data: Buffer; channels: number }>;
+  /** [async] a JPEG file as Pillow saves one (modes 1, L, RGB, CMYK). (turbojpeg builds) */
+  pillowEncodeJpeg?(image: PillowImage, options: { quality: number; subsampling: '4:4:4' | '4:2:2' | '4:2:0' }): Promise<Buffer>;
   /** [async] back-propagation on a worker thread. */
   backwardAsync(tensor: NativeTensor, gradient: NativeTensor | null): Promise<unknown>;
 }

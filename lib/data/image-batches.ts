@@ -10,12 +10,8 @@
 import * as fs from 'fs';
 import { Tensor } from '../core/tensor';
 import { decodeImage, toBatchAsync, ImageError, type ImageSource, type RawImage } from './images';
-import type * as NativeJpeg from './jpeg';
 
-// jpeg.ts asks the addon whether it decodes JPEGs when it is imported: it is required on first use,
-// so that importing torchcap loads nothing.
-let jpegModule: typeof NativeJpeg | undefined;
-const jpeg = (): typeof NativeJpeg => (jpegModule ??= require('./jpeg') as typeof NativeJpeg);
+import { nativeJpeg, isJpegOfSize, decodeJpegBatch } from './jpeg';
 
 /** One image to decode, and where its crop window sits. */
 export interface ImageItem {
@@ -34,6 +30,8 @@ export interface DecodeOptions {
   crop?: number;
   /** JPEGs of size×size through the native decoder (default false). */
   nativeJpeg?: boolean;
+  /** Convert embedded ICC profiles to sRGB (default false: ignored, as Pillow does). */
+  colorManaged?: boolean;
 }
 
 /** A decoded batch: `images` holds one row per readable item, in item order. */
@@ -88,19 +86,19 @@ export async function decodeBatch<T extends ImageItem>(items: readonly T[], opts
   const other: number[] = [];
   read.forEach((r, k) => {
     if (typeof r === 'string') reasons.set(k, r);
-    else if (opts.nativeJpeg && r instanceof Uint8Array && jpeg().nativeJpeg && jpeg().isJpegOfSize(r, size)) jpegs.push(k);
+    else if (opts.nativeJpeg && !opts.colorManaged && r instanceof Uint8Array && nativeJpeg() && isJpegOfSize(r, size)) jpegs.push(k);
     else other.push(k);
   });
   const [fromJpeg, decoded] = await Promise.all([
     jpegs.length
-      ? jpeg().decodeJpegBatch(
+      ? decodeJpegBatch(
           jpegs.map((k) => read[k] as Uint8Array),
           { size, crop, crops: jpegs.map((k) => windowOf(items[k])), flips: jpegs.map((k) => items[k].flip ?? false) },
         )
       : null,
     Promise.all(
       other.map((k) =>
-        decodeImage(read[k] as Uint8Array | RawImage, size).catch((e: unknown) => {
+        decodeImage(read[k] as Uint8Array | RawImage, size, { colorManaged: opts.colorManaged }).catch((e: unknown) => {
           if (!(e instanceof ImageError)) throw e;
           reasons.set(k, decodeReason(items[k].source, e));
           return null;

@@ -44,6 +44,8 @@ export interface LoaderOptions {
   resize?: number;
   /** Crop size (the book: 224). */
   crop?: number;
+  /** Convert embedded ICC profiles to sRGB (default false: ignored, as Pillow and the book do). */
+  colorManaged?: boolean;
   /** Random crop and flip (training); false: center crop, no flip. */
   augment?: boolean;
   /** Batches decoded ahead of the one being consumed. */
@@ -106,7 +108,7 @@ export class CaptionLoader {
         yield order.slice(b * bs, (b + 1) * bs).map((i) => ({ index: b, sample: self.samples[i], source: self.samples[i].image, ...self.augmentation(i, epoch) }));
       }
     }
-    for await (const decoded of imageBatches(groups(), { size: this.resize, crop: this.crop, nativeJpeg: true, prefetch: this.opts.prefetch ?? 2 })) {
+    for await (const decoded of imageBatches(groups(), { size: this.resize, crop: this.crop, nativeJpeg: true, colorManaged: this.opts.colorManaged, prefetch: this.opts.prefetch ?? 2 })) {
       for (const f of decoded.failed) this.opts.onSkip?.(f.item.sample, f.reason);
       if (decoded.images) yield collate(decoded.images, decoded.readable);
     }

@@ -1,30 +1,36 @@
 /**
  * The book's preprocessing, done once before training: every image of a folder resized to
- * 256 x 256 (aspect ratio not kept, antialiased) and saved under the same file name in a new
- * folder. The book does it with PIL, `image.resize([256, 256], Image.ANTIALIAS)` then
- * `image.save(...)`, one file after another; here sharp (libvips) does it on all cores.
+ * 256 x 256 and saved under the same file name in a new folder. The book's `reshape_images` does
+ * it with Pillow, one file after another:
  *
- * Decisions, against what the book's PIL code did:
- * - Kernel: Lanczos-3 (`kernel: 'lanczos3'`), the filter behind PIL's ANTIALIAS (= LANCZOS). Like
- *   PIL, libvips widens the kernel by the reduction factor, so downscaling is antialiased. JPEG
- *   shrink-on-load (decoding at 1/2, 1/4, 1/8 scale inside libjpeg) is limited with
- *   `fastShrinkOnLoad: false` so that at least a factor of two is left to the Lanczos step: PIL
- *   decodes at full size too. COCO images are at most 640 px, so they reach 256 px by Lanczos alone.
- * - Aspect ratio: not kept (`fit: 'fill'`), as the book does.
- * - EXIF orientation: not applied, as in the book: PIL's `Image.open` and `resize` ignore the
+ *     image = Image.open(path); image = image.resize([256, 256], Image.ANTIALIAS)
+ *     image.save(output_path, image.format)
+ *
+ * Here the same pixels, on all cores: the image is decoded into the mode Pillow opens it in and
+ * resized with Pillow's Lanczos arithmetic (lib/data/images.ts, native/pillow), then saved as
+ * Pillow saves it. Decisions, against the book's code:
+ * - No conversion: the image keeps its mode (grey stays grey, CMYK stays CMYK, a palette image is
+ *   resized with NEAREST as Pillow does, RGBA and LA are resampled premultiplied); the training
+ *   loader converts to RGB when it reads. Embedded ICC profiles are ignored, as Pillow ignores
+ *   them; `colorManaged: true` converts them to sRGB first.
+ * - Format: `image.format` is None after `resize`, so Pillow picks the output format from the file
+ *   name's extension, and so does this: `.jpg`/`.jpeg` are written as JPEG whatever the input
+ *   was, `.png` as PNG, and so on. What Pillow cannot save fails the same way (an RGBA image named
+ *   `.jpg`: "cannot write mode RGBA as JPEG"), and so does an unknown extension.
+ * - JPEG: Pillow's defaults, quality 75 with 4:2:0 chroma subsampling and no ICC profile, written
+ *   by libjpeg-turbo with Pillow's settings, so that the files decode to the book's pixels.
+ *   `jpegQuality` and `subsampling` make better files (90 and 4:4:4 cost about 2x the bytes). CMYK
+ *   is the exception: libjpeg-turbo's TurboJPEG API writes it as YCCK where Pillow writes plain
+ *   CMYK, so its pixels differ by compression noise. Without a libjpeg-turbo build, sharp encodes.
+ * - PNG and TIFF are lossless (TIFF uncompressed, as Pillow's default), written by sharp from
+ *   Pillow's pixels: they decode to the book's pixels. WebP (Pillow's default quality 80) and GIF
+ *   are encoded by sharp's libwebp and cgif: close to Pillow's files, not identical.
+ * - Aspect ratio: not kept, as the book does.
+ * - EXIF orientation: not applied, as in the book: Pillow's `Image.open` and `resize` ignore the
  *   Orientation tag, so the book's model was trained on the pixels as stored. COCO's own
- *   annotations are also given in stored-pixel coordinates. The output carries no EXIF at all (sharp
- *   drops metadata by default, PIL's `save` did not copy it either), so every viewer and loader sees
- *   the same pixels that training sees. `autoOrient: true` rotates instead, for custom photo sets.
- * - Format: each file keeps its name and its real format (JPEG stays JPEG, PNG stays PNG, also
- *   WebP, GIF, TIFF); other formats are reported as failures. Grey, CMYK, 16-bit and ICC-tagged
- *   inputs come out as 8-bit sRGB (the book's loader converts every image to RGB anyway).
- * - JPEG quality: 90 with 4:4:4 chroma (no chroma subsampling), where PIL's default was 75 with
- *   4:2:0. The files are an intermediate that every epoch decodes again, and COCO's originals are
- *   themselves 4:4:4: on the 50 COCO photos of the test data, re-encoding the 256 x 256 result costs
- *   32.4 dB PSNR at 75/4:2:0 (12.7 KB a file), 35.2 dB at 90/4:2:0 (21.4 KB) and 37.4 dB at 90/4:4:4
- *   (27.2 KB); that is about 3.3 GB for the 123,287 images of train2014 + val2014, a sixth of the
- *   originals. `jpegQuality` changes it.
+ *   annotations are also given in stored-pixel coordinates. The output carries no EXIF at all
+ *   (Pillow's `save` did not copy it either), so every viewer and loader sees the same pixels that
+ *   training sees. `autoOrient: true` rotates instead, for custom photo sets.
  *
  * Robustness: a corrupt, truncated, zero-byte or non-image file is a failure with its reason and
  * the run goes on; an image over `maxPixels` is refused before it is decoded (decompression bombs).
@@ -39,7 +45,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import sharp, { type FormatEnum, type Metadata } from 'sharp';
+import sharp, { type Sharp } from 'sharp';
+import { DecodeError, encodeJpeg, loadPixels, sniffFormat, toRGB, type PillowImage } from '../data/images';
+import { jpegHeader, nativeJpeg } from '../data/jpeg';
 
 export interface ResizeProgress {
   /** Files considered (all regular, non-hidden files of the input folder). */
@@ -64,8 +72,12 @@ export interface ResizeOptions {
   size?: number;
   /** Images in flight at once. Default `os.availableParallelism()`. */
   concurrency?: number;
-  /** JPEG (and WebP) quality, 1..100. Default 90; see the module comment. */
+  /** JPEG (and WebP) quality, 1..100. Default: Pillow's, 75 for JPEG (80 for WebP), as the book. */
   jpegQuality?: number;
+  /** JPEG chroma subsampling. Default '4:2:0', Pillow's and so the book's. */
+  subsampling?: JpegSubsampling;
+  /** Convert embedded ICC profiles (and CMYK) to sRGB before resizing. Default false, as Pillow. */
+  colorManaged?: boolean;
   /** Apply the EXIF Orientation tag before resizing. Default false, as PIL in the book. */
   autoOrient?: boolean;
   /**
@@ -95,15 +107,25 @@ export interface ResizeResult {
   seconds: number;
 }
 
+export type JpegSubsampling = '4:4:4' | '4:2:2' | '4:2:0';
+
 export const DEFAULT_SIZE = 256;
-export const DEFAULT_JPEG_QUALITY = 90;
+/** Pillow's JPEG defaults, which the book's `image.save` used. */
+export const DEFAULT_JPEG_QUALITY = 75;
+export const DEFAULT_SUBSAMPLING: JpegSubsampling = '4:2:0';
+/** Pillow's WebP default quality. */
+export const DEFAULT_WEBP_QUALITY = 80;
 export const DEFAULT_MAX_PIXELS = 178_956_970;
 
 /** Suffix of the temporary files, hidden by a leading dot: `.NAME.resize-part`. */
 const PART_SUFFIX = '.resize-part';
 
-/** Formats written back as they came. */
-const WRITABLE = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff']);
+/** Output formats by file extension, as Pillow's `save` picks them; `bmp` is Pillow's but not sharp's. */
+const FORMAT_OF_EXTENSION: Record<string, string> = {
+  '.jpg': 'jpeg', '.jpeg': 'jpeg', '.jpe': 'jpeg', '.jfif': 'jpeg',
+  '.png': 'png', '.webp': 'webp', '.gif': 'gif', '.tif': 'tiff', '.tiff': 'tiff',
+  '.bmp': 'bmp', '.dib': 'bmp',
+};
 
 /** A problem with one input file: counted and reported, the run goes on. */
 class InputProblem extends Error {}
@@ -116,6 +138,81 @@ function checkPositiveInteger(name: string, value: unknown, max = Number.MAX_SAF
   return value;
 }
 
+/** Width and height from the file's header, before anything is decoded (0 x 0 when unreadable: decoding then says why). */
+async function headerSize(bytes: Buffer, format: string | undefined): Promise<[number, number]> {
+  const h = format === 'jpeg' ? jpegHeader(bytes) : undefined;
+  if (h !== undefined) return h ? [h.width, h.height] : [0, 0];
+  try {
+    const meta = await sharp(bytes, { limitInputPixels: false, failOn: 'none' }).metadata();
+    return [meta.width ?? 0, meta.pageHeight ?? meta.height ?? 0];
+  } catch {
+    return [0, 0];
+  }
+}
+
+/** Bytes a pixel has in each mode Pillow saves as PNG or TIFF (P: as held, RGB or RGBA). */
+function rawChannels(img: PillowImage): 1 | 2 | 3 | 4 {
+  switch (img.mode) {
+    case '1': case 'L': case 'I': case 'I;16': return 1;
+    case 'LA': return 2;
+    case 'RGB': return 3;
+    case 'P': return img.data.length === img.width * img.height * 4 ? 4 : 3;
+    default: return 4;
+  }
+}
+
+/** sharp reading Pillow's pixels as they are (16-bit for I and I;16, I clipped to 0..65535 as Pillow packs it). */
+function sharpOf(img: PillowImage): Sharp {
+  const channels = rawChannels(img);
+  const raw = { width: img.width, height: img.height, channels };
+  if (img.mode === 'I' || img.mode === 'I;16') {
+    const src = img.mode === 'I' ? new Int32Array(img.data.buffer, img.data.byteOffset, img.width * img.height) : new Uint16Array(img.data.buffer, img.data.byteOffset, img.width * img.height);
+    const u16 = new Uint16Array(src.length);
+    for (let i = 0; i < src.length; i++) u16[i] = Math.min(65535, Math.max(0, src[i]));
+    return sharp(u16, { raw }).toColourspace('grey16');
+  }
+  return channels <= 2 ? sharp(img.data, { raw }).toColourspace('b-w') : sharp(img.data, { raw });
+}
+
+/**
+ * The output file, as Pillow's save writes `img` in `format`; what Pillow refuses to write is this
+ * image's failure with Pillow's reason.
+ */
+async function encode(img: PillowImage, format: string, o: { quality?: number; subsampling: JpegSubsampling }): Promise<Buffer> {
+  switch (format) {
+    case 'jpeg': {
+      if (!['1', 'L', 'RGB', 'CMYK'].includes(img.mode)) throw new InputProblem(`cannot write mode ${img.mode} as JPEG (Pillow cannot either; name the file .png)`);
+      const quality = o.quality ?? DEFAULT_JPEG_QUALITY;
+      if (nativeJpeg()) return encodeJpeg(img, { quality, subsampling: o.subsampling });
+      if (img.mode === 'CMYK') throw new InputProblem('CMYK JPEG output needs a build with libjpeg-turbo');
+      return sharpOf(img).jpeg({ quality, chromaSubsampling: o.subsampling }).toBuffer();
+    }
+    case 'png':
+    case 'tiff': {
+      if (img.mode === 'CMYK') throw new InputProblem(`cannot write mode CMYK as ${format.toUpperCase()} (name the file .jpg)`);
+      const s = sharpOf(img);
+      return (format === 'png' ? s.png() : s.tiff({ compression: 'none' })).toBuffer();
+    }
+    case 'webp':
+    case 'gif': {
+      // Pillow's WebP writer takes RGB or RGBA and converts anything else; the GIF writer
+      // quantizes to a palette (sharp's quantizer here, not Pillow's).
+      const alpha = img.mode === 'LA' || img.mode === 'RGBA' || (img.mode === 'P' && rawChannels(img) === 4);
+      let rgb = img;
+      if (img.mode === 'LA') {
+        rgb = { ...img, mode: 'RGBA', data: Buffer.alloc(img.width * img.height * 4) };
+        for (let i = 0; i < img.width * img.height; i++) rgb.data.set([img.data[i * 2], img.data[i * 2], img.data[i * 2], img.data[i * 2 + 1]], i * 4);
+      } else if (!alpha && img.mode !== 'RGB') {
+        rgb = await toRGB(img);
+      }
+      const s = sharpOf(rgb);
+      return (format === 'webp' ? s.webp({ quality: o.quality ?? DEFAULT_WEBP_QUALITY }) : s.gif()).toBuffer();
+    }
+    default:
+      throw new InputProblem(`${format.toUpperCase()} output is not supported (sharp cannot write it); rename the file .png`);
+  }
+}
+
 /**
  * Why a file could not be decoded. libvips keeps one error log for the whole process, so when
  * several images are decoded at once its message can be lost ("Unknown error") or belong to
@@ -123,13 +220,16 @@ function checkPositiveInteger(name: string, value: unknown, max = Number.MAX_SAF
  * from its own bytes, and the decoder's words are only quoted.
  */
 function decodeReason(err: unknown, edges?: Edges, format?: string): string {
-  const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
-  if (/unsupported image format/i.test(msg) && format === undefined) return 'not an image (unrecognised format)';
-  if (/exceeds pixel limit/i.test(msg)) return 'image too large (pixel limit exceeded)';
+  if (!(err instanceof DecodeError)) return `corrupt image: ${(err instanceof Error ? err.message : String(err)).split('\n')[0].trim()}`;
+  const msg = err.message;
+  if (/^not an image/.test(msg)) return 'not an image (unrecognised format)';
+  if (/larger than \d+ pixels/.test(msg)) return `image too large (${msg})`;
   if (edges !== undefined && format !== undefined && !endsComplete(edges, format)) {
     return `truncated ${format.toUpperCase()}: the file (${edges.size} bytes) ends before the image does`;
   }
-  return /^unknown error$/i.test(msg) ? 'corrupt image (the decoder gave no details)' : `corrupt image: ${msg}`;
+  const inner = /^cannot decode image \((.*)\)$/.exec(msg)?.[1];
+  if (inner === undefined) return msg; // not a decoding problem: what Pillow refuses to do with it
+  return /^unknown error$/i.test(inner) ? 'corrupt image (the decoder gave no details)' : `corrupt image: ${inner}`;
 }
 
 function systemReason(err: unknown): string {
@@ -226,7 +326,12 @@ async function removeStaleParts(dir: string): Promise<void> {
 export async function resizeImages(options: ResizeOptions): Promise<ResizeResult> {
   const size = checkPositiveInteger('size', options.size ?? DEFAULT_SIZE, 16383);
   const concurrency = checkPositiveInteger('concurrency', options.concurrency ?? os.availableParallelism(), 1024);
-  const quality = checkPositiveInteger('jpegQuality', options.jpegQuality ?? DEFAULT_JPEG_QUALITY, 100);
+  if (options.jpegQuality !== undefined) checkPositiveInteger('jpegQuality', options.jpegQuality, 100);
+  const subsampling = options.subsampling ?? DEFAULT_SUBSAMPLING;
+  if (!['4:4:4', '4:2:2', '4:2:0'].includes(subsampling)) {
+    throw new TypeError(`Expected '4:4:4', '4:2:2' or '4:2:0' for subsampling but received ${JSON.stringify(subsampling)}`);
+  }
+  const colorManaged = options.colorManaged ?? false;
   const maxPixels = checkPositiveInteger('maxPixels', options.maxPixels ?? DEFAULT_MAX_PIXELS);
   const autoOrient = options.autoOrient ?? false;
   const input = path.resolve(options.input);
@@ -254,35 +359,27 @@ export async function resizeImages(options: ResizeOptions): Promise<ResizeResult
     if (st.size === 0) throw new InputProblem('empty file (0 bytes)');
     if (await isFinishedOutput(dst, size)) return 'skipped';
 
-    let meta: Metadata;
+    const ext = path.extname(name).toLowerCase();
+    const outFormat = FORMAT_OF_EXTENSION[ext];
+    if (outFormat === undefined) {
+      throw new InputProblem(`unknown file extension '${ext}' (the output format is chosen from the file name, as Pillow's save does: .jpg, .png, .webp, .gif, .tif)`);
+    }
+    const bytes = await fs.promises.readFile(src).catch((e: unknown) => {
+      throw new InputProblem(systemReason(e));
+    });
+    const format = sniffFormat(bytes);
+    const [width, height] = await headerSize(bytes, format);
+    if (width * height > maxPixels) {
+      throw new InputProblem(`image too large: ${width} x ${height} = ${width * height} pixels, over the limit of ${maxPixels} (a decompression bomb?)`);
+    }
+    let image: PillowImage;
     try {
-      meta = await sharp(src).metadata();
-    } catch (e) {
-      throw new InputProblem(decodeReason(e));
-    }
-    const format = meta.format;
-    if (format === undefined || !WRITABLE.has(format)) {
-      throw new InputProblem(`unsupported format ${format ?? 'unknown'} (JPEG, PNG, WebP, GIF and TIFF are resized)`);
-    }
-    if (meta.width !== undefined && meta.height !== undefined && meta.width * meta.height > maxPixels) {
-      throw new InputProblem(
-        `image too large: ${meta.width} x ${meta.height} = ${meta.width * meta.height} pixels, over the limit of ${maxPixels} (a decompression bomb?)`,
-      );
-    }
-    let encoded: Buffer;
-    try {
-      let pipeline = sharp(src, { failOn: 'error', limitInputPixels: maxPixels, autoOrient }).resize(size, size, {
-        fit: 'fill',
-        kernel: 'lanczos3',
-        fastShrinkOnLoad: false,
-      });
-      if (format === 'jpeg') pipeline = pipeline.jpeg({ quality, chromaSubsampling: '4:4:4' });
-      else if (format === 'webp') pipeline = pipeline.webp({ quality });
-      else pipeline = pipeline.toFormat(format as keyof FormatEnum);
-      encoded = await pipeline.toBuffer();
+      const orientation = autoOrient ? ((await sharp(bytes).metadata()).orientation ?? 1) : 1;
+      image = await loadPixels(bytes, { size: [size, size], filter: 'lanczos', maxPixels, colorManaged, orientation, failOn: 'error' });
     } catch (e) {
       throw new InputProblem(decodeReason(e, await readEdges(src).catch(() => undefined), format));
     }
+    const encoded = await encode(image, outFormat, { quality: options.jpegQuality, subsampling });
     // Writing errors are the output folder's problem, not this image's: they end the run.
     const part = path.join(output, `.${name}${PART_SUFFIX}`);
     try {

@@ -28,6 +28,8 @@ export type CaptionOutcome = { caption: string } | { error: string };
 export interface CaptionImagesOptions extends SampleOptions {
   /** Images are resized to imageSize×imageSize (224 in the book). */
   imageSize?: number;
+  /** Convert embedded ICC profiles to sRGB (default false: ignored, as Pillow does). */
+  colorManaged?: boolean;
   /** Images per encoder pass (CAPTION_DEFAULTS.batchSize). */
   batchSize?: number;
   /** Called after each batch: images done (captioned or failed) and in all. */
@@ -58,7 +60,7 @@ export async function captionImages(models: CaptionModels, sources: readonly Ima
   const items = sources.map((source, index) => ({ source, index }));
   const out: CaptionOutcome[] = new Array(sources.length);
   let done = 0;
-  for await (const batch of imageBatches(chunks(items, batchSize), { size })) {
+  for await (const batch of imageBatches(chunks(items, batchSize), { size, colorManaged: opts.colorManaged })) {
     for (const f of batch.failed) out[f.item.index] = { error: f.reason };
     if (batch.images) {
       const captions = await captionBatch(models, batch.images, opts);

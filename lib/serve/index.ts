@@ -68,6 +68,8 @@ export interface CaptionServerOptions {
   device?: string;
   /** On CUDA: the backbone in mixed precision. */
   autocast?: Autocast;
+  /** Convert embedded ICC profiles to sRGB (default false: ignored, as Pillow and the book do). */
+  colorManaged?: boolean;
   /** Interface to listen on; 127.0.0.1 unless told otherwise. */
   host?: string;
   /** 0: any free port (read it back from `port`). */
@@ -143,6 +145,7 @@ export async function createCaptionServer(opts: CaptionServerOptions): Promise<C
       batchSize: opts.batchSize,
       device: opts.device,
       autocast: opts.autocast,
+      colorManaged: opts.colorManaged,
     });
     captioner = owned;
   }

@@ -17,6 +17,7 @@ export interface FeatureCacheSettings {
   images: string[];
   resize: number;
   crop: number;
+  colorManaged: boolean;
   backbone: number;
   /** Sum of the backbone's first convolution weights: tells apart differently initialised backbones. */
   signature: number;
@@ -36,7 +37,7 @@ export function backboneSignature(encoder: CaptionEncoder): number {
 function sameSettings(meta: Record<string, string>, s: FeatureCacheSettings): boolean {
   try {
     const m = JSON.parse(meta.settings ?? '{}');
-    return m.resize === s.resize && m.crop === s.crop && m.backbone === s.backbone && Math.abs(m.signature - s.signature) < 1e-9 && JSON.stringify(m.images) === JSON.stringify(s.images);
+    return m.resize === s.resize && m.crop === s.crop && (m.colorManaged ?? false) === s.colorManaged && m.backbone === s.backbone && Math.abs(m.signature - s.signature) < 1e-9 && JSON.stringify(m.images) === JSON.stringify(s.images);
   } catch {
     return false;
   }
@@ -54,6 +55,7 @@ export async function buildFeatureCache(
     file: string;
     resize: number;
     crop: number;
+    colorManaged: boolean;
     batchSize?: number;
     /** Only read the file (another process writes it); an error if it does not match. */
     readOnly?: boolean;
@@ -61,7 +63,7 @@ export async function buildFeatureCache(
     onSkip?: (image: string, reason: string) => void;
   },
 ): Promise<FeatureCache> {
-  const settings: FeatureCacheSettings = { images, resize: opts.resize, crop: opts.crop, backbone: encoder.resnet.depth, signature: backboneSignature(encoder) };
+  const settings: FeatureCacheSettings = { images, resize: opts.resize, crop: opts.crop, colorManaged: opts.colorManaged, backbone: encoder.resnet.depth, signature: backboneSignature(encoder) };
   const rowOf = new Map(images.map((p, i) => [p, i]));
   if (fs.existsSync(opts.file)) {
     const { tensors, metadata } = await readSafetensors(opts.file);
@@ -75,7 +77,7 @@ export async function buildFeatureCache(
   const missing = new Set<string>();
   const groups = chunks(images.map((source) => ({ source })), opts.batchSize ?? 32);
   let done = 0;
-  for await (const batch of imageBatches(groups, { size: opts.resize, crop: opts.crop })) {
+  for await (const batch of imageBatches(groups, { size: opts.resize, crop: opts.crop, colorManaged: opts.colorManaged })) {
     for (const f of batch.failed) {
       missing.add(f.item.source);
       opts.onSkip?.(f.item.source, f.reason);

@@ -36,6 +36,8 @@ export interface TrainOptions {
   pretrained?: string;
   resize?: number;
   crop?: number;
+  /** Convert embedded ICC profiles to sRGB (default false: ignored, as Pillow and the book do). */
+  colorManaged?: boolean;
   seed?: number;
   cacheFeatures?: boolean;
   /** Continue from the newest checkpoint in `out`. */

@@ -134,6 +134,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       worldSize: this.worldSize,
       resize: opts.resize,
       crop: opts.crop,
+      colorManaged: opts.colorManaged,
       prefetch: opts.prefetch,
       onSkip: (s, reason) => this.skip(s.image, reason),
     });
@@ -226,7 +227,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       await this.opts.group?.barrier();
       return {};
     }
-    const { metrics, failed } = await this.validation.score(this, { imageSize: this.opts.crop, batchSize: Math.min(64, this.opts.batchSize), beam: this.opts.beam });
+    const { metrics, failed } = await this.validation.score(this, { imageSize: this.opts.crop, batchSize: Math.min(64, this.opts.batchSize), beam: this.opts.beam, colorManaged: this.opts.colorManaged });
     for (const f of failed) this.skip(f.image, f.reason);
     const isBest = !this.best || metrics.CIDEr > this.best.CIDEr;
     if (isBest) this.best = { globalStep: this.progress.globalStep, CIDEr: metrics.CIDEr };
@@ -257,6 +258,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       file: path.join(o.out, 'features.safetensors'),
       resize: o.resize,
       crop: o.crop,
+      colorManaged: o.colorManaged ?? false,
       readOnly: !this.isMain,
       onProgress: (done) => bar.update(done),
       onSkip: (image, reason) => this.skip(image, reason),

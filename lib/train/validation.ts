@@ -34,7 +34,7 @@ export class Validation {
   }
 
   /** Greedy (or beam) captions of the validation images, scored. */
-  async score(models: CaptionModels, opts: { imageSize: number; batchSize: number; beam?: number }): Promise<ValidationScores> {
+  async score(models: CaptionModels, opts: { imageSize: number; batchSize: number; beam?: number; colorManaged?: boolean }): Promise<ValidationScores> {
     const outcomes = await captionImages(models, this.images.map((i) => i.path), opts);
     const results: { image_id: string | number; caption: string }[] = [];
     const failed: { image: string; reason: string }[] = [];
