@@ -21,7 +21,7 @@ import { pythonHas, PYTHON } from './support/python';
 
 const FIXTURE = path.join(__dirname, 'fixtures/models/reference.json');
 const live = pythonHas('torch', 'torchvision');
-if (!live) console.log('SKIP live PyTorch comparison of the models: /usr/bin/python3 lacks torch/torchvision; using the committed fixture only');
+if (!live) console.log(`${PYTHON} lacks torch/torchvision: the models are compared with the committed fixture only, not with a live PyTorch run`);
 
 function reference(): any {
   if (!live) return JSON.parse(fs.readFileSync(FIXTURE, 'utf8'));
