@@ -1,7 +1,7 @@
 /**
- * COCO caption evaluation in TypeScript, computed as coco-caption (tylin/coco-caption, packaged as
- * pycocoevalcap) computes it: PTB tokenization, BLEU-1..4, ROUGE-L and CIDEr-D, plus METEOR when
- * Java and the METEOR 1.5 jar are available. SPICE is never computed.
+ * COCO caption scores, computed as coco-caption (tylin/coco-caption, packaged as pycocoevalcap)
+ * computes them: PTB tokenization, BLEU-1..4, ROUGE-L and CIDEr-D, plus METEOR when Java and the
+ * METEOR 1.5 jar are available. SPICE is never computed.
  *
  * {@link evaluateCaptionsSync} is pure and synchronous (for a training loop scoring in-memory
  * captions; {@link CaptionEvaluator} does the same with the references tokenized once);
@@ -17,24 +17,6 @@ import { type CaptionResult, type CocoCaptions, type ImageId, type ReferenceMap,
 import { computeMeteor, type MeteorOptions } from './meteor';
 import { tokenizeCaption, tokenizeCaptions } from './ptb-tokenizer';
 import { computeRougeL } from './rouge';
-
-export { americanize } from './americanize';
-export { BLEU_SMALL, BLEU_TINY, bleuFromStats, computeBleu } from './bleu';
-export type { BleuResult, BleuStats } from './bleu';
-export { computeCiderD } from './cider';
-export type { CiderOptions, CiderResult } from './cider';
-export {
-  EvaluationInputError, pairInputs, readJsonFile, readReferencesFile, readResultsFile, referencesFromCoco,
-  resultsFromJson, toReferenceMap,
-} from './inputs';
-export type { CaptionResult, CocoCaptions, ImageId, ReferenceMap } from './inputs';
-export { computeMeteor, locateMeteor, meteorScoreLine } from './meteor';
-export type { MeteorOptions, MeteorOutcome } from './meteor';
-export { DROPPED_PUNCTUATION, ptbTokenLines, ptbTokens, tokenizeCaption, tokenizeCaptions } from './ptb-tokenizer';
-export { computeRougeL, ROUGE_BETA, rougeL } from './rouge';
-export type { RougeResult } from './rouge';
-export { npMean } from './numeric';
-export { pySplit } from '../util/python';
 
 /** The metric names coco-caption reports, in its order. */
 export const METRIC_NAMES = ['Bleu_1', 'Bleu_2', 'Bleu_3', 'Bleu_4', 'METEOR', 'ROUGE_L', 'CIDEr', 'SPICE'] as const;
