@@ -123,16 +123,25 @@ describeIf(present && cliBuilt, present ? NO_CLI : `no COCO mini set in ${SHARED
     expect(one.stderr).toMatch(/per-image scores written to/);
   });
 
-  test('the printed table says how many images were scored; --split, --beam and --batch-size', async () => {
+  test('the printed table says how many images were scored; --split, --beam, --batch-size and --meteor-jar', async () => {
     const split = path.join(root, 'split.txt');
     // Five file names (one of them missing from the folder) and one image id, in no order.
     fs.writeFileSync(split, [first30[20].file, missing[0], first30[2].file, String(first30[25].id), `val2017/${first30[0].file}`, first30[11].file].join('\n') + '\n');
-    const r = await runCli(['evaluate', ...modelArgs(), '--references', CAPTIONS, '--images', dir, '--split', split, '--limit', '5', '--beam', '3', '--batch-size', '2', '--quiet']);
+    // METEOR through a stand-in for Java and the jar (it scores a caption as its word count / 100).
+    const java = path.join(root, 'java');
+    fs.writeFileSync(java, `#!/bin/sh\nexec '${process.execPath}' '${path.join(__dirname, 'fixtures/evaluate/fake-meteor.js')}' "$@"\n`, { mode: 0o755 });
+    const jar = path.join(root, 'meteor-1.5.jar');
+    fs.writeFileSync(jar, 'stand-in');
+    const r = await runCli(
+      ['evaluate', ...modelArgs(), '--references', CAPTIONS, '--images', dir, '--split', split, '--limit', '5', '--beam', '3', '--batch-size', '2', '--quiet', '--meteor-jar', jar],
+      { env: { TORCHCAP_JAVA: java } },
+    );
     ok(r, 'evaluate --split');
     const out = lines(r.stdout);
     expect(out[0]).toBe(`scored 4 of 5 images; 1 not scored (missing from ${dir} or unreadable, each named on stderr with the reason): ${missing[0]}`);
     expect(out[1]).toMatch(/^COCO caption metrics \(computed as coco-caption does\): 4 images, 2\d reference captions$/);
     expect(out.find((l) => l.startsWith('CIDEr'))).toMatch(/^CIDEr\s+\d+\.\d{6}$/);
+    expect(out.find((l) => l.startsWith('METEOR'))).toMatch(/^METEOR\s+0\.\d{6}$/);
     expect(r.stderr).toBe(`torchcap evaluate: not scored: ${path.join(dir, missing[0])}: file not found\n`);
   });
 
