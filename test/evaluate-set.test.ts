@@ -86,6 +86,7 @@ test('a split entry that names no image is an error listing it; so is an empty o
 
 test('unusable references and folders are errors that name the problem', () => {
   expect(() => readEvaluationSet(refsFile, { images: path.join(tmp, 'no-such-folder') })).toThrow(/images folder not found: .*no-such-folder/);
+  expect(() => readEvaluationSet(refsFile, { images: refsFile })).toThrow(/the images folder .*refs\.json is a file, not a folder/);
   expect(() => evaluationSet({ images: [{ id: 1 }], annotations: [] }, { images })).toThrow(/images\[0\] \(id 1\) has no "file_name"/);
   expect(() => evaluationSet({ images: [], annotations: [] }, { images })).toThrow(/"images" array is empty/);
   expect(() => evaluationSet({ annotations: [] }, { images })).toThrow(/missing the "images" array/);

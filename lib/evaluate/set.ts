@@ -155,7 +155,9 @@ export function evaluationSet(coco: unknown, opts: EvaluationSetOptions): Evalua
   const limit = opts.limit === undefined ? undefined : checkInt(opts.limit, 'limit', 1);
   const references = referencesFromCoco(coco, source);
   const dir = path.resolve(opts.images);
-  if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new EvaluationInputError(`images folder not found: ${opts.images}`);
+  const stat = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!stat) throw new EvaluationInputError(`images folder not found: ${opts.images}`);
+  if (!stat.isDirectory()) throw new EvaluationInputError(`the images folder ${opts.images} is a file, not a folder`);
   const files = fileNames(coco, source);
   if (files.length === 0) throw new EvaluationInputError(`${source}: the "images" array is empty: no images to evaluate`);
   let chosen = files;
