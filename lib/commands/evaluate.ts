@@ -24,7 +24,6 @@ import {
 } from '../evaluate';
 import { CAPTION_DEFAULTS, Captioner } from '../captioner';
 import type { Autocast } from '../model';
-import type { UnscoredImage } from '../sample';
 import { optionalInt, positiveInt } from '../util/checks';
 import { writeFileAtomic } from '../util/files';
 import { createProgress } from '../util/progress';
@@ -212,7 +211,7 @@ async function scoreModel(opts: EvaluateCommandOptions & { images: string }, io:
     (failed.length ? `; ${failed.length} not scored (missing from ${opts.images} or unreadable, each named on stderr with the reason): ${names}` : '');
   await reportScores(ev, results, referenceCount, opts, io, {
     lines: [summary],
-    json: { scored: results.length, notScored: failed.map((f: UnscoredImage) => ({ image_id: f.id, image: f.path, reason: f.reason })) },
+    json: { scored: results.length, notScored: failed.map((f) => ({ image_id: f.id, image: f.path, reason: f.reason })) },
     written,
   });
   return 0;
