@@ -16,7 +16,8 @@ import { loadEncoder, loadDecoder } from './model';
 import type { ResNetDepth } from './nn/resnet';
 import { Vocabulary, loadVocabulary } from './vocabulary';
 import { ImageError, type ImageSource } from './data';
-import { CAPTION_DEFAULTS, captionImages, type CaptionOutcome, type SampleOptions } from './sample';
+import { CAPTION_DEFAULTS, captionImages, evaluateModel, type CaptionOutcome, type EvaluateModelOptions, type ModelEvaluation, type SampleOptions } from './sample';
+import type { EvaluationSet } from './evaluate';
 import { Executor } from './core/executor';
 import { resolveDevice } from './core/device';
 import { positiveInt, optionalInt } from './util/checks';
@@ -123,6 +124,15 @@ export class Captioner {
   /** One outcome per image: its caption, or the reason it could not be read. */
   captionEach(inputs: ImageSource[], opts: SampleOptions = {}): Promise<CaptionOutcome[]> {
     return this.enqueue(() => captionImages(this, inputs, { imageSize: this.imageSize, batchSize: this.batchSize, maxLen: this.maxLen, colorManaged: this.colorManaged, ...opts }));
+  }
+
+  /**
+   * The model's scores on an evaluation set (`readEvaluationSet`): every image captioned as
+   * captionEach would, the captions scored against their references; images that cannot be read
+   * are listed in `failed` and left out of the scores. `onProgress` follows the batches.
+   */
+  evaluate(set: EvaluationSet, opts: EvaluateModelOptions = {}): Promise<ModelEvaluation> {
+    return this.enqueue(() => evaluateModel(this, set, { imageSize: this.imageSize, batchSize: this.batchSize, maxLen: this.maxLen, colorManaged: this.colorManaged, ...opts }));
   }
 
   /** Waits for queued calls, then refuses new ones and ends the executor thread. The model memory is freed by the GC. */

@@ -31,11 +31,12 @@ export { CaptionEncoder, CaptionDecoder } from './model';
 export type { EncoderOptions, DecoderOptions, BackboneMode, Autocast } from './model';
 export { loadEncoder, loadDecoder, loadWeights, saveWeights, loadBackboneWeights, saveCheckpoint, latestCheckpoint, restoreCheckpoint } from './model';
 export type { LoadEncoderOptions, CheckpointSet, TrainingPosition } from './model';
-export { greedy, beamSearch, sampleIds, captionImages } from './sample';
-export type { SampleOptions, CaptionOutcome, CaptionImagesOptions } from './sample';
+export { greedy, beamSearch, sampleIds, captionImages, evaluateModel } from './sample';
+export type { SampleOptions, CaptionOutcome, CaptionImagesOptions, ModelEvaluation, UnscoredImage, EvaluateModelOptions } from './sample';
 export { Trainer, train, formatLogLine, TRAIN_DEFAULTS } from './train';
 export type { TrainOptions, TrainSummary, StepEvent, EvalEvent } from './train';
-export { evaluateCaptions, evaluateCaptionsSync, CaptionEvaluator } from './evaluate';
+export { evaluateCaptions, evaluateCaptionsSync, CaptionEvaluator, EvaluationSet, evaluationSet, readEvaluationSet, writeEvaluationReport } from './evaluate';
+export type { CaptionEvaluation, CaptionMetrics, CaptionResult, EvaluationImage, EvaluationSetOptions } from './evaluate';
 export { ProcessGroup, distributedEnv, DistributedError } from './distributed';
 
 // the apps

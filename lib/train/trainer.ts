@@ -20,6 +20,8 @@ import { resolveDevice } from '../core/device';
 import { Adam } from '../nn/optim';
 import { Vocabulary } from '../vocabulary';
 import { readCaptions, CaptionLoader, type CaptionCorpus, type Sample } from '../data';
+import type { EvaluationSet } from '../evaluate';
+import { evaluateModel } from '../sample';
 import {
   CaptionEncoder,
   CaptionDecoder,
@@ -38,7 +40,7 @@ import { writeFileAtomicSync } from '../util/files';
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from './options';
 import { trainStep } from './step';
 import { buildFeatureCache, cachedEpoch, cachedSamples, type FeatureCache } from './features';
-import { Validation } from './validation';
+import { validationSet } from './validation';
 import { MetricsLog, formatLogLine } from './metrics';
 import { writeLossCurve } from './loss-curve';
 
@@ -95,7 +97,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   private readonly skipped = new Set<string>();
   private best: { globalStep: number; CIDEr: number } | undefined;
   private readonly checkpoints: CheckpointSet[] = [];
-  private validation: Validation | null = null;
+  private validation: EvaluationSet | null = null;
   private readonly metrics: MetricsLog;
   /** Lines from before run() (resuming), printed when it starts. */
   private readonly notes: string[] = [];
@@ -178,7 +180,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     if (opts.group) await opts.group.broadcastTensors([...t.encoder.stateDict().values(), ...t.decoder.stateDict().values()], 0);
     if (opts.evalEvery || opts.valCaptions) {
       if (!opts.valCaptions) throw new TypeError('evaluation during training needs valCaptions (a COCO captions file of validation images)');
-      t.validation = Validation.fromCaptions(opts.valCaptions, opts.valImages ?? opts.images, opts.valLimit);
+      t.validation = validationSet(opts.valCaptions, opts.valImages ?? opts.images, opts.valLimit);
     }
     return t;
   }
@@ -227,8 +229,15 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       await this.opts.group?.barrier();
       return {};
     }
-    const { metrics, failed } = await this.validation.score(this, { imageSize: this.opts.crop, batchSize: Math.min(64, this.opts.batchSize), beam: this.opts.beam, colorManaged: this.opts.colorManaged });
-    for (const f of failed) this.skip(f.image, f.reason);
+    const { evaluation, failed } = await evaluateModel(this, this.validation, {
+      imageSize: this.opts.crop,
+      batchSize: Math.min(64, this.opts.batchSize),
+      beam: this.opts.beam,
+      colorManaged: this.opts.colorManaged,
+      meteor: false,
+    });
+    for (const f of failed) this.skip(f.path, f.reason);
+    const metrics = evaluation.metrics as unknown as Record<string, number>;
     const isBest = !this.best || metrics.CIDEr > this.best.CIDEr;
     if (isBest) this.best = { globalStep: this.progress.globalStep, CIDEr: metrics.CIDEr };
     this.record({ type: 'eval', globalStep: this.progress.globalStep, ...metrics });
