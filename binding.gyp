@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "torchcap",
-      "sources": [ "<!@(node -p \"require('fs').readdirSync('native').filter(f => f.endsWith('.cc')).map(f => 'native/' + f).join(' ')\")" ],
+      "sources": [ "<!@(node -p \"['native', 'native/pillow'].flatMap(d => require('fs').readdirSync(d).filter(f => f.endsWith('.cc')).map(f => d + '/' + f)).join(' ')\")" ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node scripts/find-libtorch.js --gyp-include)"

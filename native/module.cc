@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "async.h"
+#include "record.h"
 #include "wrap.h"
 
 namespace torchcap {
@@ -94,8 +95,10 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
   using C = NativeClass<ModuleWrap>;
   Napi::Function ctor = C::Define(env, "Module",
                                   {
-                                      C::Method<&ModuleWrap::Forward<false>>("forward"),
-                                      C::Method<&ModuleWrap::Forward<true>>("forwardAsync"),
+                                      C::Method<&ModuleWrap::Forward<false, false>>("forward"),
+                                      C::Method<&ModuleWrap::Forward<true, false>>("forwardAsync"),
+                                      C::Method<&ModuleWrap::Forward<false, true>>("forwardPacked"),
+                                      C::Method<&ModuleWrap::Forward<true, true>>("forwardPackedAsync"),
                                       C::Method<&ModuleWrap::PrepareFast<false>>("prepareFast"),
                                       C::Method<&ModuleWrap::PrepareFast<true>>("prepareFastAsync"),
                                       C::Method<&ModuleWrap::FastReady>("fastReady"),
@@ -239,20 +242,41 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
   ThrowError("unknown module kind");
 }
 
-// forward(inputs: (Tensor|null)[], { train: boolean, fast?: boolean, packed?: boolean, autocast?: 'bf16'|'fp16' })
-template <bool Async>
+// The named records forward takes (in) and gives (out), per kind; fields in the order RunForward
+// reads and returns them.
+struct ForwardRecords {
+  Fields in, out;
+};
+
+static const ForwardRecords& RecordsOf(ModuleKind kind, bool packed) {
+  static const ForwardRecords plain{{"input"}, {"output"}}, resnet{{"images"}, {"features"}}, lstm{{"input", "h", "c"}, {"output", "h", "c"}},
+      lstmPacked{{"data", "batchSizes", "sortedIndices", "unsortedIndices", "h", "c"}, {"data", "batchSizes", "sortedIndices", "unsortedIndices", "h", "c"}};
+  if (packed) return lstmPacked;
+  if (kind == ModuleKind::ResNet) return resnet;
+  if (kind == ModuleKind::LSTM) return lstm;
+  return plain;
+}
+
+// forward(inputs, { train: boolean, fast?: boolean, autocast?: 'bf16'|'fp16' }) -> outputs, named
+// records per kind: linear, embedding, batchnorm1d { input } -> { output }; resnet { images } ->
+// { features }; lstm { input, h?, c? } -> { output, h, c }. forwardPacked (LSTM): { data,
+// batchSizes, sortedIndices?, unsortedIndices?, h?, c? } -> the same names, output and final state.
+template <bool Async, bool Packed>
 Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
-    Tensors in = ArgTensorsOrNull(info, 0, "inputs");
+    if (Packed && kind != ModuleKind::LSTM) ThrowType("forwardPacked() is for LSTM modules");
+    const ForwardRecords& records = RecordsOf(kind, Packed);
+    Tensors in = ArgRecord(info, 0, "inputs", records.in);
     Napi::Object o = ArgOptions(info, 1);
     if (!o.Has("train") || !o.Get("train").IsBoolean()) ThrowType("forward needs options.train (true or false)");
     const bool train = o.Get("train").As<Napi::Boolean>().Value();
-    const bool useFast = OptBool(o, "fast", false), packed = OptBool(o, "packed", false);
+    const bool useFast = OptBool(o, "fast", false);
     const std::string autocast = OptString(o, "autocast", "");
     auto m = module;
     auto f = fast;
     auto k = kind;
-    return RunTensors<Async>(info.Env(), [k, m, f, in, train, useFast, packed, autocast]() { return RunForward(k, m, f, in, train, useFast, packed, autocast); });
+    return RunRecord<Async>(info.Env(), records.out,
+                            [k, m, f, in, train, useFast, autocast]() { return RunForward(k, m, f, in, train, useFast, Packed, autocast); });
   });
 }
 
