@@ -13,5 +13,10 @@ module.exports = {
   // can take longer than jest's default 500 ms to tear down after its last test; it does exit
   // on its own (checked with a 20 s limit), so wait for it instead of killing it.
   workerGracefulExitTimeout: 5000,
+  // Skipped tests record their reasons in a file of this run (test/support/skip-log.js).
+  globalSetup: '<rootDir>/test/support/global-setup.js',
+  globalTeardown: '<rootDir>/test/support/global-teardown.js',
+  // A test that ran no assertion fails.
+  setupFilesAfterEnv: ['<rootDir>/test/support/assertions.ts'],
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
 };

@@ -23,7 +23,7 @@ async function main() {
   const imageSize = arg('image-size', 64);
   const maxLen = arg('max-len', 20);
   const { Captioner } = requireDist('captioner');
-  const { memory } = requireDist('runtime');
+  const { memory } = requireDist('core/system');
   const models = await writeTinyModels();
   try {
     const captioner = await Captioner.load({ encoder: models.encoder, decoder: models.decoder, vocab: models.vocab, imageSize, maxLen });

@@ -5,7 +5,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { resizeImages } = require('../dist/data/resize');
+const { resizeImages } = require('../dist/prepare/resize');
 const { generateScenes } = require('../dist/demo/scenes');
 const { readCoco } = require('../dist/data/datasets');
 const { Vocabulary } = require('../dist/vocabulary');

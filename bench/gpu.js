@@ -6,7 +6,7 @@ const { Tensor, versions, noGrad } = require('../dist');
 const { CaptionEncoder, CaptionDecoder } = require('../dist/model');
 const { crossEntropy } = require('../dist/nn/functional');
 const { packPaddedSequence } = require('../dist/nn/rnn');
-const { Adam } = require('../dist/optim');
+const { Adam } = require('../dist/nn/optim');
 const { greedy } = require('../dist/sample');
 
 const v = versions();

@@ -3,6 +3,7 @@
 //
 //   node bench/serve-load.js [--requests 2000] [--concurrency 16] [--overload-requests 600]
 //       [--overload-concurrency 64] [--max-queue 32] [--image-size 128] [--max-len 20]
+//       [--soak-requests 20000] [--soak-concurrency 16]
 //
 // Starts `torchcap serve --warm-up` (a small ResNet-18 captioner with random weights, 127.0.0.1,
 // any free port) in a child process, warms it up with 64 requests, then:
@@ -11,10 +12,16 @@
 //     pixels, a good PNG sent as text/plain; good ones are raw PNG/JPEG bodies or multipart;
 //  2. overloads it: --overload-requests good requests from --overload-concurrency clients, more than
 //     --max-queue, so that some are answered 503 with Retry-After;
-//  3. sends SIGTERM and waits for a clean exit.
-// Checks: no crash, every good request of phase 1 answered 200 with a caption, every bad one with
-// its 4xx, overload answered 503 (with Retry-After) or 200 and nothing else, server RSS growth under
-// 50 MB. Prints counts by status, latency percentiles, RSS before and after; exits 1 if a check fails.
+//  3. soaks it in errors: --soak-requests requests from --soak-concurrency clients, every other one
+//     malformed (the five kinds above and five more: random bytes, a JPEG cut after its header, a
+//     multipart body without a file, one with two files, a PNG signature alone), the server's RSS
+//     sampled every 250 requests (0 skips the phase);
+//  4. sends SIGTERM and waits for a clean exit.
+// Checks: no crash and no restart (the same server process answers /healthz after every phase),
+// every good request answered 200 with a caption and every bad one with its 4xx (phases 1 and 3),
+// overload answered 503 (with Retry-After) or 200 and nothing else, server RSS growth under 50 MB
+// from after the warm-up to the end of each phase. Prints counts by status, latency percentiles,
+// RSS; exits 1 if a check fails. Phases with 0 requests are skipped.
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
@@ -34,6 +41,8 @@ const OVERLOAD_CONCURRENCY = arg('overload-concurrency', 64);
 const MAX_QUEUE = arg('max-queue', 32);
 const IMAGE_SIZE = arg('image-size', 128);
 const MAX_LEN = arg('max-len', 20);
+const SOAK_REQUESTS = arg('soak-requests', 20000);
+const SOAK_CONCURRENCY = arg('soak-concurrency', 16);
 
 // ---------- payloads ----------
 
@@ -61,7 +70,18 @@ async function payloads() {
     { name: '20000x20000 PNG', type: 'image/png', body: bombPng(), expect: 413 },
     { name: 'wrong content type', type: 'text/plain', body: pngs[0], expect: 415 },
   ];
-  return { good, bad };
+  // More kinds for the soak.
+  const noise = Buffer.alloc(4096);
+  for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
+  const soakBad = [
+    ...bad,
+    { name: 'random bytes', type: 'application/octet-stream', body: noise, expect: 415 },
+    { name: 'JPEG cut after its header', type: 'image/jpeg', body: jpegs[1].subarray(0, 700), expect: 422 },
+    { name: 'multipart without a file', type: `multipart/form-data; boundary=${BOUNDARY}`, body: Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--${BOUNDARY}--\r\n`), expect: 400 },
+    { name: 'multipart with two files', type: `multipart/form-data; boundary=${BOUNDARY}`, body: Buffer.concat([multipart(pngs[0], 'a.png', 'image/png').subarray(0, -(BOUNDARY.length + 6)), multipart(pngs[1], 'b.png', 'image/png')]), expect: 400 },
+    { name: 'PNG signature alone', type: 'image/png', body: pngs[0].subarray(0, 8), expect: 422 },
+  ];
+  return { good, bad, soakBad };
 }
 
 // ---------- client ----------
@@ -125,6 +145,33 @@ function countBy(results, key) {
   return out;
 }
 
+function healthz(url) {
+  return new Promise((resolve) => {
+    http
+      .get(`${url}/healthz`, (res) => {
+        let b = '';
+        res.on('data', (c) => (b += c));
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode, json: JSON.parse(b) });
+          } catch {
+            resolve({ status: res.statusCode, json: null });
+          }
+        });
+      })
+      .on('error', (e) => resolve({ status: e.code || e.message, json: null }));
+  });
+}
+
+/** Whether every good request got 200 with a caption and every bad one its 4xx with an error. */
+function answered(results) {
+  const good = results.filter((r) => r.expect === undefined);
+  const bad = results.filter((r) => r.expect !== undefined);
+  const goodOk = good.filter((r) => r.status === 200 && r.json && typeof r.json.caption === 'string' && r.json.caption.split(' ').length === MAX_LEN).length;
+  const badOk = bad.filter((r) => r.status === r.expect && r.json && typeof r.json.error === 'string').length;
+  return { good, bad, goodOk, badOk };
+}
+
 function rssOf(pid) {
   try {
     return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) / 1024;
@@ -173,7 +220,7 @@ async function main() {
   const failures = [];
   try {
     const url = await server.url;
-    const { good, bad } = await payloads();
+    const { good, bad, soakBad } = await payloads();
     const pid = server.child.pid;
 
     // Warm-up: the allocator, JIT and thread pools settle before RSS is measured.
@@ -185,35 +232,48 @@ async function main() {
     const samples = [];
     const p1 = await run(url, plan, CONCURRENCY, () => samples.push(Math.round(rssOf(pid))));
     const rssAfterMixed = rssOf(pid);
-    const goodResults = p1.results.filter((r) => r.expect === undefined);
-    const badResults = p1.results.filter((r) => r.expect !== undefined);
-    const goodOk = goodResults.filter((r) => r.status === 200 && r.json && typeof r.json.caption === 'string' && r.json.caption.split(' ').length === MAX_LEN).length;
-    const badOk = badResults.filter((r) => r.status === r.expect && r.json && typeof r.json.error === 'string').length;
+    const { good: goodResults, bad: badResults, goodOk, badOk } = answered(p1.results);
     if (goodOk !== goodResults.length) failures.push(`phase 1: ${goodResults.length - goodOk} good requests not answered 200 with a caption`);
     if (badOk !== badResults.length) failures.push(`phase 1: ${badResults.length - badOk} bad requests not answered with their 4xx`);
+    if (REQUESTS > 0 && rssAfterMixed - rssBefore >= 50) failures.push(`phase 1: server RSS grew by ${(rssAfterMixed - rssBefore).toFixed(1)} MB`);
 
     // Phase 2: overload.
     const p2 = await run(url, Array.from({ length: OVERLOAD_REQUESTS }, (_, i) => good[i % good.length]), OVERLOAD_CONCURRENCY);
     const rssAfter = rssOf(pid);
     const overload = countBy(p2.results, (r) => r.status);
     const refused = p2.results.filter((r) => r.status === 503);
-    if (!refused.length) failures.push('phase 2: no request was answered 503');
+    if (OVERLOAD_REQUESTS > 0 && !refused.length) failures.push('phase 2: no request was answered 503');
     if (refused.some((r) => !(Number(r.retryAfter) >= 1))) failures.push('phase 2: a 503 came without Retry-After');
     if (p2.results.some((r) => r.status !== 200 && r.status !== 503)) failures.push(`phase 2: statuses other than 200 and 503: ${JSON.stringify(overload)}`);
+    const healthAfterOverload = await healthz(url);
 
-    const health = await new Promise((resolve) => http.get(`${url}/healthz`, (res) => { let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => resolve({ status: res.statusCode, json: JSON.parse(b) })); }));
-    if (health.status !== 200 || !health.json.ok) failures.push(`healthz after the load: ${JSON.stringify(health)}`);
+    // Phase 3: the error-heavy soak, every other request malformed.
+    const soakPlan = Array.from({ length: SOAK_REQUESTS }, (_, i) => (i % 2 ? soakBad[(i >> 1) % soakBad.length] : good[(i >> 1) % good.length]));
+    const soakSamples = [];
+    const p3 = await run(url, soakPlan, SOAK_CONCURRENCY, () => soakSamples.push(Math.round(rssOf(pid))));
+    const rssAfterSoak = rssOf(pid);
+    const soak = answered(p3.results);
+    if (soak.goodOk !== soak.good.length) failures.push(`phase 3: ${soak.good.length - soak.goodOk} good requests not answered 200 with a caption`);
+    if (soak.badOk !== soak.bad.length) failures.push(`phase 3: ${soak.bad.length - soak.badOk} bad requests not answered with their 4xx`);
+    if (SOAK_REQUESTS > 0 && !(rssAfterSoak - rssBefore < 50)) failures.push(`phase 3: server RSS grew by ${(rssAfterSoak - rssBefore).toFixed(1)} MB`);
+
+    const health = await healthz(url);
+    for (const [when, h] of [['after the overload', healthAfterOverload], ['after the soak', health]]) {
+      if (h.status !== 200 || !h.json || !h.json.ok) failures.push(`healthz ${when}: ${JSON.stringify(h)}`);
+    }
+    if (server.child.exitCode !== null || server.child.signalCode !== null) failures.push('the server process ended during the load');
 
     server.child.kill('SIGTERM');
     const exit = await server.exited;
     if (exit.code !== 0) failures.push(`the server exited ${JSON.stringify(exit)} after SIGTERM`);
     const growth = rssAfter - rssBefore;
-    if (!(growth < 50)) failures.push(`server RSS grew by ${growth.toFixed(1)} MB`);
+    if (OVERLOAD_REQUESTS > 0 && !(growth < 50)) failures.push(`phase 2: server RSS grew by ${growth.toFixed(1)} MB`);
 
     const report = {
       machine: machine(),
       server: server.how,
-      model: health.json.model,
+      model: health.json && health.json.model,
+      serverPid: pid,
       phase1: {
         requests: REQUESTS,
         concurrency: CONCURRENCY,
@@ -236,7 +296,27 @@ async function main() {
         latencyMs200: latency(p2.results.filter((r) => r.status === 200)),
         latencyMs503: latency(refused),
       },
-      rssMB: { afterWarmup: +rssBefore.toFixed(1), afterPhase1: +rssAfterMixed.toFixed(1), afterPhase2: +rssAfter.toFixed(1), growth: +growth.toFixed(1), phase1Every250: samples },
+      phase3: {
+        requests: SOAK_REQUESTS,
+        concurrency: SOAK_CONCURRENCY,
+        malformedShare: 0.5,
+        seconds: +p3.seconds.toFixed(1),
+        requestsPerSecond: +(SOAK_REQUESTS / p3.seconds).toFixed(1),
+        byKind: countBy(p3.results, (r) => `${r.name} -> ${r.status}`),
+        goodAnswered200: `${soak.goodOk}/${soak.good.length}`,
+        badAnswered4xx: `${soak.badOk}/${soak.bad.length}`,
+        latencyMsGood: latency(soak.good),
+        latencyMsBad: latency(soak.bad),
+      },
+      rssMB: {
+        afterWarmup: +rssBefore.toFixed(1),
+        afterPhase1: +rssAfterMixed.toFixed(1),
+        afterPhase2: +rssAfter.toFixed(1),
+        afterPhase3: +rssAfterSoak.toFixed(1),
+        growthPhase3: +(rssAfterSoak - rssBefore).toFixed(1),
+        phase1Every250: samples,
+        phase3Every250: soakSamples,
+      },
       shutdown: exit,
       serverStderr: server.output().err.trim().split('\n'),
       failures,

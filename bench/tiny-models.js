@@ -19,10 +19,10 @@ const CAPTIONS = ['a dog runs on the grass', 'a cat sits on a red mat', 'the blu
 
 /** Writes encoder.ckpt, decoder.ckpt and vocab.json into a new temp folder; returns their paths. */
 async function writeTinyModels({ backbone = 18, embedSize = 32, hiddenSize = 64, seed = 0 } = {}) {
-  const { CaptionEncoder, CaptionDecoder } = requireDist('model');
-  const { saveWeights } = requireDist('checkpoint');
-  const { Vocabulary, END, PAD } = requireDist('vocabulary');
-  const { Tensor, noGrad, manualSeed } = requireDist('tensor');
+  const { CaptionEncoder, CaptionDecoder } = requireDist('model/index');
+  const { saveWeights } = requireDist('model/checkpoint');
+  const { Vocabulary, END, PAD } = requireDist('vocabulary/index');
+  const { Tensor, noGrad, manualSeed } = requireDist('core/tensor/index');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-bench-'));
   manualSeed(seed);
   const vocab = Vocabulary.build(CAPTIONS, { threshold: 1 });

@@ -8,7 +8,7 @@ const { Tensor, manualSeed, noGrad } = require('../dist');
 const { CaptionEncoder, CaptionDecoder } = require('../dist/model');
 const { crossEntropyAsync, backwardAsync } = require('../dist/nn/functional');
 const { packPaddedSequence } = require('../dist/nn/rnn');
-const { Adam } = require('../dist/optim');
+const { Adam } = require('../dist/nn/optim');
 const { Captioner } = require('../dist/captioner');
 const { CaptionLoader } = require('../dist/data/loader');
 const { Trainer } = require('../dist/train');
@@ -60,7 +60,7 @@ async function trainStep(data, o) {
   const encoder = new CaptionEncoder({ backbone: 152, backboneMode: o.mode });
   const decoder = new CaptionDecoder({ vocabSize: o.vocab });
   const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
-  encoder.prepare();
+  await encoder.prepareAsync();
   const m = { encoder, decoder, optimizer };
   const batches = Array.from({ length: o.steps + 1 }, () => randomBatch(o.batch, o.vocab));
   await step(m, batches[0], {});

@@ -5,22 +5,26 @@
  *   const text = await captioner.caption('photo.jpg', { beam: 3 });
  *
  * Decoding runs in sharp's threads, the encoder and every decoder step on the Captioner's own
- * executor thread (lib/executor.ts); the JS thread only queues work and reads results. Calls on one
- * Captioner run one after another (a queue); different Captioners run at once, each on its own
- * thread. Weights load from torchcap checkpoints or the book's own `.ckpt` files; the vocabulary
- * from torchcap JSON, a JSON array of words, or the book's `vocabulary.pkl` (read with the safe
- * unpickler).
+ * executor thread (core/executor.ts); the JS thread only queues work and reads results. Calls on
+ * one Captioner run one after another (a queue); different Captioners run at once, each on its own
+ * thread. Weights load from torchcap checkpoints or the book's own `.ckpt` files, on the device
+ * asked for, and the encoder's fast path is built once, off the JS thread; the vocabulary from
+ * torchcap JSON, a JSON array of words, or the book's `vocabulary.pkl` (read with the safe unpickler).
  */
-import { CaptionEncoder, CaptionDecoder } from './model';
+import type { CaptionEncoder, CaptionDecoder, Autocast } from './model';
+import { loadEncoder, loadDecoder } from './model';
 import type { ResNetDepth } from './nn/resnet';
-import { Vocabulary } from './vocabulary';
-import { loadEncoder, loadDecoder } from './checkpoint';
-import { readBookVocabularyPickle } from './serialization';
-import { decodeImage, toBatchAsync, ImageError, type ImageSource } from './data/images';
-import { captionBatch } from './caption';
-import { Executor } from './executor';
-import { resolveDevice } from './device';
-import type { SampleOptions } from './sample';
+import { Vocabulary, loadVocabulary } from './vocabulary';
+import { ImageError, type ImageSource } from './data';
+import { CAPTION_DEFAULTS, captionImages, evaluateModel, type CaptionOutcome, type EvaluateModelOptions, type ModelEvaluation, type SampleOptions } from './sample';
+import type { EvaluationSet } from './evaluate';
+import { Executor } from './core/executor';
+import { resolveDevice } from './core/device';
+import { positiveInt, optionalInt } from './util/checks';
+
+export { loadVocabulary } from './vocabulary';
+export type { CaptionOutcome } from './sample';
+export { CAPTION_DEFAULTS } from './sample';
 
 export interface CaptionerOptions {
   encoder: string | CaptionEncoder;
@@ -33,18 +37,12 @@ export interface CaptionerOptions {
   /** Images per forward pass. */
   batchSize?: number;
   maxLen?: number;
-  /** 'cpu' (default), 'cuda', 'cuda:N' or 'auto' (a GPU when there is one). */
+  /** Where models loaded from files compute: 'cpu' (default), 'cuda', 'cuda:N' or 'auto'. Models passed in compute where they are. */
   device?: string;
-  /** The encoder's backbone in mixed precision: bf16 or fp16 on CUDA, bf16 on a CPU with AVX-512 BF16. */
-  autocast?: 'bf16' | 'fp16';
-}
-
-export type CaptionOutcome = { caption: string } | { error: string };
-
-/** Loads a vocabulary from torchcap JSON, a JSON array of words, or the book's vocabulary.pkl. */
-export async function loadVocabulary(file: string): Promise<Vocabulary> {
-  if (file.endsWith('.pkl')) return Vocabulary.fromWords((await readBookVocabularyPickle(file)).words);
-  return Vocabulary.load(file);
+  /** For an encoder loaded from a file: the backbone in mixed precision (see backboneAutocast in model/encoder.ts). */
+  autocast?: Autocast;
+  /** Convert embedded ICC profiles to sRGB (default false: the book's pixels, profiles ignored as Pillow does). */
+  colorManaged?: boolean;
 }
 
 export class Captioner {
@@ -54,15 +52,18 @@ export class Captioner {
   private disposed = false;
   /** The thread this Captioner's native work runs on, so that two Captioners compute at once. */
   private readonly executor: Executor;
+  private readonly colorManaged: boolean;
 
   private constructor(
     readonly encoder: CaptionEncoder,
     readonly decoder: CaptionDecoder,
     readonly vocab: Vocabulary,
-    private readonly opts: CaptionerOptions,
+    private readonly maxLen: number | undefined,
+    opts: CaptionerOptions,
   ) {
-    this.imageSize = opts.imageSize ?? 224;
-    this.batchSize = opts.batchSize ?? 16;
+    this.imageSize = positiveInt(opts.imageSize, 'imageSize', CAPTION_DEFAULTS.imageSize);
+    this.batchSize = positiveInt(opts.batchSize, 'batchSize', CAPTION_DEFAULTS.batchSize);
+    this.colorManaged = opts.colorManaged ?? false;
     if (decoder.vocabSize !== vocab.size) {
       throw new RangeError(`the decoder predicts ${decoder.vocabSize} words but the vocabulary has ${vocab.size}: they do not belong together`);
     }
@@ -70,19 +71,27 @@ export class Captioner {
   }
 
   static async load(opts: CaptionerOptions): Promise<Captioner> {
+    positiveInt(opts.imageSize, 'imageSize', CAPTION_DEFAULTS.imageSize);
+    positiveInt(opts.batchSize, 'batchSize', CAPTION_DEFAULTS.batchSize);
+    const maxLen = optionalInt(opts.maxLen, 'maxLen', 1);
+    const device = resolveDevice(opts.device ?? CAPTION_DEFAULTS.device);
+    for (const [name, m] of [['encoder', opts.encoder], ['decoder', opts.decoder]] as const) {
+      if (typeof m !== 'string' && opts.device !== undefined && m.device !== device) {
+        throw new TypeError(`the ${name} passed in computes on ${m.device}, not ${device}: device applies to models loaded from files (build a model with { device } instead)`);
+      }
+    }
+    if (typeof opts.encoder !== 'string' && opts.autocast !== undefined && opts.encoder.autocast !== opts.autocast) {
+      throw new TypeError('autocast applies to an encoder loaded from a file (build a CaptionEncoder with { autocast } instead)');
+    }
     const [encoder, decoder, vocab] = await Promise.all([
-      typeof opts.encoder === 'string' ? loadEncoder(opts.encoder, { backbone: opts.backbone, backboneMode: 'fast' }) : opts.encoder,
-      typeof opts.decoder === 'string' ? loadDecoder(opts.decoder, { maxSeqLen: opts.maxLen }) : opts.decoder,
+      typeof opts.encoder === 'string' ? loadEncoder(opts.encoder, { backbone: opts.backbone, backboneMode: 'fast', device, autocast: opts.autocast }) : opts.encoder,
+      typeof opts.decoder === 'string' ? loadDecoder(opts.decoder, { maxSeqLen: maxLen, device }) : opts.decoder,
       typeof opts.vocab === 'string' ? loadVocabulary(opts.vocab) : opts.vocab,
     ]);
-    const device = resolveDevice(opts.device ?? 'cpu');
-    if (opts.autocast) encoder.autocast = opts.autocast;
-    if (device !== 'cpu') {
-      encoder.to(device);
-      decoder.to(device);
-    }
+    // The first caption should not pay for the fold: build it now, off the JS thread (an encoder
+    // loaded from a file has it already).
     if (!encoder.prepared) await encoder.prepareAsync();
-    return new Captioner(encoder, decoder, vocab, opts);
+    return new Captioner(encoder, decoder, vocab, maxLen, opts);
   }
 
   /** Where the models compute. */
@@ -114,33 +123,16 @@ export class Captioner {
 
   /** One outcome per image: its caption, or the reason it could not be read. */
   captionEach(inputs: ImageSource[], opts: SampleOptions = {}): Promise<CaptionOutcome[]> {
-    return this.enqueue(async () => {
-      const out: CaptionOutcome[] = new Array(inputs.length);
-      for (let b = 0; b < inputs.length; b += this.batchSize) {
-        const part = inputs.slice(b, b + this.batchSize);
-        const decoded = await Promise.all(
-          part.map((src) =>
-            decodeImage(src, this.imageSize).catch((e: unknown) => {
-              if (e instanceof ImageError) return e;
-              throw e;
-            }),
-          ),
-        );
-        const good = decoded.flatMap((d, k) => (d instanceof ImageError ? [] : [{ k, image: d }]));
-        decoded.forEach((d, k) => {
-          if (d instanceof ImageError) out[b + k] = { error: d.message };
-        });
-        if (!good.length) continue;
-        const batch = await toBatchAsync(
-          good.map((g) => g.image),
-          { crop: this.imageSize },
-        );
-        const captions = await captionBatch(this, batch, { maxLen: this.opts.maxLen, ...opts });
-        good.forEach((g, i) => (out[b + g.k] = { caption: captions[i] }));
-        batch.dispose();
-      }
-      return out;
-    });
+    return this.enqueue(() => captionImages(this, inputs, { imageSize: this.imageSize, batchSize: this.batchSize, maxLen: this.maxLen, colorManaged: this.colorManaged, ...opts }));
+  }
+
+  /**
+   * The model's scores on an evaluation set (`readEvaluationSet`): every image captioned as
+   * captionEach would, the captions scored against their references; images that cannot be read
+   * are listed in `failed` and left out of the scores. `onProgress` follows the batches.
+   */
+  evaluate(set: EvaluationSet, opts: EvaluateModelOptions = {}): Promise<ModelEvaluation> {
+    return this.enqueue(() => evaluateModel(this, set, { imageSize: this.imageSize, batchSize: this.batchSize, maxLen: this.maxLen, colorManaged: this.colorManaged, ...opts }));
   }
 
   /** Waits for queued calls, then refuses new ones and ends the executor thread. The model memory is freed by the GC. */

@@ -2,7 +2,6 @@
 /** The torchcap command line (yargs). Each command lives in its own module. */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { versions } from './runtime';
 import { vocabCommand } from './commands/vocab';
 import { resizeCommand } from './commands/resize';
 import { downloadCommand } from './commands/download';
@@ -11,6 +10,7 @@ import { captionCommand } from './commands/caption';
 import { evaluateCommand } from './commands/evaluate';
 import { demoCommand } from './commands/demo';
 import { serveCommand } from './commands/serve';
+import { versions } from './core/system';
 
 export function main(argv: string[] = hideBin(process.argv)): void {
   void yargs(argv)

@@ -16,6 +16,7 @@ void InitAllocator(Napi::Env env, Napi::Object exports);
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // One state per environment: the main thread and every worker thread that loads the addon.
   env.SetInstanceData(new AddonData());
+  SkipLibtorchBacktraces();
   InitAllocator(env, exports);  // first: every tensor of the addon comes from the caching allocator
   TensorWrap::Init(env, exports);
   InitRuntime(env, exports);

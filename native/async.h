@@ -5,12 +5,29 @@
 // handles, so copying one keeps its memory alive even if JS disposes the wrapper meanwhile).
 // The worker thread inherits the caller's grad mode and the configured intra-op thread count,
 // both of which libtorch keeps per thread. `done` converts the result on the JS thread.
+//
+// A rejection carries the caller's stack: the promise settles from the event loop, where no JS
+// frame of the caller is left, so the call site is recorded when the call is made (CallSite) and
+// its frames are put under the error's message when the call fails.
 #pragma once
 
 #include "common.h"
 #include "executor.h"
 
 namespace torchcap {
+
+// The JS stack at the moment an async call is made. Made and used on the JS thread only; a call
+// dropped before it settles (environment teardown) leaves its small reference to the environment.
+class CallSite {
+ public:
+  explicit CallSite(napi_env env);
+  // Puts the recorded frames under `err`'s first line (its own stack has no JS frames).
+  void Attach(Napi::Env env, const Napi::Error& err) const;
+  void Release(napi_env env);
+
+ private:
+  napi_ref origin_ = nullptr;  // an Error made at the call: V8 recorded the stack when it was made
+};
 
 template <typename R>
 struct TaskState {
@@ -25,6 +42,7 @@ template <typename R>
 Napi::Promise RunAsync(Napi::Env env, std::function<R()> work, std::function<Napi::Value(Napi::Env, R&)> done) {
   auto deferred = std::make_shared<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
   auto state = std::make_shared<TaskState<R>>();
+  auto site = std::make_shared<CallSite>(env);
   const bool grad = torch::GradMode::is_enabled();
   Executor::Job job;
   job.work = [state, work = std::move(work), grad]() {
@@ -37,27 +55,33 @@ Napi::Promise RunAsync(Napi::Env env, std::function<R()> work, std::function<Nap
       state->error = Describe(std::current_exception());
     }
   };
-  job.done = [state, deferred, done = std::move(done)](Napi::Env e) {
-    if (state->failed) {
-      deferred->Reject(ToJsError(e, state->error).Value());
-      return;
-    }
-    try {
-      deferred->Resolve(done(e, state->result));
-    } catch (const Napi::Error& err) {
+  job.done = [state, deferred, site, done = std::move(done)](Napi::Env e) {
+    auto reject = [&](const Napi::Error& err) {
+      site->Attach(e, err);
       deferred->Reject(err.Value());
-    } catch (...) {
-      deferred->Reject(ToJsError(e, Describe(std::current_exception())).Value());
+    };
+    if (state->failed) {
+      reject(ToJsError(e, state->error));
+    } else {
+      try {
+        deferred->Resolve(done(e, state->result));
+      } catch (const Napi::Error& err) {
+        reject(err);
+      } catch (...) {
+        reject(ToJsError(e, Describe(std::current_exception())));
+      }
     }
     state->result = R();
+    site->Release(e);
   };
-  CurrentExecutor(env).Post(std::move(job));
+  try {
+    CurrentExecutor(env).Post(std::move(job));
+  } catch (...) {
+    site->Release(env);
+    throw;
+  }
   return deferred->Promise();
 }
-
-}  // namespace torchcap
-
-namespace torchcap {
 
 using Tensors = std::vector<torch::Tensor>;
 

@@ -1,6 +1,7 @@
 // Stateless operations of the pipeline: loss, packed sequences, async backward.
 #include "async.h"
 #include "common.h"
+#include "record.h"
 
 namespace torchcap {
 
@@ -26,27 +27,29 @@ static Napi::Value CrossEntropy(const Napi::CallbackInfo& info) {
   });
 }
 
+static const Fields kPackedSequence{"data", "batchSizes", "sortedIndices", "unsortedIndices"};
+
 // packPaddedSequence(input, lengths int64 [B] on the CPU, batchFirst, enforceSorted)
-//   -> [data, batchSizes, sortedIndices | null, unsortedIndices | null]
+//   -> { data, batchSizes, sortedIndices | null, unsortedIndices | null }
 static Napi::Value PackPadded(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     auto seq = rnn::pack_padded_sequence(ArgTensor(info, 0, "input"), ArgTensor(info, 1, "lengths"), ArgBool(info, 2, "batchFirst"),
                                          ArgBool(info, 3, "enforceSorted"));
-    return WrapTensors(info.Env(), {seq.data(), seq.batch_sizes(), seq.sorted_indices(), seq.unsorted_indices()});
+    return WrapRecord(info.Env(), kPackedSequence, {seq.data(), seq.batch_sizes(), seq.sorted_indices(), seq.unsorted_indices()});
   });
 }
 
-// padPackedSequence([data, batchSizes, sorted | null, unsorted | null], batchFirst, paddingValue, totalLength | null)
-//   -> [padded, lengths]
+// padPackedSequence({ data, batchSizes, sortedIndices | null, unsortedIndices | null }, batchFirst, paddingValue,
+//                   totalLength | null) -> { padded, lengths }
 static Napi::Value PadPacked(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
-    Tensors parts = ArgTensorsOrNull(info, 0, "packed");
-    if (parts.size() != 4 || !parts[0].defined() || !parts[1].defined()) ThrowType("Expected [data, batchSizes, sortedIndices, unsortedIndices] for packed");
+    Tensors parts = ArgRecord(info, 0, "packed", kPackedSequence);
+    if (!parts[0].defined() || !parts[1].defined()) ThrowType("Expected a packed sequence with data and batchSizes for packed");
     rnn::PackedSequence seq(parts[0], parts[1], parts[2], parts[3]);
     torch::optional<int64_t> total;
     if (ArgPresent(info, 3)) total = ArgInt(info, 3, "totalLength");
     auto r = rnn::pad_packed_sequence(seq, ArgBool(info, 1, "batchFirst"), ArgNumber(info, 2, "paddingValue"), total);
-    return WrapTensors(info.Env(), {std::get<0>(r), std::get<1>(r)});
+    return WrapRecord(info.Env(), {"padded", "lengths"}, {std::get<0>(r), std::get<1>(r)});
   });
 }
 

@@ -1,16 +1,16 @@
-// Images to tensors: 8-bit RGB pixels (HWC, as sharp decodes them) to a normalized float batch
-// [N, 3, H, W], with a crop window and an optional horizontal flip per image. The pixels are
-// copied before any worker thread starts; the conversion runs in parallel over images.
+// Images to tensors: 8-bit RGB pixels (HWC) to a normalized float batch [N, 3, H, W], with a crop
+// window and an optional horizontal flip per image; the pixels are copied before any worker thread
+// starts and the conversion runs in parallel over images. Also the entry points to Pillow's pixels
+// (native/pillow: decode, convert, resize, encode as Pillow 9.4 does), one image a call, and the
+// training loader's fused JPEG batch decoder.
 #include <ATen/Parallel.h>
 
 #include <cstring>
 #include <tuple>
-#ifdef TORCHCAP_TURBOJPEG
-#include <turbojpeg.h>
-#endif
 
 #include "async.h"
 #include "common.h"
+#include "pillow/pillow.h"
 
 namespace torchcap {
 
@@ -133,36 +133,148 @@ static Napi::Value ImagesToTensor(const Napi::CallbackInfo& info) {
   });
 }
 
-// ---------- decoding JPEGs natively (libjpeg-turbo) ----------
-//
-// sharp decodes any image, but for the training loader's many small JPEGs its per-image overhead
-// dominates; libjpeg-turbo (the decoder inside libvips too) called directly, on all cores at once,
-// and fused with the crop/flip/normalize pass, keeps the model fed. Images that are not JPEGs of
-// the expected size go through sharp in lib/.
+// ---------- Pillow's pixels: decode, convert, resize, encode (native/pillow) ----------
 
-#ifdef TORCHCAP_TURBOJPEG
-struct TjHandle {
-  tjhandle h = tjInitDecompress();
-  ~TjHandle() {
-    if (h) tjDestroy(h);
+// Reads { data: Uint8Array, width, height, mode } into a pillow::Image (a copy).
+static pillow::Image ReadImage(const Napi::Value& v, const char* name) {
+  if (!v.IsObject()) ThrowType(std::string("Expected { data, width, height, mode } for ") + name);
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value data = o.Get("data");
+  if (!data.IsTypedArray()) ThrowType(std::string("Expected a Uint8Array for ") + name + ".data");
+  auto ta = data.As<Napi::TypedArray>();
+  pillow::Image img;
+  img.width = ToInt(o.Get("width"), "width");
+  img.height = ToInt(o.Get("height"), "height");
+  if (img.width < 1 || img.height < 1) ThrowRange(std::string(name) + " has no pixels");
+  const int64_t pixels = img.width * img.height;
+  const std::string mode = o.Get("mode").IsString() ? o.Get("mode").As<Napi::String>().Utf8Value() : "RGB";
+  // A palette image comes with its palette applied: 3 bytes a pixel, or 4 with transparency.
+  const int channels = mode == "P" && static_cast<int64_t>(ta.ByteLength()) == pixels * 4 ? 4 : 3;
+  try {
+    img.mode = pillow::ParseMode(mode, channels);
+  } catch (const std::invalid_argument& e) {
+    ThrowRange(e.what());
   }
+  const int64_t need = pixels * pillow::PixelBytes(img.mode);
+  if (static_cast<int64_t>(ta.ByteLength()) != need) {
+    ThrowRange(std::string(name) + " holds " + std::to_string(ta.ByteLength()) + " bytes but " + std::to_string(img.width) + "x" +
+               std::to_string(img.height) + " " + mode + " needs " + std::to_string(need));
+  }
+  const uint8_t* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  img.data.assign(p, p + ta.ByteLength());
+  return img;
+}
+
+static Napi::Value WrapImage(Napi::Env env, const pillow::Image& img) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("data", Napi::Buffer<uint8_t>::Copy(env, img.data.data(), img.data.size()));
+  out.Set("width", Napi::Number::New(env, static_cast<double>(img.width)));
+  out.Set("height", Napi::Number::New(env, static_cast<double>(img.height)));
+  out.Set("mode", pillow::ModeName(img.mode));
+  out.Set("channels", pillow::PixelBytes(img.mode));
+  return out;
+}
+
+struct PillowJob {
+  std::vector<uint8_t> jpeg;  // encoded input, when not `image`
+  pillow::Image image;
+  int64_t maxPixels = 0;
+  int orientation = 1;
+  bool rgb = false;
+  int64_t width = 0, height = 0;  // 0: keep the size
+  pillow::Filter filter = pillow::Filter::kLanczos;
 };
 
-// jpegSize(bytes) -> { width, height } or null when the bytes are not a readable JPEG header.
+static pillow::Image RunPillow(PillowJob& job) {
+  pillow::Image img;
+  if (job.jpeg.empty()) {
+    img = std::move(job.image);
+  } else {
+    try {
+      img = pillow::DecodeJpeg(job.jpeg.data(), job.jpeg.size(), job.maxPixels);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string("cannot decode image (") + e.what() + ")");
+    }
+  }
+  if (job.orientation != 1) img = pillow::Orient(img, job.orientation);
+  // The book's order: convert('RGB'), then resize.
+  if (job.rgb) img = pillow::ToRGB(img);
+  if (job.width > 0) img = pillow::Resize(img, job.width, job.height, job.filter);
+  return img;
+}
+
+// pillowImage(input: Uint8Array (a JPEG file) | { data, width, height, mode }, { rgb?, width?, height?,
+//   filter?, orientation?, maxPixels? }) -> Promise<{ data, width, height, mode, channels }>
+static Napi::Value PillowImage(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    auto job = std::make_shared<PillowJob>();
+    if (info.Length() > 0 && info[0].IsTypedArray()) {
+      if (!pillow::HasJpeg()) ThrowError("this build has no native JPEG decoding (libjpeg-turbo was not found at build time)");
+      auto ta = info[0].As<Napi::TypedArray>();
+      if (ta.ByteLength() == 0) ThrowRange("empty image data");
+      const uint8_t* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+      job->jpeg.assign(p, p + ta.ByteLength());
+    } else {
+      job->image = ReadImage(info.Length() > 0 ? info[0] : info.Env().Undefined(), "image");
+    }
+    Napi::Object o = ArgOptions(info, 1);
+    job->rgb = OptBool(o, "rgb", false);
+    job->width = OptInt(o, "width", 0);
+    job->height = OptInt(o, "height", 0);
+    if (job->width < 0 || job->height < 0 || (job->width == 0) != (job->height == 0)) ThrowRange("width and height must both be positive (or both absent)");
+    job->maxPixels = OptInt(o, "maxPixels", 0);
+    job->orientation = static_cast<int>(OptInt(o, "orientation", 1));
+    try {
+      job->filter = pillow::ParseFilter(OptString(o, "filter", "lanczos"));
+    } catch (const std::invalid_argument& e) {
+      ThrowRange(e.what());
+    }
+    return RunAsync<pillow::Image>(
+        info.Env(), [job]() { return RunPillow(*job); }, [](Napi::Env env, pillow::Image& img) { return WrapImage(env, img); });
+  });
+}
+
+// pillowEncodeJpeg({ data, width, height, mode }, { quality, subsampling: '4:4:4' | '4:2:2' | '4:2:0' }) -> Promise<Buffer>
+static Napi::Value PillowEncodeJpeg(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    if (!pillow::HasJpeg()) ThrowError("this build has no native JPEG encoding (libjpeg-turbo was not found at build time)");
+    auto image = std::make_shared<pillow::Image>(ReadImage(info.Length() > 0 ? info[0] : info.Env().Undefined(), "image"));
+    Napi::Object o = ArgOptions(info, 1);
+    const int quality = static_cast<int>(OptInt(o, "quality", 75));
+    if (quality < 1 || quality > 100) ThrowRange("quality must be an integer from 1 to 100");
+    const std::string s = OptString(o, "subsampling", "4:2:0");
+    pillow::Subsampling sub = pillow::Subsampling::k420;
+    if (s == "4:4:4") sub = pillow::Subsampling::k444;
+    else if (s == "4:2:2") sub = pillow::Subsampling::k422;
+    else if (s != "4:2:0") ThrowRange("subsampling must be '4:4:4', '4:2:2' or '4:2:0'");
+    return RunAsync<std::vector<uint8_t>>(
+        info.Env(), [image, quality, sub]() { return pillow::EncodeJpeg(*image, quality, sub); },
+        [](Napi::Env env, std::vector<uint8_t>& bytes) -> Napi::Value { return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size()); });
+  });
+}
+
+// jpegSize(bytes) -> { width, height, components } or null when the bytes are not a readable JPEG header.
 static Napi::Value JpegSize(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     if (info.Length() < 1 || !info[0].IsTypedArray()) ThrowType("Expected a Uint8Array for bytes");
     auto ta = info[0].As<Napi::TypedArray>();
-    TjHandle tj;
-    int w = 0, h = 0, sub = 0, cs = 0;
-    auto* p = static_cast<unsigned char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    if (!tj.h || tjDecompressHeader3(tj.h, p, ta.ByteLength(), &w, &h, &sub, &cs) != 0) return info.Env().Null();
+    pillow::JpegHeader h;
+    const auto* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+    if (!pillow::ReadJpegHeader(p, ta.ByteLength(), &h)) return info.Env().Null();
     Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("width", w);
-    o.Set("height", h);
+    o.Set("width", Napi::Number::New(info.Env(), static_cast<double>(h.width)));
+    o.Set("height", Napi::Number::New(info.Env(), static_cast<double>(h.height)));
+    o.Set("components", h.components);
     return o;
   });
 }
+
+// ---------- the training loader's JPEGs: decode and batch in one native pass ----------
+//
+// sharp decodes any image, but for the training loader's many small JPEGs its per-image overhead
+// dominates; libjpeg-turbo called directly, on all cores at once, and fused with the
+// crop/flip/normalize pass, keeps the model fed. Images that are not JPEGs of the expected size go
+// through lib/data/images.ts. The pixels are Pillow's (native/pillow): decode, then convert('RGB').
 
 struct JpegJob {
   std::vector<std::vector<uint8_t>> files;
@@ -180,24 +292,22 @@ static JpegResult DecodeJpegs(const JpegJob& job) {
   std::vector<std::vector<uint8_t>> rgb(n);
   std::vector<std::string> error(n);
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-    TjHandle tj;
     for (int64_t i = begin; i < end; ++i) {
-      auto* src = const_cast<unsigned char*>(job.files[i].data());
-      const unsigned long len = job.files[i].size();
-      int w = 0, h = 0, sub = 0, cs = 0;
-      if (!tj.h || tjDecompressHeader3(tj.h, src, len, &w, &h, &sub, &cs) != 0) {
-        error[i] = std::string("not a readable JPEG (") + (tj.h ? tjGetErrorStr2(tj.h) : "no decoder") + ")";
+      const auto& f = job.files[i];
+      pillow::JpegHeader h;
+      if (!pillow::ReadJpegHeader(f.data(), f.size(), &h)) {
+        error[i] = "not a readable JPEG";
         continue;
       }
-      if (w != job.size || h != job.size) {
-        error[i] = "is " + std::to_string(w) + "x" + std::to_string(h) + ", not " + std::to_string(job.size) + "x" + std::to_string(job.size);
+      if (h.width != job.size || h.height != job.size) {
+        error[i] = "is " + std::to_string(h.width) + "x" + std::to_string(h.height) + ", not " + std::to_string(job.size) + "x" + std::to_string(job.size);
         continue;
       }
-      rgb[i].resize(static_cast<size_t>(w) * h * 3);
-      // TJFLAG_STOPONWARNING: a truncated or damaged file is a failure, not a half-grey image.
-      if (tjDecompress2(tj.h, src, len, rgb[i].data(), w, 0, h, TJPF_RGB, TJFLAG_STOPONWARNING) != 0) {
-        error[i] = std::string("cannot decode JPEG (") + tjGetErrorStr2(tj.h) + ")";
-        rgb[i].clear();
+      try {
+        pillow::Image img = pillow::DecodeJpeg(f.data(), f.size(), 0);
+        rgb[i] = img.mode == pillow::Mode::kRGB ? std::move(img.data) : pillow::ToRGB(img).data;
+      } catch (const std::exception& e) {
+        error[i] = e.what();
       }
     }
   });
@@ -255,16 +365,15 @@ static Napi::Value DecodeJpegBatch(const Napi::CallbackInfo& info) {
         });
   });
 }
-#endif
 
 void InitImage(Napi::Env env, Napi::Object exports) {
-#ifdef TORCHCAP_TURBOJPEG
-  exports.Set("jpegSize", Napi::Function::New<JpegSize>(env, "jpegSize"));
-  exports.Set("decodeJpegBatch", Napi::Function::New<DecodeJpegBatch>(env, "decodeJpegBatch"));
-  exports.Set("hasTurboJpeg", Napi::Boolean::New(env, true));
-#else
-  exports.Set("hasTurboJpeg", Napi::Boolean::New(env, false));
-#endif
+  if (pillow::HasJpeg()) {
+    exports.Set("jpegSize", Napi::Function::New<JpegSize>(env, "jpegSize"));
+    exports.Set("decodeJpegBatch", Napi::Function::New<DecodeJpegBatch>(env, "decodeJpegBatch"));
+    exports.Set("pillowEncodeJpeg", Napi::Function::New<PillowEncodeJpeg>(env, "pillowEncodeJpeg"));
+  }
+  exports.Set("hasTurboJpeg", Napi::Boolean::New(env, pillow::HasJpeg()));
+  exports.Set("pillowImage", Napi::Function::New<PillowImage>(env, "pillowImage"));
   exports.Set("imagesToTensor", Napi::Function::New<ImagesToTensor<false>>(env, "imagesToTensor"));
   exports.Set("imagesToTensorAsync", Napi::Function::New<ImagesToTensor<true>>(env, "imagesToTensorAsync"));
 }

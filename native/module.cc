@@ -3,7 +3,11 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "async.h"
+#include "record.h"
 #include "wrap.h"
 
 namespace torchcap {
@@ -43,25 +47,38 @@ static Napi::Value CreateModule(const Napi::CallbackInfo& info) {
     Napi::Object o = ArgOptions(info, 1);
     std::shared_ptr<nn::Module> m;
     switch (kind) {
-      case ModuleKind::Linear:
-        m = nn::Linear(nn::LinearOptions(Positive(o, "inFeatures"), Positive(o, "outFeatures")).bias(OptBool(o, "bias", true))).ptr();
+      case ModuleKind::Linear: {
+        const int64_t in = Positive(o, "inFeatures"), out = Positive(o, "outFeatures");
+        CheckTensorSize("Linear weight", {out, in}, torch::kFloat32);
+        m = nn::Linear(nn::LinearOptions(in, out).bias(OptBool(o, "bias", true))).ptr();
         break;
-      case ModuleKind::Embedding:
-        m = nn::Embedding(nn::EmbeddingOptions(Positive(o, "numEmbeddings"), Positive(o, "embeddingDim"))).ptr();
+      }
+      case ModuleKind::Embedding: {
+        const int64_t num = Positive(o, "numEmbeddings"), dim = Positive(o, "embeddingDim");
+        CheckTensorSize("Embedding weight", {num, dim}, torch::kFloat32);
+        m = nn::Embedding(nn::EmbeddingOptions(num, dim)).ptr();
         break;
+      }
       case ModuleKind::BatchNorm1d:
+        CheckTensorSize("BatchNorm1d weight", {Positive(o, "numFeatures")}, torch::kFloat32);
         m = nn::BatchNorm1d(nn::BatchNorm1dOptions(Positive(o, "numFeatures"))
                                 .momentum(OptNumber(o, "momentum", 0.1))
                                 .eps(OptNumber(o, "eps", 1e-5)))
                 .ptr();
         break;
-      case ModuleKind::LSTM:
-        m = nn::LSTM(nn::LSTMOptions(Positive(o, "inputSize"), Positive(o, "hiddenSize"))
-                         .num_layers(OptInt(o, "numLayers", 1))
+      case ModuleKind::LSTM: {
+        const int64_t in = Positive(o, "inputSize"), hidden = Positive(o, "hiddenSize"), layers = OptInt(o, "numLayers", 1);
+        if (layers < 1) ThrowRange("Module option numLayers must be a positive integer");
+        // Every layer's weights fit in [numLayers, 4, hiddenSize, max(inputSize, hiddenSize) + hiddenSize + 2].
+        const int64_t cap = std::numeric_limits<int64_t>::max() / 4;
+        CheckTensorSize("LSTM weights", {layers, 4, hidden, std::min(std::max(in, hidden), cap) + std::min(hidden, cap) + 2}, torch::kFloat32);
+        m = nn::LSTM(nn::LSTMOptions(in, hidden)
+                         .num_layers(layers)
                          .batch_first(OptBool(o, "batchFirst", false))
                          .dropout(OptNumber(o, "dropout", 0.0)))
                 .ptr();
         break;
+      }
       case ModuleKind::ResNet:
         m = ResNet(OptInt(o, "depth", 152), OptInt(o, "numClasses", 0), OptBool(o, "init", true)).ptr();
         break;
@@ -89,8 +106,10 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
   using C = NativeClass<ModuleWrap>;
   Napi::Function ctor = C::Define(env, "Module",
                                   {
-                                      C::Method<&ModuleWrap::Forward<false>>("forward"),
-                                      C::Method<&ModuleWrap::Forward<true>>("forwardAsync"),
+                                      C::Method<&ModuleWrap::Forward<false, false>>("forward"),
+                                      C::Method<&ModuleWrap::Forward<true, false>>("forwardAsync"),
+                                      C::Method<&ModuleWrap::Forward<false, true>>("forwardPacked"),
+                                      C::Method<&ModuleWrap::Forward<true, true>>("forwardPackedAsync"),
                                       C::Method<&ModuleWrap::PrepareFast<false>>("prepareFast"),
                                       C::Method<&ModuleWrap::PrepareFast<true>>("prepareFastAsync"),
                                       C::Method<&ModuleWrap::FastReady>("fastReady"),
@@ -268,20 +287,41 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
   ThrowError("unknown module kind");
 }
 
-// forward(inputs: (Tensor|null)[], { train: boolean, fast?: boolean, packed?: boolean, autocast?: 'bf16'|'fp16' })
-template <bool Async>
+// The named records forward takes (in) and gives (out), per kind; fields in the order RunForward
+// reads and returns them.
+struct ForwardRecords {
+  Fields in, out;
+};
+
+static const ForwardRecords& RecordsOf(ModuleKind kind, bool packed) {
+  static const ForwardRecords plain{{"input"}, {"output"}}, resnet{{"images"}, {"features"}}, lstm{{"input", "h", "c"}, {"output", "h", "c"}},
+      lstmPacked{{"data", "batchSizes", "sortedIndices", "unsortedIndices", "h", "c"}, {"data", "batchSizes", "sortedIndices", "unsortedIndices", "h", "c"}};
+  if (packed) return lstmPacked;
+  if (kind == ModuleKind::ResNet) return resnet;
+  if (kind == ModuleKind::LSTM) return lstm;
+  return plain;
+}
+
+// forward(inputs, { train: boolean, fast?: boolean, autocast?: 'bf16'|'fp16' }) -> outputs, named
+// records per kind: linear, embedding, batchnorm1d { input } -> { output }; resnet { images } ->
+// { features }; lstm { input, h?, c? } -> { output, h, c }. forwardPacked (LSTM): { data,
+// batchSizes, sortedIndices?, unsortedIndices?, h?, c? } -> the same names, output and final state.
+template <bool Async, bool Packed>
 Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
-    Tensors in = ArgTensorsOrNull(info, 0, "inputs");
+    if (Packed && kind != ModuleKind::LSTM) ThrowType("forwardPacked() is for LSTM modules");
+    const ForwardRecords& records = RecordsOf(kind, Packed);
+    Tensors in = ArgRecord(info, 0, "inputs", records.in);
     Napi::Object o = ArgOptions(info, 1);
     if (!o.Has("train") || !o.Get("train").IsBoolean()) ThrowType("forward needs options.train (true or false)");
     const bool train = o.Get("train").As<Napi::Boolean>().Value();
-    const bool useFast = OptBool(o, "fast", false), packed = OptBool(o, "packed", false);
+    const bool useFast = OptBool(o, "fast", false);
     const std::string autocast = OptString(o, "autocast", "");
     auto m = module;
     auto f = fast;
     auto k = kind;
-    return RunTensors<Async>(info.Env(), [k, m, f, in, train, useFast, packed, autocast]() { return RunForward(k, m, f, in, train, useFast, packed, autocast); });
+    return RunRecord<Async>(info.Env(), records.out,
+                            [k, m, f, in, train, useFast, autocast]() { return RunForward(k, m, f, in, train, useFast, Packed, autocast); });
   });
 }
 

@@ -1,8 +1,9 @@
 // Native neural-network modules exposed to TypeScript: Linear, Embedding, BatchNorm1d, LSTM and
 // ResNet. One JS class, `Module`, holds any of them; lib/nn/*.ts gives each kind its typed API.
 //
-// forward(inputs, options) takes and returns arrays of tensors (null where a tensor is absent)
-// and has an async twin, forwardAsync, that runs on a worker thread. The train/eval mode is an
+// forward(inputs, options) takes and returns named records of tensors, one shape per kind (see
+// Forward in module.cc and ModuleForward in lib/core/binding.ts), and has an async twin,
+// forwardAsync, that runs on a worker thread; forwardPacked is the LSTM over a packed sequence. The train/eval mode is an
 // explicit option of every forward call, never state left over from an earlier call.
 // Calls on one module must not overlap (lib/ queues them); different modules may run at once.
 #pragma once
@@ -44,7 +45,7 @@ class ModuleWrap {
   std::shared_ptr<FoldSlot> fast = std::make_shared<FoldSlot>();
 
  private:
-  template <bool Async>
+  template <bool Async, bool Packed>
   Napi::Value Forward(const Napi::CallbackInfo& info);
   template <bool Async>
   Napi::Value PrepareFast(const Napi::CallbackInfo& info);

@@ -54,6 +54,41 @@ class OptimizerWrap {
     TORCHCAP_GUARD(info, { return Napi::Number::New(info.Env(), opt->param_groups().at(0).options().get_lr()); });
   }
 
+  // adamOptions(): { lr, beta1, beta2, eps, weightDecay } of the (single) parameter group.
+  Napi::Value AdamHyper(const Napi::CallbackInfo& info) {
+    TORCHCAP_GUARD(info, {
+      auto& ao = AdamGroup();
+      Napi::Object r = Napi::Object::New(info.Env());
+      r.Set("lr", ao.lr());
+      r.Set("beta1", std::get<0>(ao.betas()));
+      r.Set("beta2", std::get<1>(ao.betas()));
+      r.Set("eps", ao.eps());
+      r.Set("weightDecay", ao.weight_decay());
+      return r;
+    });
+  }
+
+  // setAdamOptions({ lr?, beta1?, beta2?, eps?, weightDecay? }): absent fields keep their value.
+  Napi::Value SetAdamHyper(const Napi::CallbackInfo& info) {
+    TORCHCAP_GUARD(info, {
+      auto& ao = AdamGroup();
+      Napi::Object o = ArgObject(info, 0, "options");
+      const double lr = OptNumber(o, "lr", ao.lr());
+      const double b1 = OptNumber(o, "beta1", std::get<0>(ao.betas())), b2 = OptNumber(o, "beta2", std::get<1>(ao.betas()));
+      const double eps = OptNumber(o, "eps", ao.eps()), wd = OptNumber(o, "weightDecay", ao.weight_decay());
+      if (!(lr > 0)) ThrowRange("learning rate must be positive");
+      if (!(b1 >= 0 && b1 < 1) || !(b2 >= 0 && b2 < 1)) ThrowRange("Adam's betas must be in [0, 1)");
+      if (!(eps >= 0) || !(wd >= 0)) ThrowRange("Adam's eps and weight decay must not be negative");
+      ao.lr(lr).betas({b1, b2}).eps(eps).weight_decay(wd);
+      return info.Env().Undefined();
+    });
+  }
+
+  torch::optim::AdamOptions& AdamGroup() {
+    if (kind != "adam") ThrowType("this is not an Adam optimizer");
+    return static_cast<torch::optim::AdamOptions&>(opt->param_groups().at(0).options());
+  }
+
   Napi::Value SetLr(const Napi::CallbackInfo& info) {
     TORCHCAP_GUARD(info, {
       double lr = ArgNumber(info, 0, "lr");
@@ -166,6 +201,8 @@ void OptimizerWrap::Init(Napi::Env env, Napi::Object exports) {
                                       C::Method<&OptimizerWrap::ZeroGrad>("zeroGrad"),
                                       C::Method<&OptimizerWrap::Lr>("lr"),
                                       C::Method<&OptimizerWrap::SetLr>("setLr"),
+                                      C::Method<&OptimizerWrap::AdamHyper>("adamOptions"),
+                                      C::Method<&OptimizerWrap::SetAdamHyper>("setAdamOptions"),
                                       C::Method<&OptimizerWrap::Params>("params"),
                                       C::Method<&OptimizerWrap::State>("state"),
                                       C::Method<&OptimizerWrap::LoadState>("loadState"),

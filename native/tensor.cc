@@ -1,10 +1,15 @@
-// Tensor lifecycle, metadata, conversion and creation.
+// The native Tensor's lifecycle and metadata, and the helpers that wrap and unwrap tensors.
 #include "tensor.h"
-#include "wrap.h"
-
-#include <ATen/CPUGeneratorImpl.h>
 
 #include <sstream>
+
+#include "addon_data.h"
+#include "args.h"
+#include "convert.h"
+#include "dtypes.h"
+#include "errors.h"
+#include "tensor_registry.h"
+#include "wrap.h"
 
 namespace torchcap {
 
@@ -64,7 +69,10 @@ void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
 
 TensorWrap* TensorWrap::Of(Napi::Env env, Napi::Value v) { return NativeClass<TensorWrap>::Of(env, v, Data(env).tensorCtor); }
 
-TensorWrap::~TensorWrap() { Release(); }
+TensorWrap::~TensorWrap() {
+  Release();
+  if (self_) napi_delete_reference(env_, self_);  // in the finalizer, as napi_wrap asks
+}
 
 void TensorWrap::Set(torch::Tensor t) {
   Release();
@@ -74,30 +82,28 @@ void TensorWrap::Set(torch::Tensor t) {
   AddonData& d = Data(Napi::Env(env_));
   d.liveTensors++;
   d.liveBytes += reported_;
-  ReportExternal(env_, reported_);
-  // V8 collects after 64 MB of external growth; a loop that drops small tensors would then hold
-  // 64 MB of dead ones. Every 16 MB of new tensors, a brief spike in the reported amount asks V8
-  // for a collection sooner (only this report changes, no memory is allocated).
-  d.sinceNudge += reported_;
-  if (d.sinceNudge > (16 << 20)) {
-    d.sinceNudge = 0;
-    ReportExternal(env_, int64_t{64} << 20);
-    ReportExternal(env_, -(int64_t{64} << 20));
-  }
+  d.tensors->Add(env_, this, reported_);
 }
 
-// Also runs from the GC finalizer: only calls that Node allows there (no JS values).
+// Also runs from the deferred finalizer, possibly while the environment is torn down.
 void TensorWrap::Release() {
   if (!tensor_.defined()) return;
   tensor_ = torch::Tensor();
-  void* data = nullptr;
-  if (napi_get_instance_data(env_, &data) == napi_ok && data) {
-    auto* d = static_cast<AddonData*>(data);
+  if (AddonData* d = DataOrNull(env_)) {
     d->liveTensors--;
     d->liveBytes -= reported_;
+    d->tensors->Remove(this);
   }
   ReportExternal(env_, -reported_);
   reported_ = 0;
+}
+
+void TensorWrap::Reap() {
+  Release();
+  napi_ref self = self_;
+  self_ = nullptr;
+  if (self) napi_delete_reference(env_, self);
+  delete this;
 }
 
 torch::Tensor& TensorWrap::Get() {
@@ -105,7 +111,7 @@ torch::Tensor& TensorWrap::Get() {
   return tensor_;
 }
 
-// ---------- wrapping helpers (declared in common.h) ----------
+// ---------- wrapping ----------
 
 Napi::Object WrapTensor(Napi::Env env, torch::Tensor t) {
   Napi::Object obj = Data(env).tensorCtor.New({});
@@ -249,137 +255,6 @@ Napi::Value TensorWrap::SameStorage(const Napi::CallbackInfo& info) {
     torch::Tensor& other = ArgTensor(info, 0, "other");
     return Napi::Boolean::New(info.Env(), Get().storage().is_alias_of(other.storage()));
   });
-}
-
-// ---------- creation ----------
-
-static torch::TensorOptions Options(const Napi::CallbackInfo& info, size_t dtypeArg, size_t deviceArg) {
-  torch::TensorOptions o;
-  if (ArgPresent(info, dtypeArg)) o = o.dtype(ParseDtype(ArgString(info, dtypeArg, "dtype")));
-  if (ArgPresent(info, deviceArg)) o = o.device(ParseDevice(ArgString(info, deviceArg, "device")));
-  return o;
-}
-
-static Napi::Value FromData(const Napi::CallbackInfo& info) {
-  // fromData(bytes: TypedArray|Buffer, dtype, shape, device?)
-  TORCHCAP_GUARD(info, {
-    if (info.Length() < 1 || !info[0].IsTypedArray()) ThrowType("Expected a TypedArray or Buffer for data");
-    auto ta = info[0].As<Napi::TypedArray>();
-    auto buf = ta.ArrayBuffer();
-    const uint8_t* ptr = static_cast<const uint8_t*>(buf.Data()) + ta.ByteOffset();
-    torch::Tensor t = FromBytes(ptr, ta.ByteLength(), ParseDtype(ArgString(info, 1, "dtype")), ArgInts(info, 2, "shape"));
-    if (ArgPresent(info, 3)) t = t.to(ParseDevice(ArgString(info, 3, "device")));
-    return WrapTensor(info.Env(), t);
-  });
-}
-
-static Napi::Value Full(const Napi::CallbackInfo& info) {
-  // full(shape, value, dtype?, device?)
-  TORCHCAP_GUARD(info, {
-    auto shape = ArgInts(info, 0, "shape");
-    return WrapTensor(info.Env(), torch::full(shape, ArgNumber(info, 1, "value"), Options(info, 2, 3)));
-  });
-}
-
-static Napi::Value Random(const Napi::CallbackInfo& info) {
-  // random(kind: 'randn'|'rand', shape, dtype?, device?)
-  TORCHCAP_GUARD(info, {
-    std::string kind = ArgString(info, 0, "kind");
-    auto shape = ArgInts(info, 1, "shape");
-    auto o = Options(info, 2, 3);
-    if (kind == "randn") return WrapTensor(info.Env(), torch::randn(shape, o));
-    if (kind == "rand") return WrapTensor(info.Env(), torch::rand(shape, o));
-    ThrowType("Unknown random kind '" + kind + "'");
-  });
-}
-
-static Napi::Value RandInt(const Napi::CallbackInfo& info) {
-  // randint(low, high, shape, device?)
-  TORCHCAP_GUARD(info, {
-    auto o = torch::TensorOptions().dtype(torch::kInt64);
-    if (ArgPresent(info, 3)) o = o.device(ParseDevice(ArgString(info, 3, "device")));
-    return WrapTensor(info.Env(), torch::randint(ArgInt(info, 0, "low"), ArgInt(info, 1, "high"), ArgInts(info, 2, "shape"), o));
-  });
-}
-
-// randperm(n, seed?): with a seed, from a fresh generator seeded with it, as
-// torch.randperm(n, generator=torch.Generator().manual_seed(seed)) (what DistributedSampler does).
-static Napi::Value RandPerm(const Napi::CallbackInfo& info) {
-  TORCHCAP_GUARD(info, {
-    const int64_t n = ArgInt(info, 0, "n");
-    if (ArgPresent(info, 1)) {
-      auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(ArgInt(info, 1, "seed")));
-      return WrapTensor(info.Env(), torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kInt64)));
-    }
-    return WrapTensor(info.Env(), torch::randperm(n, torch::kInt64));
-  });
-}
-
-static Napi::Value Arange(const Napi::CallbackInfo& info) {
-  // arange(start, end, step, dtype?, device?)
-  TORCHCAP_GUARD(info, {
-    double start = ArgNumber(info, 0, "start"), end = ArgNumber(info, 1, "end"), step = ArgNumber(info, 2, "step");
-    if (step == 0) ThrowRange("arange step must not be zero");
-    return WrapTensor(info.Env(), torch::arange(start, end, step, Options(info, 3, 4)));
-  });
-}
-
-static Napi::Value Cat(const Napi::CallbackInfo& info) {
-  TORCHCAP_GUARD(info, { return WrapTensor(info.Env(), torch::cat(ArgTensors(info, 0, "tensors"), ArgInt(info, 1, "dim"))); });
-}
-
-static Napi::Value Stack(const Napi::CallbackInfo& info) {
-  TORCHCAP_GUARD(info, { return WrapTensor(info.Env(), torch::stack(ArgTensors(info, 0, "tensors"), ArgInt(info, 1, "dim"))); });
-}
-
-static Napi::Value Where(const Napi::CallbackInfo& info) {
-  TORCHCAP_GUARD(info, {
-    return WrapTensor(info.Env(), torch::where(ArgTensor(info, 0, "condition"), ArgTensor(info, 1, "input"), ArgTensor(info, 2, "other")));
-  });
-}
-
-static Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
-  TORCHCAP_GUARD(info, {
-    int64_t seed = ArgInt(info, 0, "seed");
-    torch::manual_seed(static_cast<uint64_t>(seed));
-    return info.Env().Undefined();
-  });
-}
-
-static Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
-  TORCHCAP_GUARD(info, {
-    bool prev = torch::GradMode::is_enabled();
-    torch::GradMode::set_enabled(ArgBool(info, 0, "enabled"));
-    return Napi::Boolean::New(info.Env(), prev);
-  });
-}
-
-static Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), torch::GradMode::is_enabled());
-}
-
-static Napi::Value Memory(const Napi::CallbackInfo& info) {
-  AddonData& d = Data(info.Env());
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("tensors", Napi::Number::New(info.Env(), static_cast<double>(d.liveTensors.load())));
-  o.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(d.liveBytes.load())));
-  return o;
-}
-
-void InitTensorFunctions(Napi::Env env, Napi::Object exports) {
-  exports.Set("fromData", Napi::Function::New<FromData>(env, "fromData"));
-  exports.Set("full", Napi::Function::New<Full>(env, "full"));
-  exports.Set("random", Napi::Function::New<Random>(env, "random"));
-  exports.Set("randint", Napi::Function::New<RandInt>(env, "randint"));
-  exports.Set("randperm", Napi::Function::New<RandPerm>(env, "randperm"));
-  exports.Set("arange", Napi::Function::New<Arange>(env, "arange"));
-  exports.Set("cat", Napi::Function::New<Cat>(env, "cat"));
-  exports.Set("stack", Napi::Function::New<Stack>(env, "stack"));
-  exports.Set("where", Napi::Function::New<Where>(env, "where"));
-  exports.Set("manualSeed", Napi::Function::New<ManualSeed>(env, "manualSeed"));
-  exports.Set("setGradEnabled", Napi::Function::New<SetGradEnabled>(env, "setGradEnabled"));
-  exports.Set("isGradEnabled", Napi::Function::New<IsGradEnabled>(env, "isGradEnabled"));
-  exports.Set("memory", Napi::Function::New<Memory>(env, "memory"));
 }
 
 }  // namespace torchcap

@@ -1,14 +1,17 @@
-// The native Tensor: a JS object holding one torch::Tensor handle.
+// The native Tensor: a JS object holding one torch::Tensor handle, and the helpers that wrap
+// tensors into such objects and read them back from arguments.
 //
-// Memory: the handle is released by dispose() or, if the user forgets, by the GC finalizer.
-// The tensor's bytes are reported to V8 as external memory so the GC feels their pressure, and
-// the per-environment counters behind memory() track live tensors and bytes.
-//
-// The class is a NativeClass (wrap.h), not a Napi::ObjectWrap: its finalizer frees the tensor
-// inside the GC itself, so a synchronous loop that drops tensors runs in flat memory.
+// Memory: the handle is released by dispose() or, if the user forgets, once the GC has collected
+// the JS object: at the next check of the tensor registry (tensor_registry.h), else by the
+// deferred finalizer. The tensor's bytes are reported to V8 as external memory so the GC feels
+// their pressure, and the per-environment counters behind memory() track live tensors and bytes.
 #pragma once
 
-#include "common.h"
+#include <napi.h>
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
 
 namespace torchcap {
 
@@ -19,11 +22,17 @@ class TensorWrap {
   static TensorWrap* Of(Napi::Env env, Napi::Value v);
   explicit TensorWrap(napi_env env) : env_(env) {}
   ~TensorWrap();
+  // NativeClass hands over the weak reference to this object's JS object (owned from now on).
+  void Watch(napi_ref self) { self_ = self; }
+  static constexpr bool kWatched = true;
   TensorWrap(const TensorWrap&) = delete;
   TensorWrap& operator=(const TensorWrap&) = delete;
 
   void Set(torch::Tensor t);
   void Release();
+  // The JS object has been collected: frees the tensor and this wrapper now, and with them the
+  // weak reference, which cancels the pending finalizer (as napi_wrap documents).
+  void Reap();
   torch::Tensor& Get();  // throws if disposed
   bool Disposed() const { return !tensor_.defined(); }
 
@@ -80,9 +89,29 @@ class TensorWrap {
   napi_env env_;
   torch::Tensor tensor_;
   int64_t reported_ = 0;
+  napi_ref self_ = nullptr;  // weak: cleared by the GC once the JS object is collected
+
+  // Where the registry keeps this wrap while it holds a tensor.
+  friend class TensorRegistry;
+  enum class List : uint8_t { None, Young, Old };
+  List list_ = List::None;
+  size_t slot_ = 0;
 };
 
-// Module-level functions: creation, joining, grad mode, seeds (tensor.cc / tensor_ops.cc).
+// Module-level functions: creation, joining, grad mode, seeds, memory (tensor_create.cc).
 void InitTensorFunctions(Napi::Env env, Napi::Object exports);
+
+// ---------- wrapping (tensor.cc) ----------
+
+// Wraps a tensor into a new native Tensor object (takes a reference; never shares JS memory).
+Napi::Object WrapTensor(Napi::Env env, torch::Tensor t);
+// Undefined tensors become null.
+Napi::Array WrapTensors(Napi::Env env, const std::vector<torch::Tensor>& ts);
+// The tensor held by a native Tensor object; TypeError naming `name` otherwise, Error if disposed.
+torch::Tensor& UnwrapTensor(Napi::Value v, const char* name);
+torch::Tensor& ArgTensor(const Napi::CallbackInfo& info, size_t i, const char* name);
+std::vector<torch::Tensor> ArgTensors(const Napi::CallbackInfo& info, size_t i, const char* name);
+// Like ArgTensors, but null/undefined entries become undefined tensors.
+std::vector<torch::Tensor> ArgTensorsOrNull(const Napi::CallbackInfo& info, size_t i, const char* name);
 
 }  // namespace torchcap

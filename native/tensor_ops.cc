@@ -5,6 +5,10 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "args.h"
+#include "dtypes.h"
+#include "errors.h"
+#include "sizes.h"
 #include "tensor.h"
 
 namespace torchcap {
@@ -233,7 +237,12 @@ Napi::Value TensorWrap::Flatten(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TensorWrap::Expand(const Napi::CallbackInfo& info) {
-  TORCHCAP_GUARD(info, { return WrapTensor(info.Env(), Get().expand(ArgInts(info, 0, "shape"))); });
+  // A view (nothing is allocated), but what is computed from it must still be countable.
+  TORCHCAP_GUARD(info, {
+    torch::Tensor r = Get().expand(ArgInts(info, 0, "shape"));
+    CheckedNumel("expand", r.sizes());
+    return WrapTensor(info.Env(), r);
+  });
 }
 
 Napi::Value TensorWrap::AsStrided(const Napi::CallbackInfo& info) {

@@ -1,17 +1,37 @@
-// Native classes exposed to JS whose instances the GC frees in place.
+// Native classes exposed to JS.
 //
-// Napi::ObjectWrap keeps a userland reference to every instance and, under NAPI_EXPERIMENTAL,
-// defers deleting it to a later turn of the event loop; in a synchronous loop those leftovers pin
-// freed tensor memory and the heap grows. NativeClass wraps with napi_wrap and no reference, so
-// the runtime drops the wrap right after the finalizer, which runs inside the GC. T needs a
-// constructor T(napi_env) and must free only native state in its destructor (no JS calls).
+// Nothing here runs inside a garbage collection. The addon is built without NAPI_EXPERIMENTAL,
+// so Node queues the finalizers of collected objects and runs them on the event loop. Under
+// NAPI_EXPERIMENTAL, Node 20 runs them inside the GC, through the same path that afterwards
+// reports any N-API exception still recorded for the environment; and a native call that throws
+// leaves its exception recorded until Node has rethrown it into JS, which allocates. A collection
+// at that allocation ran a finalizer, found the exception, took it for the finalizer's and tried
+// to run JS inside the GC: V8's fatal error, exit 133 (test/finalizer.test.ts makes it happen).
+// node_api_post_finalizer would not help (it is called from such a finalizer), nor would basic
+// finalizers (Node 20 calls them through the same path).
+//
+// Classes whose objects hold much memory (tensors) set `kWatched`: they get the weak reference
+// napi_wrap returns and free their memory as soon as a safe point sees it cleared
+// (tensor_registry.h), rather than when the event loop turns.
+//
+// NativeClass wraps with napi_wrap instead of Napi::ObjectWrap: no strong reference per instance,
+// and a plain constructor T(napi_env). T's destructor runs in the (deferred) finalizer.
 #pragma once
 
-#include <initializer_list>
+#include <napi.h>
 
-#include "common.h"
+#include <initializer_list>
+#include <type_traits>
+#include <vector>
+
+#include "errors.h"
 
 namespace torchcap {
+
+template <typename T, typename = void>
+struct IsWatched : std::false_type {};
+template <typename T>
+struct IsWatched<T, std::void_t<decltype(T::kWatched)>> : std::bool_constant<T::kWatched> {};
 
 template <typename T>
 class NativeClass {
@@ -40,17 +60,19 @@ class NativeClass {
   }
 
  private:
-  static void Finalize(node_api_basic_env, void* data, void*) { delete static_cast<T*>(data); }
+  static void Finalize(napi_env, void* data, void*) { delete static_cast<T*>(data); }
 
   static napi_value Construct(napi_env env, napi_callback_info cb) {
     napi_value self = nullptr;
     if (napi_get_cb_info(env, cb, nullptr, nullptr, &self, nullptr) != napi_ok) return nullptr;
     auto* obj = new T(env);
-    if (napi_wrap(env, self, obj, &Finalize, nullptr, nullptr) != napi_ok) {
+    napi_ref weak = nullptr;
+    if (napi_wrap(env, self, obj, &Finalize, nullptr, IsWatched<T>::value ? &weak : nullptr) != napi_ok) {
       delete obj;
       napi_throw_error(env, nullptr, "could not create a native object");
       return nullptr;
     }
+    if constexpr (IsWatched<T>::value) obj->Watch(weak);
     return self;
   }
 
@@ -71,7 +93,7 @@ class NativeClass {
   }
 };
 
-// Adjusts the external memory V8 accounts for; allowed from GC finalizers.
+// Adjusts the external memory V8 accounts for (it may start a collection).
 inline void ReportExternal(napi_env env, int64_t delta) {
   int64_t ignored = 0;
   if (delta) napi_adjust_external_memory(env, delta, &ignored);

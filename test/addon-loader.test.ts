@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { addonCandidates, flavourOf, noAddonMessage, type LibtorchInfo } from '../lib/addon-loader';
+import { addonCandidates, flavourOf, noAddonMessage, type LibtorchInfo } from '../lib/core/addon-loader';
 
 function fakeRoot(files: string[]): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-loader-'));

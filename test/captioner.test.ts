@@ -82,6 +82,14 @@ describe('inputs', () => {
     expect(words(await c.caption(png)).length).toBeGreaterThan(0);
     await c.dispose();
   });
+
+  test('device and autocast belong to models built or loaded with them: a model passed in keeps its own', async () => {
+    const encoder = new CaptionEncoder({ backbone: 18, embedSize: 32 });
+    await expect(Captioner.load({ ...models, encoder, autocast: 'bf16' })).rejects.toThrow(/autocast applies to an encoder loaded from a file/);
+    const c = await Captioner.load({ ...models, encoder, device: 'cpu', imageSize: SIZE, maxLen: MAX_LEN });
+    expect(c.device).toBe('cpu');
+    await c.dispose();
+  });
 });
 
 describe('errors', () => {

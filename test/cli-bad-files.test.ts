@@ -7,12 +7,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import { sharedData, sharedDataPresent, SHARED_DATA } from './support/data';
+import { FIXTURE_CAPTIONS, FIXTURE_IMAGES, fixturePhotoNames } from './support/data';
 import { describeIf } from './support/skip';
 import { runCli, lines, cliBuilt, NO_CLI, type CliResult } from './support/cli';
-
-const MINI = sharedData('coco-val2017-mini');
-const present = sharedDataPresent && fs.existsSync(path.join(MINI, 'captions.json'));
 
 /** The bad entries and what stderr must say about each. */
 const BAD: Record<string, RegExp> = {
@@ -33,22 +30,22 @@ function noCrash(r: CliResult): void {
   expect(r.stderr).not.toMatch(/\n\s+at .+:\d+:\d+\)?\n|Segmentation|Aborted|terminate called|FATAL/);
 }
 
-describeIf(present && cliBuilt, present ? NO_CLI : `no COCO mini set in ${SHARED_DATA}`, 'bad files among the 50 COCO photos, through the CLI', () => {
+describeIf(cliBuilt, NO_CLI, 'bad files among the 13 fixture COCO photos, through the CLI', () => {
   let photos: string[];
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-badfiles-'));
     input = path.join(root, 'images');
     fs.mkdirSync(input);
-    photos = fs.readdirSync(path.join(MINI, 'images')).filter((f) => f.endsWith('.jpg')).sort();
-    for (const f of photos) fs.copyFileSync(path.join(MINI, 'images', f), path.join(input, f));
+    photos = [...fixturePhotoNames];
+    for (const f of photos) fs.copyFileSync(path.join(FIXTURE_IMAGES, f), path.join(input, f));
     const whole = fs.readFileSync(path.join(input, photos[0]));
     fs.writeFileSync(path.join(input, 'empty.jpg'), '');
     fs.writeFileSync(path.join(input, 'truncated.jpg'), whole.subarray(0, Math.floor(whole.length / 2)));
     fs.writeFileSync(path.join(input, 'notes.jpg'), 'a text file, not a photo\n');
     fs.mkdirSync(path.join(input, 'x.jpg'));
     await sharp(path.join(input, photos[1])).png().toFile(path.join(input, 'photo.png'));
-    // the mini captions plus captions that name the extra files (and one that does not exist)
-    const coco = JSON.parse(fs.readFileSync(path.join(MINI, 'captions.json'), 'utf8'));
+    // the fixture captions plus captions that name the extra files (and one that does not exist)
+    const coco = JSON.parse(fs.readFileSync(FIXTURE_CAPTIONS, 'utf8'));
     const extra = ['photo.png', ...Object.keys(BAD)];
     extra.forEach((file, i) => {
       coco.images.push({ id: 900000 + i, file_name: file });
@@ -64,7 +61,7 @@ describeIf(present && cliBuilt, present ? NO_CLI : `no COCO mini set in ${SHARED
     const r = await runCli(['resize', '--input', input, '--output', out, '--quiet']);
     noCrash(r);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/resized 51, already done 0, failed 3 of 54 files/);
+    expect(r.stdout).toMatch(/resized 14, already done 0, failed 3 of 17 files/);
     expect(r.stdout).toMatch(/3 files could not be resized:/);
     expect(r.stdout).toMatch(/ {2}empty\.jpg: empty file \(0 bytes\)/);
     expect(r.stdout).toMatch(/ {2}truncated\.jpg: .*truncated/);
@@ -76,26 +73,27 @@ describeIf(present && cliBuilt, present ? NO_CLI : `no COCO mini set in ${SHARED
     const out = path.join(root, 'ckpt');
     const r = await runCli([
       'train', '--images', input, '--captions', captions, '--threshold', '1', '--out', out,
-      '--backbone', 'resnet18', '--epochs', '1', '--batch-size', '32', '--resize', '128', '--crop', '112', '--quiet',
+      '--backbone', 'resnet18', '--epochs', '1', '--batch-size', '8', '--resize', '128', '--crop', '112', '--quiet',
     ]);
     noCrash(r);
     expect(r.code).toBe(0);
-    // 262 captions, the 10 of the 5 bad images dropped from their batches
-    expect(r.stdout).toMatch(/done: 9 steps, last loss \d+\.\d{4}, 5 images skipped/);
+    // 77 captions (65 + 2 of the PNG + 10 of the bad entries) in batches of 8: 10 steps; the 10
+    // captions of the 5 bad images are dropped from their batches
+    expect(r.stdout).toMatch(/done: 10 steps, last loss \d+\.\d{4}, 5 images skipped/);
     const skipped = lines(r.stderr).filter((l) => l.startsWith('skipped: '));
     expect(skipped).toHaveLength(5);
     for (const [file, reason] of Object.entries(BAD)) {
       const line = skipped.find((l) => l.includes(path.join(input, file)));
       expect([file, line]).toEqual([file, expect.stringMatching(reason)]);
     }
-    expect(fs.existsSync(path.join(out, 'encoder-1-9.ckpt'))).toBe(true);
+    expect(fs.existsSync(path.join(out, 'encoder-1-10.ckpt'))).toBe(true);
   }, 300000);
 
   test('caption: good captions on stdout, each bad file named on stderr, exit 1', async () => {
     const ckpt = path.join(root, 'ckpt');
     const good = [path.join(input, photos[2]), path.join(input, 'photo.png'), path.join(input, photos[3])];
     const bad = Object.keys(BAD).map((f) => path.join(input, f));
-    const args = ['--encoder', path.join(ckpt, 'encoder-1-9.ckpt'), '--decoder', path.join(ckpt, 'decoder-1-9.ckpt'), '--vocab', path.join(ckpt, 'vocab.json')];
+    const args = ['--encoder', path.join(ckpt, 'encoder-1-10.ckpt'), '--decoder', path.join(ckpt, 'decoder-1-10.ckpt'), '--vocab', path.join(ckpt, 'vocab.json')];
     const r = await runCli(['caption', good[0], bad[0], good[1], ...bad.slice(1), good[2], ...args, '--json']);
     noCrash(r);
     expect(r.code).toBe(1);
@@ -116,7 +114,7 @@ describeIf(present && cliBuilt, present ? NO_CLI : `no COCO mini set in ${SHARED
     const onlyBad = await runCli(['caption', bad[0], bad[2], ...args]);
     noCrash(onlyBad);
     expect([onlyBad.code, onlyBad.stdout, lines(onlyBad.stderr).length]).toEqual([1, '', 2]);
-    const badModel = await runCli(['caption', good[0], '--encoder', bad[0], '--decoder', path.join(ckpt, 'decoder-1-9.ckpt'), '--vocab', path.join(ckpt, 'vocab.json')]);
+    const badModel = await runCli(['caption', good[0], '--encoder', bad[0], '--decoder', path.join(ckpt, 'decoder-1-10.ckpt'), '--vocab', path.join(ckpt, 'vocab.json')]);
     noCrash(badModel);
     expect(badModel.code).toBe(1);
     expect(badModel.stderr).toMatch(/^torchcap caption: .*empty\.jpg/);

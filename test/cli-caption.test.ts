@@ -9,9 +9,9 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { runCaption, type CaptionCommandOptions } from '../lib/commands/caption';
 import { CaptionEncoder, CaptionDecoder } from '../lib/model';
-import { saveWeights } from '../lib/checkpoint';
-import { Vocabulary } from '../lib/vocabulary';
-import { manualSeed } from '../lib/tensor';
+import { saveWeights } from '../lib/model/checkpoint';
+import { Vocabulary } from '../lib/vocabulary/vocabulary';
+import { manualSeed } from '../lib/core/tensor';
 
 let tmp: string;
 let base: CaptionCommandOptions;
@@ -59,10 +59,10 @@ test('--json: one {"image", "caption"} object a line, in the order given; plain:
 });
 
 test.each<[string, Partial<CaptionCommandOptions>, RegExp]>([
-  ['a beam that is no positive integer', { beam: 2.5 }, /--beam must be a positive integer, not 2\.5/],
-  ['beam 0', { beam: 0 }, /--beam must be a positive integer, not 0/],
-  ['a beam that is no number', { beam: NaN }, /--beam must be a positive integer, not NaN/],
-  ['max-len 0', { maxLen: 0 }, /--max-len must be a positive integer/],
+  ['a beam that is no positive integer', { beam: 2.5 }, /Expected an integer for --beam but received number 2\.5/],
+  ['beam 0', { beam: 0 }, /Expected an integer >= 1 for --beam but received 0/],
+  ['a beam that is no number', { beam: NaN }, /Expected an integer for --beam but received number NaN/],
+  ['max-len 0', { maxLen: 0 }, /Expected an integer >= 1 for --max-len but received 0/],
   ['an unknown backbone', { backbone: 'resnet99' }, /--backbone must be one of resnet18, .*not resnet99/],
   ['a backbone the checkpoint does not hold', { backbone: 'resnet152' }, /holds a ResNet-18 but --backbone says resnet152/],
   ['a missing encoder file', { encoder: '/nonexistent/encoder.ckpt' }, /nonexistent\/encoder\.ckpt/],

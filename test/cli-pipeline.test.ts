@@ -1,5 +1,6 @@
 /**
- * The book's whole pipeline through the command line on the 50 real COCO photos:
+ * The book's whole pipeline through the command line on the 13 real COCO photos of
+ * test/fixtures/coco-photos:
  * resize -> vocab -> train (ResNet-18, random init, 2 epochs) killed with SIGKILL after its first
  * checkpoint -> train --resume -> caption. Training is deterministic for a seed, so the resumed
  * run's log lines, metrics and final weights equal those of a run that was never interrupted.
@@ -8,13 +9,11 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { sharedData, sharedDataPresent, SHARED_DATA } from './support/data';
+import { FIXTURE_CAPTIONS, FIXTURE_IMAGES } from './support/data';
 import { describeIf } from './support/skip';
 import { runCli, startCli, lines, cliBuilt, NO_CLI, type CliResult } from './support/cli';
 
-const MINI = sharedData('coco-val2017-mini');
-const CAPTIONS = path.join(MINI, 'captions.json');
-const present = sharedDataPresent && fs.existsSync(CAPTIONS);
+const CAPTIONS = FIXTURE_CAPTIONS;
 
 let root: string;
 let images: string;
@@ -25,7 +24,7 @@ function ok(r: CliResult, what: string): void {
   if (r.code !== 0) throw new Error(`${what} exited with ${r.code ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
 }
 
-/** 250 captions at batch 16: 16 steps an epoch, a checkpoint every 5 steps, a log line every step. */
+/** 65 captions at batch 5: 13 steps an epoch, a checkpoint every 5 steps, a log line every step. */
 function trainArgs(out: string, size: { resize: number; crop: number }): string[] {
   return [
     'train',
@@ -35,7 +34,7 @@ function trainArgs(out: string, size: { resize: number; crop: number }): string[
     '--out', out,
     '--backbone', 'resnet18',
     '--epochs', '2',
-    '--batch-size', '16',
+    '--batch-size', '5',
     '--save-every', '5',
     '--log-every', '1',
     '--resize', String(size.resize),
@@ -49,7 +48,7 @@ const epochLines = (text: string) => lines(text).filter((l) => l.startsWith('Epo
 /** Starts training, waits until step 6 of epoch 0 is logged (the checkpoint after step 5 is then complete), and kills it. */
 async function trainAndKill(out: string, size: { resize: number; crop: number }): Promise<string> {
   const run = startCli(trainArgs(out, size));
-  await run.waitFor(/Epoch \[0\/2\], Step \[6\/16\]/);
+  await run.waitFor(/Epoch \[0\/2\], Step \[6\/13\]/);
   run.child.kill('SIGKILL');
   const r = await run.result;
   expect(r.signal).toBe('SIGKILL');
@@ -66,7 +65,7 @@ function stepMetrics(out: string): [number, number][] {
 
 /** `caption --json` on some photos: one valid JSON object a line, a caption without special tokens each. */
 async function caption(photos: string[], ckpt: string, vocabFile: string, extra: string[] = []): Promise<string[]> {
-  const r = await runCli(['caption', ...photos, '--encoder', path.join(ckpt, 'encoder-2-16.ckpt'), '--decoder', path.join(ckpt, 'decoder-2-16.ckpt'), '--vocab', vocabFile, '--json', ...extra]);
+  const r = await runCli(['caption', ...photos, '--encoder', path.join(ckpt, 'encoder-2-13.ckpt'), '--decoder', path.join(ckpt, 'decoder-2-13.ckpt'), '--vocab', vocabFile, '--json', ...extra]);
   ok(r, 'caption');
   expect(r.stderr).toBe('');
   const objects = lines(r.stdout).map((l) => JSON.parse(l));
@@ -80,19 +79,19 @@ async function caption(photos: string[], ckpt: string, vocabFile: string, extra:
   return objects.map((o) => o.caption);
 }
 
-describeIf(present && cliBuilt, present ? NO_CLI : `no COCO mini set in ${SHARED_DATA}`, 'the pipeline on 50 COCO photos through the CLI', () => {
+describeIf(cliBuilt, NO_CLI, 'the pipeline on 13 COCO photos through the CLI', () => {
   let photos: string[];
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-e2e-'));
     images = path.join(root, 'resized');
     vocab = path.join(root, 'vocab.json');
     words = path.join(root, 'words.json');
-    const resize = await runCli(['resize', '--input', path.join(MINI, 'images'), '--output', images, '--quiet']);
+    const resize = await runCli(['resize', '--input', FIXTURE_IMAGES, '--output', images, '--quiet']);
     ok(resize, 'resize');
-    expect(resize.stdout).toMatch(/resized 50, already done 0, failed 0 of 50 files/);
+    expect(resize.stdout).toMatch(/resized 13, already done 0, failed 0 of 13 files/);
     const v = await runCli(['vocab', '--captions', CAPTIONS, '--threshold', '1', '--out', vocab]);
     ok(v, 'vocab');
-    expect(v.stdout).toMatch(/^\d+ words \(threshold 1, 250 captions\) written to /);
+    expect(v.stdout).toMatch(/^\d+ words \(threshold 1, 65 captions\) written to /);
     const json = JSON.parse(fs.readFileSync(vocab, 'utf8'));
     expect(json.words.slice(0, 4)).toEqual(['<pad>', '<start>', '<end>', '<unk>']);
     fs.writeFileSync(words, JSON.stringify(json.words));
@@ -105,9 +104,9 @@ describeIf(present && cliBuilt, present ? NO_CLI : `no COCO mini set in ${SHARED
     const whole = await runCli(trainArgs(path.join(root, 'whole'), size));
     ok(whole, 'uninterrupted train');
     const wholeLines = epochLines(whole.stdout);
-    expect(wholeLines).toHaveLength(32);
-    expect(wholeLines[0]).toMatch(/^Epoch \[0\/2\], Step \[0\/16\], Loss: \d+\.\d{4}, Perplexity: \d+\.\d{4}$/);
-    expect(whole.stdout).toMatch(/done: 32 steps, last loss \d+\.\d{4}, 0 images skipped/);
+    expect(wholeLines).toHaveLength(26);
+    expect(wholeLines[0]).toMatch(/^Epoch \[0\/2\], Step \[0\/13\], Loss: \d+\.\d{4}, Perplexity: \d+\.\d{4}$/);
+    expect(whole.stdout).toMatch(/done: 26 steps, last loss \d+\.\d{4}, 0 images skipped/);
 
     const out = path.join(root, 'killed');
     const before = epochLines(await trainAndKill(out, size));
@@ -120,10 +119,10 @@ describeIf(present && cliBuilt, present ? NO_CLI : `no COCO mini set in ${SHARED
     expect(all[0]).toBe('Resumed from encoder-1-5.ckpt, decoder-1-5.ckpt, training-1-5.ckpt (epoch 0, step 4)');
     // the steps after the checkpoint, exactly as the uninterrupted run logged them
     expect(epochLines(resumed.stdout)).toEqual(wholeLines.slice(5));
-    expect(resumed.stdout).toMatch(/done: 32 steps, /);
+    expect(resumed.stdout).toMatch(/done: 26 steps, /);
     expect(resumed.stdout.match(/last loss \S+/)![0]).toBe(whole.stdout.match(/last loss \S+/)![0]);
     // the same final weights and optimizer state, byte for byte
-    for (const f of ['encoder-2-16.ckpt', 'decoder-2-16.ckpt', 'training-2-16.ckpt']) {
+    for (const f of ['encoder-2-13.ckpt', 'decoder-2-13.ckpt', 'training-2-13.ckpt']) {
       expect([f, fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(root, 'whole', f)))]).toEqual([f, true]);
     }
     // metrics.jsonl holds each step once (the killed run's steps after the checkpoint are dropped)
@@ -146,10 +145,10 @@ describeIf(present && cliBuilt, present ? NO_CLI : `no COCO mini set in ${SHARED
     ok(resumed, 'train --resume at 224');
     expect(lines(resumed.stdout)[0]).toMatch(/^Resumed from encoder-1-5\.ckpt/);
     const after = epochLines(resumed.stdout);
-    expect(after).toHaveLength(27);
+    expect(after).toHaveLength(21);
     // the resumed steps 5 and 6 repeat what the killed run logged for them
     expect(after.slice(0, 2)).toEqual(before.slice(5, 7));
-    expect(resumed.stdout).toMatch(/done: 32 steps, /);
+    expect(resumed.stdout).toMatch(/done: 26 steps, /);
     const losses = after.map((l) => Number(/Loss: (\S+),/.exec(l)![1]));
     const first = Number(/Loss: (\S+),/.exec(before[0])![1]);
     // ln(V) at initialization, and learning something in 2 epochs

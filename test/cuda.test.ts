@@ -4,13 +4,13 @@
  * same work on the CPU. Elsewhere they skip and say so; the device choice is tested everywhere.
  */
 import { Tensor, versions, noGrad } from '../lib';
-import { resolveDevice } from '../lib/device';
+import { resolveDevice } from '../lib/core/device';
 import { CaptionEncoder, CaptionDecoder } from '../lib/model';
 import { crossEntropy } from '../lib/nn/functional';
 import { packPaddedSequence } from '../lib/nn/rnn';
-import { Adam } from '../lib/optim';
+import { Adam } from '../lib/nn/optim';
 import { Captioner } from '../lib/captioner';
-import { Vocabulary } from '../lib/vocabulary';
+import { writeTinyModels, removeTinyModels } from './support/tiny-captioner';
 import { describeIf } from './support/skip';
 import { fill, inputTensor, maxRelErr } from './support/deterministic';
 
@@ -38,12 +38,12 @@ describeIf(v.cuda, why, 'on CUDA', () => {
     expect(Tensor.zeros([3], { device: 'cuda' }).device).toBe('cuda:0');
   });
 
-  test('the models give the CPU results on the GPU (inputs follow the model to its device)', () => {
+  test('the models give the CPU results on the GPU (inputs follow the model to its device)', async () => {
     const enc = new CaptionEncoder({ backbone: 18, embedSize: 16, backboneMode: 'fast' });
     const dec = new CaptionDecoder({ vocabSize: 40, embedSize: 16, hiddenSize: 32 });
     fill(enc.stateDict());
     fill(dec.stateDict());
-    enc.prepare();
+    await enc.prepareAsync();
     const x = inputTensor([4, 3, 64, 64]);
     const captions = Tensor.from([[1, 5, 9, 2], [1, 8, 2, 0], [1, 3, 2, 0], [1, 2, 0, 0]], { dtype: 'int64' });
     const lengths = [4, 3, 3, 2];
@@ -54,16 +54,17 @@ describeIf(v.cuda, why, 'on CUDA', () => {
     const gpu = noGrad(() => dec.forward(enc.forward(x, { train: false }), captions, lengths, { train: false }));
     expect(gpu.device).toBe('cuda:0');
     expect(maxRelErr(gpu.to('cpu'), cpu, 1e-3)).toBeLessThan(1e-3);
-    // bf16 autocast: features stay float32 and close to the float32 ones
-    enc.autocast = 'bf16';
-    const f16 = noGrad(() => enc.features(x, { train: false }));
+    // bf16 autocast (an option of the encoder when it is built): features stay float32 and close to the float32 ones
+    const amp = new CaptionEncoder({ backbone: 18, embedSize: 16, backboneMode: 'fast', device: 'cuda', autocast: 'bf16' });
+    for (const [name, t] of amp.stateDict()) noGrad(() => t.copyFrom(enc.stateDict().get(name)!));
+    const f16 = noGrad(() => amp.features(x, { train: false }));
     expect(f16.dtype).toBe('float32');
-    expect(maxRelErr(f16.to('cpu'), noGrad(() => (enc.autocast = undefined, enc.features(x, { train: false }))).to('cpu'), 1e-1)).toBeLessThan(0.1);
+    expect(maxRelErr(f16.to('cpu'), noGrad(() => enc.features(x, { train: false })).to('cpu'), 1e-1)).toBeLessThan(0.1);
   });
 
   test('a training step on the GPU lowers the loss', async () => {
-    const enc = new CaptionEncoder({ backbone: 18, embedSize: 16, backboneMode: 'eval' }).to('cuda');
-    const dec = new CaptionDecoder({ vocabSize: 40, embedSize: 16, hiddenSize: 32 }).to('cuda');
+    const enc = new CaptionEncoder({ backbone: 18, embedSize: 16, backboneMode: 'eval', device: 'cuda' });
+    const dec = new CaptionDecoder({ vocabSize: 40, embedSize: 16, hiddenSize: 32, device: 'cuda' });
     const opt = new Adam([...dec.parameters(), ...enc.trainableParameters()], { lr: 0.01 });
     const x = inputTensor([4, 3, 64, 64]);
     const captions = Tensor.from([[1, 5, 9, 2], [1, 8, 2, 0], [1, 3, 2, 0], [1, 2, 0, 0]], { dtype: 'int64' });
@@ -80,20 +81,21 @@ describeIf(v.cuda, why, 'on CUDA', () => {
     expect(losses[19]).toBeLessThan(losses[0]);
   });
 
-  test('a Captioner on the GPU captions what it captions on the CPU', async () => {
-    const vocab = Vocabulary.build(['a red square', 'a blue circle'], { threshold: 1 });
-    const enc = new CaptionEncoder({ backbone: 18, embedSize: 16 });
-    const dec = new CaptionDecoder({ vocabSize: vocab.size, embedSize: 16, hiddenSize: 16 });
-    fill(enc.stateDict());
-    fill(dec.stateDict());
+  test('a Captioner on the GPU captions what it captions on the CPU; loaded there, its encoder is folded once, ready', async () => {
+    const models = await writeTinyModels();
     const pixels = { data: new Uint8Array(64 * 64 * 3).fill(200), width: 64, height: 64 };
-    const onCpu = await Captioner.load({ encoder: enc, decoder: dec, vocab, imageSize: 64 });
+    const onCpu = await Captioner.load({ ...models, imageSize: 64 });
     const expected = await onCpu.caption(pixels);
     await onCpu.dispose();
-    const onGpu = await Captioner.load({ encoder: enc, decoder: dec, vocab, imageSize: 64, device: 'cuda' });
+    const onGpu = await Captioner.load({ ...models, imageSize: 64, device: 'cuda' });
     expect(onGpu.device).toBe('cuda:0');
+    expect(onGpu.encoder.prepared).toBe(true); // built once, on the GPU, by loadEncoder; nothing moved afterwards
     expect(await onGpu.caption(pixels)).toBe(expected);
     expect(await onGpu.caption(pixels, { beam: 3 })).toEqual(expect.any(String));
     await onGpu.dispose();
+    // a model passed in computes where it is: asking for another device is refused, with the reason
+    const enc = new CaptionEncoder({ backbone: 18, embedSize: 32 });
+    await expect(Captioner.load({ ...models, encoder: enc, device: 'cuda' })).rejects.toThrow(/computes on cpu, not cuda:0/);
+    removeTinyModels(models);
   });
 });

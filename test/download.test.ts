@@ -11,7 +11,7 @@ import * as path from 'path';
 import * as yazl from 'yazl';
 import * as zlib from 'zlib';
 import { runDownloadCoco } from '../lib/commands/download';
-import { COCO_FILES, DownloadError, downloadCoco, downloadFile, extractZip } from '../lib/data/download';
+import { COCO_FILES, DownloadError, downloadCoco, downloadFile, extractZip } from '../lib/prepare';
 
 /** A zip built in memory: a text file, a 300 KB random file in a subfolder, an empty folder. */
 async function makeZip(files: Record<string, Buffer>, dirs: string[] = []): Promise<Buffer> {
@@ -330,7 +330,7 @@ describe('downloadFile', () => {
   test('arguments are checked', async () => {
     await expect(downloadFile('ftp://127.0.0.1/x', path.join(tmp, 'x'))).rejects.toThrow(/Expected an http or https URL/);
     await expect(downloadFile('http://127.0.0.1/x', path.join(tmp, 'x'), { expectedSize: -1 })).rejects.toThrow(
-      'Expected a non-negative integer for expectedSize but received -1',
+      'Expected an integer >= 0 for expectedSize but received -1',
     );
   });
 });

@@ -1,7 +1,7 @@
 /** Every bad call throws a JS error with a clear message, and the process lives on. */
 import { Tensor, setNumThreads, manualSeed } from '../lib';
-import { native } from '../lib/binding';
 import { thrown } from './support/errors';
+import { native } from '../lib/core/native';
 
 const a = () => Tensor.from([[1, 2, 3], [4, 5, 6]]);
 

@@ -1,19 +1,20 @@
 /**
  * The whole COCO 2017 validation set: 5,000 images, 25,014 reference captions.
  *
- * Expected numbers below were computed when this test was written by coco-caption's own scorer
- * algorithms (its Python `bleu_scorer`, `rouge` and `cider_scorer` logic, run under CPython and
- * NumPy) on the same tokenized captions; the tokenization itself is checked against a scanner
- * generated from the Stanford grammar (fixture digest below).
+ * Expected numbers below are coco-caption's own scorers (pycocoevalcap's Bleu, Rouge and Cider,
+ * under CPython and NumPy) on the same tokenized captions:
+ * scripts/fixtures/make-coco-metric-oracle.py recomputes them. The tokenization itself is checked
+ * against a scanner generated from the Stanford grammar (fixture digest below; see
+ * test/fixtures/README.md).
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { type CaptionResult, type ImageId, evaluateCaptionsSync, readJsonFile, readReferencesFile, tokenizeCaptions } from '../lib/evaluate';
-import { sharedData, sharedDataPresent } from './support/data';
+import { NO_SHARED_DATA, sharedData, sharedDataPresent } from './support/data';
 import { describeIf } from './support/skip';
 
-describeIf(sharedDataPresent, 'shared data not found (set TORCHCAP_SHARED_DATA)', 'COCO val2017 captions', () => {
+describeIf(sharedDataPresent, NO_SHARED_DATA, 'COCO val2017 captions', () => {
   const file = sharedData('coco-captions-val2017.json');
   let refs: Map<ImageId, string[]>;
   beforeAll(() => {

@@ -3,11 +3,10 @@
  * numbers published by coco-caption and nlg-eval for their own inputs.
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import {
   BLEU_SMALL, BLEU_TINY, bleuFromStats, computeBleu, computeCiderD, computeRougeL, evaluateCaptionsSync, npMean, pySplit, rougeL,
 } from '../lib/evaluate';
-import { sharedData, sharedDataPresent } from './support/data';
-import { describeIf } from './support/skip';
 
 /** (matched + tiny) / (candidate n-grams + small): one factor of the toolkit's BLEU product. */
 const p = (correct: number, guess: number) => (correct + BLEU_TINY) / (guess + BLEU_SMALL);
@@ -201,15 +200,15 @@ describe('nlg-eval published scores (its scorers are coco-caption\'s)', () => {
   });
 });
 
-describeIf(sharedDataPresent, 'shared data not found (set TORCHCAP_SHARED_DATA)', 'nlg-eval README example (examples/hyp.txt, ref1.txt, ref2.txt)', () => {
+describe('nlg-eval README example (examples/hyp.txt, ref1.txt, ref2.txt)', () => {
   // The README prints, for `nlg-eval --hypothesis=examples/hyp.txt --references=examples/ref1.txt
   // --references=examples/ref2.txt`:
   //   Bleu_1: 0.550000  Bleu_2: 0.428174  Bleu_3: 0.284043  Bleu_4: 0.201143
   //   ROUGE_L: 0.522104  CIDEr: 1.242192  (METEOR: 0.295797 needs the METEOR jar)
-  const lines = (name: string) => fs.readFileSync(sharedData('metric-oracles', name), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
-  const hyp = lines('nlgeval_hyp.txt');
-  const ref1 = lines('nlgeval_ref1.txt');
-  const ref2 = lines('nlgeval_ref2.txt');
+  const lines = (name: string) => fs.readFileSync(path.join(__dirname, 'fixtures', 'evaluate', 'nlg-eval', name), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const hyp = lines('hyp.txt');
+  const ref1 = lines('ref1.txt');
+  const ref2 = lines('ref2.txt');
   const expected = { Bleu_1: '0.550000', Bleu_2: '0.428174', Bleu_3: '0.284043', Bleu_4: '0.201143', ROUGE_L: '0.522104', CIDEr: '1.242192' };
 
   test('the scorers reproduce the printed scores to the printed precision', () => {

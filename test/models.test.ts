@@ -13,14 +13,15 @@ import { ResNet } from '../lib/nn/resnet';
 import { CaptionEncoder, CaptionDecoder } from '../lib/model';
 import { crossEntropy } from '../lib/nn/functional';
 import { packPaddedSequence } from '../lib/nn/rnn';
-import { Adam } from '../lib/optim';
-import { loadEncoder, loadWeights, saveWeights } from '../lib/checkpoint';
+import { Adam } from '../lib/nn/optim';
+import { loadEncoder, loadWeights, saveWeights, loadBackboneWeights, saveCheckpoint, restoreCheckpoint } from '../lib/model/checkpoint';
+import { loadStateDict, saveTorchFile } from '../lib/serialization';
 import { fill, inputTensor, fromJson, maxRelErr, summarize, type Json, type Summary } from './support/deterministic';
 import { pythonHas, PYTHON } from './support/python';
 
 const FIXTURE = path.join(__dirname, 'fixtures/models/reference.json');
 const live = pythonHas('torch', 'torchvision');
-if (!live) console.log('SKIP live PyTorch comparison of the models: /usr/bin/python3 lacks torch/torchvision; using the committed fixture only');
+if (!live) console.log(`${PYTHON} lacks torch/torchvision: the models are compared with the committed fixture only, not with a live PyTorch run`);
 
 function reference(): any {
   if (!live) return JSON.parse(fs.readFileSync(FIXTURE, 'utf8'));
@@ -233,6 +234,90 @@ describe('the fast path always runs the current weights (the module owns its fol
   });
 });
 
+describe('every weight-changing path of the encoder: its fast features are those of the new weights', () => {
+  const x = inputTensor([2, 3, 32, 32]);
+  const gap = (a: Tensor, b: Tensor): number => a.sub(b).abs().max().item() / b.abs().max().item();
+  /** An encoder whose weights differ from fill()'s in the backbone's convolutions and running means. */
+  function other(opts: ConstructorParameters<typeof CaptionEncoder>[0] = {}): CaptionEncoder {
+    const e = new CaptionEncoder({ backbone: 18, embedSize: 8, ...opts });
+    fill(e.stateDict());
+    noGrad(() => {
+      for (const [name, t] of e.stateDict()) if (name.endsWith('conv2.weight') || name.endsWith('running_mean')) t.mulInPlace(-1.5);
+    });
+    return e;
+  }
+  /** A fast encoder with fill()'s weights whose fold is built (so that a stale one would show). */
+  async function foldedFast(): Promise<CaptionEncoder> {
+    const e = new CaptionEncoder({ backbone: 18, embedSize: 8, backboneMode: 'fast' });
+    fill(e.stateDict());
+    await e.prepareAsync();
+    expect(e.prepared).toBe(true);
+    return e;
+  }
+  /** The eval-mode features of `want`'s weights, and a check that `enc`'s fast ones equal them and not the old ones. */
+  async function expectFeaturesOf(enc: CaptionEncoder, want: CaptionEncoder): Promise<void> {
+    const evalFeatures = noGrad(() => want.resnet.forward(x, { train: false }));
+    const old = noGrad(() => {
+      const e = new CaptionEncoder({ backbone: 18, embedSize: 8 });
+      fill(e.stateDict());
+      return e.resnet.forward(x, { train: false });
+    });
+    expect(gap(old, evalFeatures)).toBeGreaterThan(1e-2);
+    expect(gap(await enc.featuresAsync(x, { train: false }), evalFeatures)).toBeLessThan(1e-5);
+    expect(gap(noGrad(() => enc.features(x, { train: false })), evalFeatures)).toBeLessThan(1e-5);
+  }
+
+  test('loadStateDict into encoder.stateDict()', async () => {
+    const enc = await foldedFast();
+    const b = other();
+    loadStateDict(enc.stateDict(), b.stateDict(), { strict: true });
+    expect(enc.prepared).toBe(false);
+    await expectFeaturesOf(enc, b);
+  });
+
+  test('loadBackboneWeights (torchvision names)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-fold-'));
+    const b = other();
+    await saveTorchFile(path.join(dir, 'resnet18.pth'), b.resnet.stateDict());
+    const enc = await foldedFast();
+    await loadBackboneWeights(enc, path.join(dir, 'resnet18.pth'));
+    await expectFeaturesOf(enc, b);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('restoreCheckpoint', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-fold-'));
+    const b = other();
+    const dec = new CaptionDecoder({ vocabSize: 12, embedSize: 8, hiddenSize: 16 });
+    const set = await saveCheckpoint(dir, { encoder: b, decoder: dec, optimizer: new Adam(dec.parameters()) }, { epoch: 0, step: 0, globalStep: 1 });
+    const enc = await foldedFast();
+    const restoredDecoder = new CaptionDecoder({ vocabSize: 12, embedSize: 8, hiddenSize: 16 });
+    await restoreCheckpoint(dir, set, { encoder: enc, decoder: restoredDecoder, optimizer: new Adam(restoredDecoder.parameters()) });
+    await expectFeaturesOf(enc, b);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('optimizer steps on a fine-tuned backbone (layer4 trained): its fast path follows', async () => {
+    const enc = new CaptionEncoder({ backbone: 18, embedSize: 8, fineTune: ['layer4'] });
+    fill(enc.stateDict());
+    await enc.resnet.prepareFastAsync();
+    const fastBefore = noGrad(() => enc.resnet.forward(x, { train: false, fast: true }));
+    const opt = new Adam(enc.trainableParameters(), { lr: 0.05 });
+    expect(enc.trainableParameters().length).toBeGreaterThan(4); // layer4 and the head
+    for (let i = 0; i < 2; i++) {
+      const out = await enc.forwardAsync(x, { train: false }); // eval mode: only the optimizer changes the weights
+      opt.zeroGrad();
+      out.square().mean().backward();
+      await opt.stepAsync();
+    }
+    expect(enc.resnet.fastReady).toBe(false);
+    const evalAfter = noGrad(() => enc.resnet.forward(x, { train: false }));
+    expect(gap(fastBefore, evalAfter)).toBeGreaterThan(1e-3);
+    expect(gap(noGrad(() => enc.resnet.forward(x, { train: false, fast: true })), evalAfter)).toBeLessThan(1e-5);
+    expect(gap(await enc.resnet.forwardAsync(x, { train: false, fast: true }), evalAfter)).toBeLessThan(1e-5);
+  });
+});
+
 describe('packPaddedSequence validates lengths', () => {
   const x = Tensor.zeros([3, 5, 2]);
   test.each([
@@ -251,4 +336,20 @@ describe('packPaddedSequence validates lengths', () => {
     expect(p.unsortedIndices!.toArray()).toEqual([2, 0, 1]);
     expect(p.data.toArray()).toEqual([5, 10, 0, 6, 11, 1, 7, 12, 8, 9]);
   });
+});
+
+test("Adam's hyperparameters are saved with the training checkpoint and restored", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-adam-'));
+  const enc = new CaptionEncoder({ backbone: 18, embedSize: 8 });
+  const dec = new CaptionDecoder({ vocabSize: 12, embedSize: 8, hiddenSize: 16 });
+  const hp = { lr: 0.002, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.01 };
+  const opt = new Adam(dec.parameters(), hp);
+  expect(opt.hyperparameters).toEqual(hp);
+  const set = await saveCheckpoint(dir, { encoder: enc, decoder: dec, optimizer: opt }, { epoch: 0, step: 0, globalStep: 1 });
+  const fresh = new Adam(dec.parameters());
+  expect(fresh.hyperparameters).toEqual({ lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
+  await restoreCheckpoint(dir, set, { encoder: enc, decoder: dec, optimizer: fresh });
+  expect(fresh.hyperparameters).toEqual(hp);
+  expect(() => (fresh.hyperparameters = { beta1: 1 })).toThrow(/betas must be in \[0, 1\)/);
+  fs.rmSync(dir, { recursive: true, force: true });
 });

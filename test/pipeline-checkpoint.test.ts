@@ -9,10 +9,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
-import { Tensor, manualSeed, noGrad } from '../lib/tensor';
+import { Tensor, manualSeed, noGrad } from '../lib/core/tensor';
 import { CaptionEncoder, CaptionDecoder, torchvisionToBookKey } from '../lib/model';
 import { ResNet } from '../lib/nn/resnet';
-import { Adam } from '../lib/optim';
+import { Adam } from '../lib/nn/optim';
 import { crossEntropy } from '../lib/nn/functional';
 import { packPaddedSequence } from '../lib/nn/rnn';
 import { greedy, cutAtEnd } from '../lib/sample';
@@ -29,20 +29,21 @@ import {
   inferDecoderOptions,
   removeTemporaries,
   LATEST,
-} from '../lib/checkpoint';
+} from '../lib/model/checkpoint';
 import { saveTorchFile, readStateDict } from '../lib/serialization';
 import { inputTensor } from './support/deterministic';
-import { pythonHas, runPython } from './support/python';
+import { PYTHON, pythonHas, runPython } from './support/python';
 import { withBookModels } from './support/book-python';
-import { describeIf } from './support/skip';
+import { describeIf, testIf } from './support/skip';
 import { rejected } from './support/errors';
-import { sharedData, sharedDataPresent } from './support/data';
+import { fixturePhotos } from './support/data';
+import { cliBuilt, NO_CLI } from './support/cli';
 
 const live = pythonHas('torch', 'torchvision');
-const NO_TORCH = '/usr/bin/python3 lacks torch/torchvision';
+const NO_TORCH = `${PYTHON} lacks torch/torchvision`;
 const FIXTURES = path.join(__dirname, '../scripts/fixtures');
 const DIST = path.join(__dirname, '../dist');
-const PHOTO = sharedData('coco-val2017-mini', 'images', '000000000139.jpg');
+const PHOTO = fixturePhotos[0];
 
 const CAPTIONS = [
   [1, 5, 9, 12, 7, 3, 2],
@@ -226,7 +227,6 @@ print(json.dumps({'features': feats.tolist(), 'ids': ids.tolist(), 'words': word
   test('vocabulary.pkl is read; the Captioner captions a real photo from the book\'s files', async () => {
     const vocab = await loadVocabulary(path.join(dir(), 'vocabulary.pkl'));
     expect(vocab.words).toEqual(py.words);
-    if (!sharedDataPresent) return;
     const captioner = await Captioner.load({
       encoder: path.join(dir(), 'encoder-2-3000.ckpt'),
       decoder: path.join(dir(), 'decoder-2-3000.ckpt'),
@@ -240,8 +240,7 @@ print(json.dumps({'features': feats.tolist(), 'ids': ids.tolist(), 'words': word
     await captioner.dispose();
   });
 
-  test('the CLI captions with the book\'s files and vocabulary.pkl', async () => {
-    if (!sharedDataPresent || !fs.existsSync(path.join(DIST, 'cli.js'))) return;
+  testIf(cliBuilt, NO_CLI, 'the CLI captions with the book\'s files and vocabulary.pkl', async () => {
     const r = await run(process.execPath, [
       path.join(DIST, 'cli.js'),
       'caption',
@@ -336,7 +335,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; signal
   });
 }
 
-describeIf(fs.existsSync(path.join(DIST, 'checkpoint.js')), 'dist/ is not built (npx tsc -p .)', 'a process killed while saving', () => {
+describeIf(fs.existsSync(path.join(DIST, 'model', 'checkpoint.js')), 'dist/ is not built (npx tsc -p .)', 'a process killed while saving', () => {
   test('leaves the previous complete set as the latest, which restores', async () => {
     let interrupted = 0;
     for (const delay of [30, 150, 300]) {

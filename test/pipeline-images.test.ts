@@ -8,15 +8,14 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { decodeImage, toBatch, toBatchAsync, loadForInference, IMAGENET_MEAN, IMAGENET_STD, type RawImage } from '../lib/data/images';
-import { sharedData, sharedDataPresent, SHARED_DATA } from './support/data';
-import { describeIf, testIf } from './support/skip';
+import { fixturePhotos } from './support/data';
+import { testIf } from './support/skip';
 import { rejected } from './support/errors';
-import { pythonHas, runPython } from './support/python';
+import { PYTHON, pythonHas, runPython } from './support/python';
 
-const PHOTOS = sharedData('coco-val2017-mini', 'images');
-const photos = sharedDataPresent ? fs.readdirSync(PHOTOS).filter((f) => f.endsWith('.jpg')).sort().map((f) => path.join(PHOTOS, f)) : [];
+const photos = fixturePhotos;
 const torchvision = pythonHas('torch', 'torchvision', 'PIL');
-const NO_TORCHVISION = '/usr/bin/python3 lacks torch/torchvision';
+const NO_TORCHVISION = `${PYTHON} lacks torch/torchvision`;
 
 let tmp: string;
 beforeAll(() => {
@@ -57,7 +56,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-describeIf(sharedDataPresent, `no COCO photos in ${SHARED_DATA}`, 'decodeImage on real COCO photos', () => {
+describe('decodeImage on real COCO photos', () => {
   test('every photo decodes to size×size RGB, portrait and landscape alike', async () => {
     const sizes = new Set<string>();
     for (const p of photos.slice(0, 12)) {
@@ -142,7 +141,7 @@ print(json.dumps(res))
 describe('bad inputs reject with an ImageError naming the file', () => {
   let files: Record<string, string>;
   beforeAll(async () => {
-    const jpeg = photos.length ? fs.readFileSync(photos[0]) : await sharp({ create: { width: 300, height: 200, channels: 3, background: '#336699' } }).jpeg().toBuffer();
+    const jpeg = fs.readFileSync(photos[0]);
     const png = await sharp({ create: { width: 1, height: 1, channels: 3, background: 'red' } }).png().toBuffer();
     // A valid PNG whose header claims 20000 x 20000 pixels (width and height sit at bytes 16..23).
     const bomb = Buffer.from(png);
@@ -196,7 +195,6 @@ describe('bad inputs reject with an ImageError naming the file', () => {
   });
 
   test('a lower pixel limit refuses a photo that is otherwise fine', async () => {
-    if (!photos.length) return;
     const e = await rejected(decodeImage(photos[0], 224, { maxPixels: 1000 }));
     expect(e.message).toMatch(/larger than 1000 pixels/);
   });
@@ -234,13 +232,13 @@ describe('toBatch: crop, flip and ImageNet normalization', () => {
 
   testIf(torchvision, NO_TORCHVISION, 'equals torchvision: crop + hflip + ToTensor + Normalize on the same decoded pixels (1e-6)', async () => {
     // Real photos decoded as for training (256) with the loader's kind of crops, and one at 224 for inference.
-    const srcs = photos.length ? photos.slice(0, 3) : [];
-    const imgs = srcs.length ? await Promise.all(srcs.map((p) => decodeImage(p, 256))) : [noise(256, 256, 3), noise(256, 256, 4), noise(256, 256, 5)];
+    const srcs = photos.slice(0, 3);
+    const imgs = await Promise.all(srcs.map((p) => decodeImage(p, 256)));
     const crops: [number, number][] = [[0, 32], [17, 5], [32, 0]];
     const flips = [true, false, true];
     const ours = toBatch(imgs, { crop: 224, crops, flips });
     imgs.forEach((img, i) => fs.writeFileSync(path.join(tmp, `tv${i}.rgb`), img.data));
-    const infer = srcs.length ? await decodeImage(srcs[0], 224) : noise(224, 224, 6);
+    const infer = await decodeImage(srcs[0], 224);
     fs.writeFileSync(path.join(tmp, 'tv-infer.rgb'), infer.data);
     const oursInfer = toBatch([infer], { crop: 224 });
     runPython(
@@ -269,7 +267,7 @@ norm(img).numpy().astype(np.float32).tofile(f'{d}/tv-infer.f32')
     expect(maxAbsDiff(oursInfer.toTypedArray() as Float32Array, read('tv-infer.f32'))).toBeLessThan(1e-6);
   });
 
-  (photos.length ? test : test.skip)('loadForInference: each image resized to 224, no crop, no flip', async () => {
+  test('loadForInference: each image resized to 224, no crop, no flip', async () => {
     const batch = await loadForInference([photos[0], photos[1]], 224);
     expect(batch.shape).toEqual([2, 3, 224, 224]);
     const second = await decodeImage(photos[1], 224);

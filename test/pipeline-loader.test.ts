@@ -7,16 +7,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import * as images from '../lib/data/images';
 import { CaptionLoader, epochOrder, padCaptions, type Batch, type Sample } from '../lib/data/loader';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../lib/data/images';
-import { pythonHas, runPython } from './support/python';
+import { PYTHON, pythonHas, runPython } from './support/python';
 import { describeIf } from './support/skip';
-import { sharedData, sharedDataPresent } from './support/data';
+import { fixturePhotos } from './support/data';
 
 const torch = pythonHas('torch');
-const PHOTOS = sharedData('coco-val2017-mini', 'images');
-const photosPresent = sharedDataPresent && fs.existsSync(PHOTOS);
 
 let tmp: string;
 /** 20 noise images of 40×40 (PNG, lossless, so decoded pixels are known exactly). */
@@ -82,7 +79,7 @@ describe('epochOrder', () => {
     expect(all).toHaveLength(51);
   });
 
-  describeIf(torch, '/usr/bin/python3 lacks torch', 'against torch.utils.data.DistributedSampler', () => {
+  describeIf(torch, `${PYTHON} lacks torch`, 'against torch.utils.data.DistributedSampler', () => {
     test('the same indices for every (n, epoch, rank, world, seed)', () => {
       const cases: [number, number, number, number, number][] = [
         [10, 0, 0, 1, 0],
@@ -269,12 +266,13 @@ describe('CaptionLoader', () => {
   });
 
   test('prefetch: the next batches are being decoded before the consumer asks for them', async () => {
+    // Decoding a file starts with reading it (once: its bytes go to the decoder).
     const calls: { image: string; at: number }[] = [];
-    const real = images.decodeImage;
-    const spy = jest.spyOn(images, 'decodeImage').mockImplementation((src, size, o) => {
-      calls.push({ image: String(src), at: Date.now() });
-      return real(src, size, o);
-    });
+    const real = fs.promises.readFile;
+    const spy = jest.spyOn(fs.promises, 'readFile').mockImplementation(((file: string, o?: unknown) => {
+      calls.push({ image: String(file), at: Date.now() });
+      return real(file, o as never);
+    }) as typeof fs.promises.readFile);
     try {
       const loader = new CaptionLoader(samples, { ...opts, prefetch: 2 });
       const order = epochOrder(samples.length, 0, { seed: 5 });
@@ -298,8 +296,9 @@ describe('CaptionLoader', () => {
     }
   });
 
-  (photosPresent ? test : test.skip)('decoding real photos and batching them leave the event loop free', async () => {
-    const photos = fs.readdirSync(PHOTOS).filter((f) => f.endsWith('.jpg')).map((f) => ({ image: path.join(PHOTOS, f), ids: [1, 4, 2] }));
+  test('decoding real photos and batching them leave the event loop free', async () => {
+    // the 13 fixture photos twice: two batches of 13
+    const photos = [...fixturePhotos, ...fixturePhotos].map((image) => ({ image, ids: [1, 4, 2] }));
     let ticks = 0;
     let longest = 0;
     let last = Date.now();
@@ -311,8 +310,8 @@ describe('CaptionLoader', () => {
     }, 5);
     const started = Date.now();
     try {
-      const batches = await collect(new CaptionLoader(photos, { batchSize: 25, seed: 0 }), 0);
-      expect(batches.map((b) => b.images.shape)).toEqual([[25, 3, 224, 224], [25, 3, 224, 224]]);
+      const batches = await collect(new CaptionLoader(photos, { batchSize: 13, seed: 0 }), 0);
+      expect(batches.map((b) => b.images.shape)).toEqual([[13, 3, 224, 224], [13, 3, 224, 224]]);
     } finally {
       clearInterval(timer);
     }

@@ -3,11 +3,11 @@
  * exhaustive search, and by teacher-forcing its result back through the decoder; captions come
  * back without special tokens.
  */
-import { Tensor, manualSeed, noGrad } from '../lib/tensor';
+import { Tensor, manualSeed, noGrad } from '../lib/core/tensor';
 import { CaptionEncoder, CaptionDecoder } from '../lib/model';
 import { greedy, beamSearch, sampleIds, cutAtEnd } from '../lib/sample';
-import { captionBatch, idsToCaption } from '../lib/caption';
-import { Vocabulary, START, END, PAD } from '../lib/vocabulary';
+import { captionBatch, idsToCaption } from '../lib/sample';
+import { Vocabulary, START, END, PAD } from '../lib/vocabulary/vocabulary';
 
 /** A small random decoder; `endBias` raises <end>'s logit so that captions finish. */
 function decoderFor(seed: number, opts: { V?: number; maxSeqLen?: number; endBias?: number; numLayers?: number } = {}): CaptionDecoder {

@@ -30,7 +30,7 @@ describe('the output folder of an earlier run', () => {
   const os = require('os') as typeof import('os');
   const path = require('path') as typeof import('path');
   const { generateScenes } = require('../lib/demo/scenes') as typeof import('../lib/demo/scenes');
-  const { Trainer } = require('../lib/train') as typeof import('../lib/train');
+  const { Trainer } = require('../lib/train/trainer') as typeof import('../lib/train');
 
   test('a fresh run drops its latest.json, so that --resume later continues the fresh run', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-fresh-'));

@@ -7,14 +7,12 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { runResize } from '../lib/commands/resize';
-import { createProgress, formatBytes, formatDuration } from '../lib/data/progress';
-import { type ResizeProgress, resizeImages } from '../lib/data/resize';
-import { sharedData } from './support/data';
-import { describeIf } from './support/skip';
+import { createProgress, formatBytes, formatDuration } from '../lib/util/progress';
+import { type ResizeProgress, resizeImages } from '../lib/prepare/resize';
+import { FIXTURE_IMAGES, fixturePhotoNames } from './support/data';
 
-const PHOTOS = sharedData('coco-val2017-mini', 'images');
-const photosPresent = fs.existsSync(PHOTOS) && fs.readdirSync(PHOTOS).some((f) => f.endsWith('.jpg'));
-const photoNames = photosPresent ? fs.readdirSync(PHOTOS).filter((f) => f.endsWith('.jpg')).sort() : [];
+const PHOTOS = FIXTURE_IMAGES;
+const photoNames = fixturePhotoNames;
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-resize-'));
@@ -49,7 +47,7 @@ async function makeInput(dir: string): Promise<{ good: string[]; bad: Record<str
   };
 }
 
-describeIf(photosPresent, `no COCO photos in ${PHOTOS}`, 'resizeImages on real COCO photos', () => {
+describe('resizeImages on real COCO photos', () => {
   let root: string;
   let input: string;
   let output: string;
@@ -208,7 +206,7 @@ describeIf(photosPresent, `no COCO photos in ${PHOTOS}`, 'resizeImages on real C
     expect(empty.err.join('')).toMatch(/no files in/);
   });
 
-  test('throughput on the 50 COCO photos with 2 workers', async () => {
+  test('throughput on the 13 fixture COCO photos with 2 workers', async () => {
     for (const f of photoNames) fs.copyFileSync(path.join(PHOTOS, f), path.join(input, f));
     const r = await resizeImages({ input, output, concurrency: 2 });
     expect(r.done).toBe(photoNames.length);

@@ -7,8 +7,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Tensor, manualSeed } from '../lib/tensor';
-import type { DType } from '../lib/binding';
+import { Tensor, manualSeed } from '../lib/core/tensor';
+import type { DType } from '../lib/core/binding';
 import { OrderedDict, PyFloat, pickle, pyTuple, readStateDict, readTorchFile, saveSafetensors, saveTorchFile } from '../lib/serialization';
 import { readPickleFile } from '../lib/serialization/pickle-file';
 import { rejected } from './support/errors';

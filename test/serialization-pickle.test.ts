@@ -19,7 +19,8 @@ import {
   unpickle,
   unpickleAt,
 } from '../lib/serialization/pickle';
-import { readBookVocabularyPickle, readPickleFile } from '../lib/serialization/pickle-file';
+import { readPickleFile } from '../lib/serialization/pickle-file';
+import { readBookVocabularyPickle } from '../lib/vocabulary';
 import { TORCH_GLOBALS } from '../lib/serialization/torch-file';
 import { rejected, thrown } from './support/errors';
 

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as yauzl from 'yauzl';
-import { Tensor, noGrad } from '../lib/tensor';
+import { Tensor, noGrad } from '../lib/core/tensor';
 import {
   OrderedDict,
   detectFormat,

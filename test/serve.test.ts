@@ -374,8 +374,8 @@ describe('graceful shutdown', () => {
   });
 
   test('options are checked', async () => {
-    await expect(createCaptionServer({ captioner, maxQueue: 0 })).rejects.toThrow(/maxQueue must be a positive integer, not 0/);
-    await expect(createCaptionServer({ captioner, port: 70000 })).rejects.toThrow(/port must be an integer from 0 to 65535/);
+    await expect(createCaptionServer({ captioner, maxQueue: 0 })).rejects.toThrow(/Expected an integer >= 1 for maxQueue but received 0/);
+    await expect(createCaptionServer({ captioner, port: 70000 })).rejects.toThrow(/Expected an integer from 0 to 65535 for port but received 70000/);
     await expect(createCaptionServer({})).rejects.toThrow(/needs a captioner, or encoder, decoder and vocab files/);
   });
 });

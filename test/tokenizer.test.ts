@@ -15,10 +15,10 @@ import * as path from 'path';
 import { sentenceSplit, treebankTokenize, wordTokenize } from '../lib/text/tokenizer';
 import { PUNKT_ENGLISH } from '../lib/text/punkt-english';
 import * as pc from '../lib/text/pyclasses';
-import { pyRstrip, pySplit } from '../lib/text/pyclasses';
-import { sharedData, sharedDataPresent } from './support/data';
-import { pythonHas, runPython } from './support/python';
+import { NO_SHARED_DATA, sharedData, sharedDataPresent } from './support/data';
+import { PYTHON, pythonHas, runPython } from './support/python';
 import { describeIf, testIf } from './support/skip';
+import { firstIsLower, firstIsUpper, pyRstrip, pySplit } from '../lib/util/python';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'tokenizer');
 const SCRIPT = path.resolve(__dirname, '..', 'scripts', 'fixtures', 'make-tokenizer-fixtures.py');
@@ -160,7 +160,7 @@ function oracle(texts: string[], fields = 'treebank,sentences,words'): OracleRes
 
 const same = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
-describeIf(havePython && haveData, 'needs /usr/bin/python3 with nltk and ../shared/data', 'live: every real caption against NLTK', () => {
+describeIf(havePython && haveData, !havePython ? `${PYTHON} cannot import nltk` : NO_SHARED_DATA, 'live: every real caption against NLTK', () => {
   let coco: string[] = [];
   let flickr: string[] = [];
   let all: string[] = [];
@@ -256,7 +256,7 @@ function fuzzTexts(n: number, seed: number): string[] {
   return out;
 }
 
-testIf(havePython, 'needs /usr/bin/python3 with nltk', 'live: 20,000 random texts of tricky pieces equal NLTK (treebank, sentences, words)', () => {
+testIf(havePython, `${PYTHON} cannot import nltk`, 'live: 20,000 random texts of tricky pieces equal NLTK (treebank, sentences, words)', () => {
   const texts = fuzzTexts(20000, 2017);
   const ref = oracle(texts);
   const bad: string[] = [];
@@ -268,7 +268,7 @@ testIf(havePython, 'needs /usr/bin/python3 with nltk', 'live: 20,000 random text
   expect(bad.slice(0, 20)).toEqual([]);
 }, 600000);
 
-testIf(havePython, 'needs /usr/bin/python3', "live: Python-compatible character classes agree with Python's re on every assigned code point", () => {
+testIf(havePython, `${PYTHON} cannot import nltk`, "live: Python-compatible character classes agree with Python's re on every assigned code point", () => {
   // Python reports, for each class, the code points it contains, plus the code points its Unicode
   // version leaves unassigned (JavaScript's newer tables may classify those differently).
   const script = [
@@ -293,8 +293,8 @@ testIf(havePython, 'needs /usr/bin/python3', "live: Python-compatible character 
     ['w', (ch) => new RegExp(`^${pc.W}$`, 'u').test(ch)],
     ['d', (ch) => new RegExp(`^${pc.D}$`, 'u').test(ch)],
     ['wnd', (ch) => new RegExp(`^${pc.W_NOT_DIGIT}$`, 'u').test(ch)],
-    ['upper', (ch) => pc.firstIsUpper(ch)],
-    ['lower', (ch) => pc.firstIsLower(ch)],
+    ['upper', (ch) => firstIsUpper(ch)],
+    ['lower', (ch) => firstIsLower(ch)],
   ];
   // Characters whose case properties later Unicode versions changed: U+0295 stopped being
   // lower case; the modifier letters U+10FC, U+A7F2..U+A7F4 and U+AB69 became lower case.

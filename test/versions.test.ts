@@ -2,7 +2,8 @@ import { execFileSync } from 'child_process';
 import * as path from 'path';
 import * as os from 'os';
 import { versions, setNumThreads, getNumThreads } from '../lib';
-import { defaultThreads } from '../lib/binding';
+import { defaultThreads } from '../lib/core/runtime';
+import { testIf } from './support/skip';
 
 test('versions() reports torchcap, libtorch, BLAS, threads and CUDA', () => {
   const v = versions();
@@ -16,10 +17,9 @@ test('versions() reports torchcap, libtorch, BLAS, threads and CUDA', () => {
   expect(v.addon.path).toMatch(/\.node$/);
 });
 
-test('on a Debian libtorch it runs on OpenBLAS, never the reference BLAS', () => {
-  const v = versions();
-  if (!v.libtorch.startsWith('1.13')) return; // another libtorch: its BLAS is its own business
-  expect(v.blas).toMatch(/^OpenBLAS/);
+const libtorch = versions().libtorch;
+testIf(libtorch.startsWith('1.13'), `libtorch ${libtorch} is not Debian's 1.13: its BLAS is its own business`, 'on a Debian libtorch it runs on OpenBLAS, never the reference BLAS', () => {
+  expect(versions().blas).toMatch(/^OpenBLAS/);
 });
 
 test('setNumThreads overrides the thread count', () => {
@@ -41,4 +41,17 @@ test('TORCHCAP_NUM_THREADS sets the count at load and bad values are refused', (
   expect(defaultThreads({ TORCHCAP_NUM_THREADS: '3' })).toBe(3);
   expect(defaultThreads({})).toBe(os.availableParallelism());
   expect(() => defaultThreads({ TORCHCAP_NUM_THREADS: 'many' })).toThrow(/positive integer/);
+});
+
+test('requiring torchcap loads nothing native; the first use loads the addon and sets the threads', () => {
+  const root = path.resolve(__dirname, '..');
+  const script = [
+    "const loaded = () => Object.keys(require.cache).some((k) => k.endsWith('torchcap.node'));",
+    "const t = require('./dist');",
+    'const before = loaded();',
+    't.Tensor.from([1, 2]);',
+    'console.log(JSON.stringify({ before, after: loaded(), threads: t.getNumThreads() }));',
+  ].join('\n');
+  const out = execFileSync(process.execPath, ['-e', script], { cwd: root, env: { ...process.env, TORCHCAP_NUM_THREADS: '1' }, encoding: 'utf8' });
+  expect(JSON.parse(out)).toEqual({ before: false, after: true, threads: 1 });
 });

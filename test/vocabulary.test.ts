@@ -6,8 +6,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { END, PAD, SPECIAL_TOKENS, START, UNK, Vocabulary, VocabularyError, tokenizeCaption } from '../lib/vocabulary';
-import { sharedData, sharedDataPresent } from './support/data';
+import { END, PAD, SPECIAL_TOKENS, START, UNK, Vocabulary, VocabularyError, tokenizeCaption } from '../lib/vocabulary/vocabulary';
+import { NO_SHARED_DATA, sharedData, sharedDataPresent } from './support/data';
 import { describeIf } from './support/skip';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'tokenizer');
@@ -79,7 +79,7 @@ describe('Vocabulary.build (the book\'s algorithm)', () => {
   });
 });
 
-describeIf(sharedDataPresent, 'needs ../shared/data', 'Vocabulary.build on the real COCO captions files', () => {
+describeIf(sharedDataPresent, NO_SHARED_DATA, 'Vocabulary.build on the real COCO captions files', () => {
   test.each([
     ['coco-val2017-mini/captions.json', 'vocab-mini-t4.json'],
     ['coco-val2017-mini/captions.json', 'vocab-mini-t1.json'],

@@ -4,7 +4,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { runDemo, DEMO_DEFAULTS } from '../demo/run';
-import { processIO, type CommandIO } from './io';
+import { commandFailed, processIO, type CommandIO } from './io';
 
 export async function runDemoCommand(opts: { out: string; images?: number; epochs?: number; quiet?: boolean }, io: CommandIO = processIO): Promise<number> {
   try {
@@ -15,8 +15,7 @@ export async function runDemoCommand(opts: { out: string; images?: number; epoch
     io.out(`done in ${r.seconds.toFixed(0)} s\n`);
     return 0;
   } catch (e) {
-    io.err(`torchcap demo: ${(e as Error).message}\n`);
-    return 1;
+    return commandFailed('demo', io, e);
   }
 }
 

@@ -10,9 +10,9 @@
  * with the reason when a part cannot be downloaded or extracted.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { COCO_FILES, COCO_PARTS, type CocoPart, type CocoProgress, cocoBaseUrl, downloadCoco } from '../data/download';
-import { type Progress, createProgress, formatBytes } from '../data/progress';
-import { processIO, type CommandIO } from './io';
+import { COCO_FILES, COCO_PARTS, type CocoPart, type CocoProgress, cocoBaseUrl, downloadCoco } from '../prepare/coco';
+import { type ProgressBar, createProgress, formatBytes } from '../util/progress';
+import { commandFailed, processIO, type CommandIO } from './io';
 
 export interface DownloadCocoOptions {
   dir: string;
@@ -24,7 +24,7 @@ export interface DownloadCocoOptions {
 
 /** Runs `download coco` and returns its exit status. */
 export async function runDownloadCoco(opts: DownloadCocoOptions, io: CommandIO = processIO): Promise<number> {
-  let bar: Progress | undefined;
+  let bar: ProgressBar | undefined;
   let barKey = '';
   const onProgress = (p: CocoProgress): void => {
     const key = `${p.part} ${p.phase}`;
@@ -59,8 +59,7 @@ export async function runDownloadCoco(opts: DownloadCocoOptions, io: CommandIO =
     return 0;
   } catch (e) {
     bar?.stop();
-    io.err(`torchcap download coco: ${(e as Error).message}\n`);
-    return 1;
+    return commandFailed('download coco', io, e);
   }
 }
 

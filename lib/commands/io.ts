@@ -8,3 +8,9 @@ export const processIO: CommandIO = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
 };
+
+/** Reports a command's failure as `torchcap <command>: <message>` on `io.err`; returns the exit status 1. */
+export function commandFailed(command: string, io: CommandIO, e: unknown): 1 {
+  io.err(`torchcap ${command}: ${e instanceof Error ? e.message : String(e)}\n`);
+  return 1;
+}

@@ -1,8 +1,10 @@
 /**
- * `torchcap resize`: the book's preprocessing step, every image of a folder to 256 x 256.
+ * `torchcap resize`: the book's preprocessing step (`reshape_images`), every image of a folder to
+ * 256 x 256 with Pillow's ANTIALIAS, saved as Pillow saves it (JPEG quality 75, 4:2:0).
  *
  *   torchcap resize --input data/train2014 --output data/resized_images [--size 256]
- *                   [--concurrency N] [--quality 90] [--auto-orient] [--quiet]
+ *                   [--concurrency N] [--quality 75] [--subsampling 4:2:0] [--color-managed]
+ *                   [--auto-orient] [--quiet]
  *
  * Exits 0 when every image is resized or already was, also when some files could not be read
  * (they are listed at the end); exits 1 when the input folder is missing, holds no files, none of
@@ -10,8 +12,8 @@
  */
 import * as os from 'os';
 import type { Argv, CommandModule } from 'yargs';
-import { createProgress } from '../data/progress';
-import { DEFAULT_JPEG_QUALITY, DEFAULT_SIZE, resizeImages } from '../data/resize';
+import { createProgress } from '../util/progress';
+import { DEFAULT_JPEG_QUALITY, DEFAULT_SIZE, DEFAULT_SUBSAMPLING, DEFAULT_WEBP_QUALITY, resizeImages, type JpegSubsampling } from '../prepare/resize';
 import { processIO, type CommandIO } from './io';
 
 export interface ResizeCommandOptions {
@@ -20,6 +22,8 @@ export interface ResizeCommandOptions {
   size?: number;
   concurrency?: number;
   quality?: number;
+  subsampling?: JpegSubsampling;
+  colorManaged?: boolean;
   autoOrient?: boolean;
   quiet?: boolean;
 }
@@ -34,6 +38,8 @@ export async function runResize(opts: ResizeCommandOptions, io: CommandIO = proc
       size: opts.size,
       concurrency: opts.concurrency,
       jpegQuality: opts.quality,
+      subsampling: opts.subsampling,
+      colorManaged: opts.colorManaged,
       autoOrient: opts.autoOrient,
       onProgress: (p) => progress.update(p.done + p.skipped + p.failed, p.total),
     });
@@ -67,7 +73,9 @@ interface ResizeArgv {
   output: string;
   size: number;
   concurrency: number;
-  quality: number;
+  quality?: number;
+  subsampling: JpegSubsampling;
+  'color-managed': boolean;
   'auto-orient': boolean;
   quiet: boolean;
 }
@@ -76,7 +84,7 @@ interface ResizeArgv {
 export const resizeCommand: CommandModule<object, ResizeArgv> = {
   command: 'resize',
   describe:
-    'Resize every image of a folder to SIZE x SIZE (aspect ratio not kept, Lanczos), same file names, in parallel; reruns skip finished files',
+    "Resize every image of a folder to SIZE x SIZE as the book's reshape_images does (Pillow's ANTIALIAS, aspect ratio not kept, saved as Pillow saves it), same file names, in parallel; reruns skip finished files",
   builder: (y: Argv<object>): Argv<ResizeArgv> =>
     y
       .option('input', { type: 'string', demandOption: true, describe: 'folder of source images (e.g. data/train2014)' })
@@ -88,7 +96,22 @@ export const resizeCommand: CommandModule<object, ResizeArgv> = {
         defaultDescription: 'the number of cores',
         describe: 'images resized at once',
       })
-      .option('quality', { type: 'number', default: DEFAULT_JPEG_QUALITY, describe: 'JPEG/WebP quality (1-100); JPEGs are written 4:4:4' })
+      .option('quality', {
+        type: 'number',
+        defaultDescription: `${DEFAULT_JPEG_QUALITY} for JPEG, ${DEFAULT_WEBP_QUALITY} for WebP (Pillow's, the book's)`,
+        describe: 'JPEG/WebP quality (1-100); 90 with --subsampling 4:4:4 keeps more detail',
+      })
+      .option('subsampling', {
+        type: 'string',
+        choices: ['4:2:0', '4:2:2', '4:4:4'] as const,
+        default: DEFAULT_SUBSAMPLING,
+        describe: "JPEG chroma subsampling (4:2:0 is Pillow's default, the book's)",
+      })
+      .option('color-managed', {
+        type: 'boolean',
+        default: false,
+        describe: 'convert embedded ICC profiles (and CMYK) to sRGB first (the book does not: Pillow ignores them)',
+      })
       .option('auto-orient', {
         type: 'boolean',
         default: false,
@@ -103,6 +126,8 @@ export const resizeCommand: CommandModule<object, ResizeArgv> = {
       size: argv.size,
       concurrency: argv.concurrency,
       quality: argv.quality,
+      subsampling: argv.subsampling,
+      colorManaged: argv['color-managed'],
       autoOrient: argv['auto-orient'],
       quiet: argv.quiet,
     });

@@ -1,5 +1,5 @@
 /**
- * `torchcap serve`: the caption server (lib/serve.ts) on the command line.
+ * `torchcap serve`: the caption server (serve/) on the command line.
  *
  *   torchcap serve --port 8080 --encoder encoder-2-3000.ckpt --decoder decoder-2-3000.ckpt \
  *       --vocab vocab.json [--host 127.0.0.1] [--beam 3] [--max-queue 64] [--timeout 30000]
@@ -13,7 +13,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { createCaptionServer, SERVE_DEFAULTS, type CaptionServer } from '../serve';
 import { MODEL_OPTIONS, parseBackbone } from './caption';
-import { processIO, type CommandIO } from './io';
+import { CAPTION_DEFAULTS } from '../captioner';
+import { commandFailed, processIO, type CommandIO } from './io';
 
 export interface ServeCommandOptions {
   port: number;
@@ -33,6 +34,7 @@ export interface ServeCommandOptions {
   warmUp?: boolean;
   device?: string;
   autocast?: 'bf16' | 'fp16';
+  colorManaged?: boolean;
 }
 
 /** Loads the model and starts listening; resolves with the server, or null after printing why it could not start. */
@@ -56,6 +58,7 @@ export async function startServe(opts: ServeCommandOptions, io: CommandIO = proc
       warmUp: opts.warmUp,
       device: opts.device,
       autocast: opts.autocast,
+      colorManaged: opts.colorManaged,
       log: io.err,
     });
     const m = server.captioner;
@@ -65,7 +68,7 @@ export async function startServe(opts: ServeCommandOptions, io: CommandIO = proc
     );
     return server;
   } catch (e) {
-    io.err(`torchcap serve: ${(e as Error).message}\n`);
+    commandFailed('serve', io, e);
     return null;
   }
 }
@@ -116,6 +119,7 @@ interface ServeArgv {
   'warm-up': boolean;
   device: string;
   autocast?: 'bf16' | 'fp16';
+  'color-managed': boolean;
 }
 
 export const serveCommand: CommandModule<object, ServeArgv> = {
@@ -126,8 +130,8 @@ export const serveCommand: CommandModule<object, ServeArgv> = {
       .option('port', { type: 'number', default: 8080, describe: 'port to listen on (0: any free port)' })
       .option('host', { type: 'string', default: SERVE_DEFAULTS.host, describe: 'interface to listen on (loopback unless told otherwise)' })
       .options(MODEL_OPTIONS)
-      .option('image-size', { type: 'number', describe: 'size images are resized to (default 224, as the book)' })
-      .option('batch-size', { type: 'number', describe: 'images captioned together at most (default 16)' })
+      .option('image-size', { type: 'number', describe: `size images are resized to (default ${CAPTION_DEFAULTS.imageSize}, as the book)` })
+      .option('batch-size', { type: 'number', describe: `images captioned together at most (default ${CAPTION_DEFAULTS.batchSize})` })
       .option('max-body-bytes', { type: 'number', default: SERVE_DEFAULTS.maxBodyBytes, describe: 'largest request body or uploaded file, bytes (413 beyond)' })
       .option('max-pixels', { type: 'number', default: SERVE_DEFAULTS.maxPixels, describe: 'largest image, width x height from its header (413 beyond)' })
       .option('timeout', { type: 'number', default: SERVE_DEFAULTS.requestTimeoutMs, describe: 'ms from a request\'s arrival to its answer (504 beyond)' })
@@ -152,6 +156,7 @@ export const serveCommand: CommandModule<object, ServeArgv> = {
       warmUp: argv['warm-up'],
       device: argv.device,
       autocast: argv.autocast,
+      colorManaged: argv['color-managed'],
     });
     if (!server) {
       process.exitCode = 1;

@@ -4,19 +4,20 @@
  *   torchcap train --images data/resized_images --captions annotations/captions_train2014.json \
  *       --vocab vocab.json --out models_dir
  *
- * Defaults are the book's: 5 epochs, batch 128, lr 0.001, a log line every 10 steps, checkpoints
- * every 1000 steps, ResNet-152. `--resume` continues from the newest checkpoint in --out. SIGINT or
+ * Defaults are the book's (TRAIN_DEFAULTS in train/options.ts): 5 epochs, batch 128, lr 0.001, a log
+ * line every 10 steps, checkpoints every 1000 steps, ResNet-152. `--resume` continues from the newest checkpoint in --out. SIGINT or
  * SIGTERM stops after the current step; the last checkpoint stays usable.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { train, type TrainOptions } from '../train';
-import type { BackboneMode } from '../model';
-import { parseBackbone } from './caption';
-import { launchLocal } from '../launch';
+import { train, TRAIN_DEFAULTS, type TrainOptions } from '../train';
+import { BACKBONE_MODES, type BackboneMode } from '../model';
+import { MODEL_OPTIONS, parseBackbone } from './caption';
+import { ProcessGroup, distributedEnv, distributedBackends, launchLocal, type DistributedEnv } from '../distributed';
+import { resolveDevice } from '../core/device';
 import { processIO, type CommandIO } from './io';
-import { ProcessGroup, distributedEnv, type DistributedEnv } from '../distributed';
-import { resolveDevice } from '../device';
-import { native } from '../binding';
+
+/** The command's own settings (the training ones are TRAIN_DEFAULTS). */
+export const TRAIN_COMMAND_DEFAULTS = Object.freeze({ nproc: 1, distTimeout: 300 });
 
 export interface DistributedOptions {
   /** Seconds a collective may wait for the other ranks. */
@@ -31,7 +32,7 @@ function rankDevice(device: string): string {
 }
 
 function defaultBackend(device: string): 'gloo' | 'nccl' {
-  return resolveDevice(device).startsWith('cuda') && native.distributedBackends.includes('nccl') ? 'nccl' : 'gloo';
+  return resolveDevice(device).startsWith('cuda') && distributedBackends().includes('nccl') ? 'nccl' : 'gloo';
 }
 
 export async function runTrain(opts: TrainOptions, io: CommandIO = processIO, dist: DistributedOptions = {}): Promise<number> {
@@ -45,10 +46,10 @@ export async function runTrain(opts: TrainOptions, io: CommandIO = processIO, di
         worldSize: env.worldSize,
         host: env.masterAddr,
         port: env.masterPort,
-        timeoutMs: (dist.timeout ?? 300) * 1000,
+        timeoutMs: (dist.timeout ?? TRAIN_COMMAND_DEFAULTS.distTimeout) * 1000,
         backend: dist.backend,
       });
-      if (env.rank === 0) io.err(`torchcap: rank 0 of ${env.worldSize} joined the group (${group.native.backend()})\n`);
+      if (env.rank === 0) io.err(`torchcap: rank 0 of ${env.worldSize} joined the group (${group.backend})\n`);
     }
   } catch (e) {
     io.err(`torchcap train: joining the process group failed: ${(e as Error).message}\n`);
@@ -108,6 +109,7 @@ interface TrainArgv {
   crop: number;
   seed: number;
   'cache-features': boolean;
+  'color-managed': boolean;
   resume: boolean;
   'eval-every'?: number;
   'val-captions'?: string;
@@ -126,49 +128,50 @@ interface TrainArgv {
 
 export const trainCommand: CommandModule<object, TrainArgv> = {
   command: 'train',
-  describe: "Train the encoder and decoder as the book does (defaults: 5 epochs, batch 128, lr 0.001, ResNet-152)",
+  describe: `Train the encoder and decoder as the book does (defaults: ${TRAIN_DEFAULTS.epochs} epochs, batch ${TRAIN_DEFAULTS.batchSize}, lr ${TRAIN_DEFAULTS.lr}, ResNet-${TRAIN_DEFAULTS.backbone})`,
   builder: (y: Argv<object>): Argv<TrainArgv> =>
     y
       .option('images', { type: 'string', demandOption: true, describe: 'folder of training images (resized to 256x256 by `torchcap resize`)' })
       .option('captions', { type: 'string', demandOption: true, describe: 'captions: COCO JSON, Flickr8k token .txt (with --split) or JSONL' })
       .option('split', { type: 'string', describe: 'Flickr8k: list of training images' })
       .option('vocab', { type: 'string', describe: 'vocabulary file (built from the captions and saved in --out when omitted)' })
-      .option('threshold', { type: 'number', default: 4, describe: 'vocabulary threshold when building one' })
+      .option('threshold', { type: 'number', default: TRAIN_DEFAULTS.threshold, describe: 'vocabulary threshold when building one' })
       .option('out', { type: 'string', demandOption: true, describe: 'folder for checkpoints, metrics.jsonl and loss.svg' })
-      .option('epochs', { type: 'number', default: 5 })
-      .option('batch-size', { type: 'number', default: 128 })
-      .option('lr', { type: 'number', default: 0.001 })
-      .option('log-every', { type: 'number', default: 10, describe: 'steps between log lines' })
-      .option('save-every', { type: 'number', default: 1000, describe: 'steps between checkpoints (also at the end of each epoch)' })
-      .option('backbone', { type: 'string', default: 'resnet152', describe: 'resnet18|34|50|101|152' })
+      .option('epochs', { type: 'number', default: TRAIN_DEFAULTS.epochs })
+      .option('batch-size', { type: 'number', default: TRAIN_DEFAULTS.batchSize, describe: 'images a step (per rank with several ranks)' })
+      .option('lr', { type: 'number', default: TRAIN_DEFAULTS.lr, describe: 'Adam learning rate' })
+      .option('log-every', { type: 'number', default: TRAIN_DEFAULTS.logEvery, describe: 'steps between log lines' })
+      .option('save-every', { type: 'number', default: TRAIN_DEFAULTS.saveEvery, describe: 'steps between checkpoints (also at the end of each epoch)' })
+      .option('backbone', { type: 'string', default: `resnet${TRAIN_DEFAULTS.backbone}`, describe: 'resnet18|34|50|101|152' })
       .option('backbone-mode', {
-        choices: ['book', 'eval', 'fast'] as const,
-        default: 'book' as BackboneMode,
+        choices: BACKBONE_MODES,
+        default: TRAIN_DEFAULTS.backboneMode,
         describe: "frozen ResNet in the encoder's mode as the book (book), always in eval mode (eval), or eval on the folded fast path (fast)",
       })
       .option('fine-tune', { type: 'string', array: true, describe: 'backbone stages to train, e.g. layer4' })
       .option('pretrained', { type: 'string', describe: "torchvision ImageNet weights for the backbone (e.g. resnet152-394f9c45.pth)" })
-      .option('embed-size', { type: 'number', default: 256 })
-      .option('hidden-size', { type: 'number', default: 512 })
-      .option('num-layers', { type: 'number', default: 1 })
-      .option('resize', { type: 'number', default: 256, describe: 'images not of this size are resized to it' })
-      .option('crop', { type: 'number', default: 224, describe: 'random crop size' })
-      .option('seed', { type: 'number', default: 0 })
+      .option('embed-size', { type: 'number', default: TRAIN_DEFAULTS.embedSize })
+      .option('hidden-size', { type: 'number', default: TRAIN_DEFAULTS.hiddenSize })
+      .option('num-layers', { type: 'number', default: TRAIN_DEFAULTS.numLayers })
+      .option('resize', { type: 'number', default: TRAIN_DEFAULTS.resize, describe: 'images not of this size are resized to it' })
+      .option('crop', { type: 'number', default: TRAIN_DEFAULTS.crop, describe: 'random crop size' })
+      .option('seed', { type: 'number', default: TRAIN_DEFAULTS.seed })
+      .option('color-managed', { type: 'boolean', default: false, describe: 'convert embedded ICC profiles to sRGB (the book does not: Pillow ignores them)' })
       .option('cache-features', { type: 'boolean', default: false, describe: 'compute the frozen backbone once (centre crop, no flip) and train on cached features' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the newest checkpoint in --out' })
       .option('eval-every', { type: 'number', describe: 'score validation captions every N steps (and at each epoch end); keeps the best checkpoint by CIDEr-D' })
       .option('val-captions', { type: 'string', describe: 'COCO captions file of the validation images' })
       .option('val-images', { type: 'string', describe: 'folder of the validation images (default: --images)' })
-      .option('val-limit', { type: 'number', default: 500, describe: 'validation images scored at most' })
-      .option('beam', { type: 'number', default: 1, describe: 'beam width for validation captions' })
+      .option('val-limit', { type: 'number', default: TRAIN_DEFAULTS.valLimit, describe: 'validation images scored at most' })
+      .option('beam', { type: 'number', default: TRAIN_DEFAULTS.beam, describe: 'beam width for validation captions' })
       .option('max-steps', { type: 'number', describe: 'stop each epoch after this many steps' })
       .option('quiet', { type: 'boolean', default: false, describe: 'log lines only, no progress bar' })
-      .option('nproc', { type: 'number', default: 1, describe: 'data-parallel ranks to start on this machine (torchrun-style; each gets its share of the cores)' })
+      .option('nproc', { type: 'number', default: TRAIN_COMMAND_DEFAULTS.nproc, describe: 'data-parallel ranks to start on this machine (torchrun-style; each gets its share of the cores)' })
       .option('sync-bn', { type: 'boolean', default: false, describe: "with several ranks: the encoder's BatchNorm takes its statistics over all ranks (SyncBatchNorm)" })
-      .option('dist-timeout', { type: 'number', default: 300, describe: 'seconds a rank waits for the others before failing' })
+      .option('dist-timeout', { type: 'number', default: TRAIN_COMMAND_DEFAULTS.distTimeout, describe: 'seconds a rank waits for the others before failing' })
       .option('dist-backend', { choices: ['gloo', 'nccl'] as const, describe: 'c10d backend (default: nccl on CUDA, gloo on the CPU)' })
-      .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda, cuda:N, or auto (a GPU when there is one); with several local ranks, cuda means cuda:LOCAL_RANK' })
-      .option('autocast', { choices: ['bf16', 'fp16'] as const, describe: 'the frozen backbone in mixed precision: bf16 or fp16 on CUDA, bf16 on a CPU with AVX-512 BF16' }),
+      .option('device', { type: 'string', default: TRAIN_DEFAULTS.device, describe: 'cpu, cuda, cuda:N, or auto (a GPU when there is one); with several local ranks, cuda means cuda:LOCAL_RANK' })
+      .option('autocast', MODEL_OPTIONS.autocast),
   handler: async (argv) => {
     if (argv.nproc > 1 && !process.env.WORLD_SIZE) {
       process.exitCode = await launchLocal(argv.nproc, process.argv.slice(2));
@@ -208,6 +211,7 @@ export const trainCommand: CommandModule<object, TrainArgv> = {
       crop: argv.crop,
       seed: argv.seed,
       cacheFeatures: argv['cache-features'],
+      colorManaged: argv['color-managed'],
       resume: argv.resume,
       evalEvery: argv['eval-every'],
       valCaptions: argv['val-captions'],

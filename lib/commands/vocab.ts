@@ -4,9 +4,9 @@
  *   torchcap vocab --captions annotations/captions_train2014.json --threshold 4 --out vocab.json
  */
 import type { Argv, CommandModule } from 'yargs';
-import { Vocabulary, DEFAULT_THRESHOLD } from '../vocabulary';
+import { Vocabulary, DEFAULT_THRESHOLD } from '../vocabulary/vocabulary';
 import { readCaptions } from '../data/datasets';
-import { processIO, type CommandIO } from './io';
+import { commandFailed, processIO, type CommandIO } from './io';
 
 export interface VocabCommandOptions {
   captions: string;
@@ -26,8 +26,7 @@ export function runVocab(opts: VocabCommandOptions, io: CommandIO = processIO): 
     io.out(`${vocab.size} words (threshold ${opts.threshold ?? DEFAULT_THRESHOLD}, ${corpus.annotations.length} captions) written to ${opts.out}\n`);
     return 0;
   } catch (e) {
-    io.err(`torchcap vocab: ${(e as Error).message}\n`);
-    return 1;
+    return commandFailed('vocab', io, e);
   }
 }
 

@@ -1,20 +1,29 @@
 /**
  * Native JPEG decoding for the training loader (libjpeg-turbo, see native/image.cc): files that
- * are JPEGs of the expected size are decoded, cropped, flipped and normalized in one native pass
- * on all cores; everything else goes through sharp (images.ts).
+ * are JPEGs of the expected size are decoded as Pillow decodes them (then its convert('RGB')),
+ * cropped, flipped and normalized in one native pass on all cores; everything else goes through
+ * decodeImage (images.ts), which gives Pillow's pixels too.
  */
-import { native } from '../binding';
-import { Tensor } from '../tensor';
-import { dispatch } from '../executor';
+import { Tensor } from '../core/tensor';
+import { dispatch } from '../core/executor';
 import { IMAGENET_MEAN, IMAGENET_STD } from './images';
+import { native } from '../core/native';
 
-export const nativeJpeg = native.hasTurboJpeg;
+/** Whether this build decodes and encodes JPEGs natively (libjpeg-turbo was found at build time). */
+export function nativeJpeg(): boolean {
+  return native.hasTurboJpeg;
+}
+
+/** A JPEG's size and components from its header; null when the header is unreadable, undefined without the native decoder. */
+export function jpegHeader(bytes: Uint8Array): { width: number; height: number; components: number } | null | undefined {
+  return native.jpegSize ? native.jpegSize(bytes) : undefined;
+}
 
 /** Whether `bytes` are a JPEG of size×size that the native path can take. */
 export function isJpegOfSize(bytes: Uint8Array, size: number): boolean {
-  if (!native.jpegSize || bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return false;
-  const s = native.jpegSize(bytes);
-  return s !== null && s.width === size && s.height === size;
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return false;
+  const s = jpegHeader(bytes);
+  return !!s && s.width === size && s.height === size;
 }
 
 /** Decodes the files into one normalized batch; rows follow the files that decoded. */

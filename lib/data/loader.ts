@@ -12,10 +12,10 @@
  * A sample whose image is missing or corrupt is dropped from its batch and reported through
  * `onSkip`; a long run never ends because of one bad file.
  */
-import * as fs from 'fs';
-import { Tensor, checkInt } from '../tensor';
-import { decodeImage, toBatchAsync, ImageError, type RawImage } from './images';
-import { nativeJpeg, isJpegOfSize, decodeJpegBatch } from './jpeg';
+import { Tensor } from '../core/tensor';
+import { checkInt } from '../util/checks';
+import { mulberry32 } from '../util/random';
+import { imageBatches, type ImageItem } from './image-batches';
 
 export interface Sample {
   image: string;
@@ -44,6 +44,8 @@ export interface LoaderOptions {
   resize?: number;
   /** Crop size (the book: 224). */
   crop?: number;
+  /** Convert embedded ICC profiles to sRGB (default false: ignored, as Pillow and the book do). */
+  colorManaged?: boolean;
   /** Random crop and flip (training); false: center crop, no flip. */
   augment?: boolean;
   /** Batches decoded ahead of the one being consumed. */
@@ -51,18 +53,6 @@ export interface LoaderOptions {
   rank?: number;
   worldSize?: number;
   onSkip?: (sample: Sample, reason: string) => void;
-}
-
-/** Small deterministic generator (mulberry32) for crop positions and flips. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
@@ -106,28 +96,21 @@ export class CaptionLoader {
 
   /**
    * The batches of `epoch`, starting at batch `from` (to resume mid-epoch), decoding `prefetch`
-   * batches ahead while the caller computes.
+   * batches ahead while the caller computes. A batch whose images are all unreadable is left out.
    */
   async *epoch(epoch: number, from = 0): AsyncGenerator<Batch> {
     const order = epochOrder(this.samples.length, epoch, this.opts);
     const bs = this.opts.batchSize;
     const count = Math.ceil(order.length / bs);
-    const ahead = Math.max(1, this.opts.prefetch ?? 2);
-    const pending: Promise<Batch | null>[] = [];
-    let next = from;
-    const fill = (): void => {
-      while (pending.length < ahead && next < count) {
-        const b = next++;
-        const p = this.load(b, order.slice(b * bs, (b + 1) * bs), epoch);
-        p.catch(() => undefined); // rejections surface when awaited below
-        pending.push(p);
+    const self = this;
+    function* groups(): Generator<LoaderItem[]> {
+      for (let b = from; b < count; b++) {
+        yield order.slice(b * bs, (b + 1) * bs).map((i) => ({ index: b, sample: self.samples[i], source: self.samples[i].image, ...self.augmentation(i, epoch) }));
       }
-    };
-    fill();
-    while (pending.length) {
-      const batch = await pending.shift()!;
-      fill();
-      if (batch) yield batch;
+    }
+    for await (const decoded of imageBatches(groups(), { size: this.resize, crop: this.crop, nativeJpeg: true, colorManaged: this.opts.colorManaged, prefetch: this.opts.prefetch ?? 2 })) {
+      for (const f of decoded.failed) this.opts.onSkip?.(f.item.sample, f.reason);
+      if (decoded.images) yield collate(decoded.images, decoded.readable);
     }
   }
 
@@ -138,60 +121,20 @@ export class CaptionLoader {
     const rng = mulberry32(((this.opts.seed ?? 0) * 1_000_003 + epoch * 7_919 + i) | 0);
     return { crop: [Math.floor(rng() * (span + 1)), Math.floor(rng() * (span + 1))], flip: rng() < 0.5 };
   }
+}
 
-  private async load(index: number, indices: number[], epoch: number): Promise<Batch | null> {
-    const items = indices.map((i) => ({ i, sample: this.samples[i], ...this.augmentation(i, epoch) }));
-    const skip = (k: number, reason: string) => this.opts.onSkip?.(items[k].sample, reason);
-    const bytes = await Promise.all(
-      items.map((it, k) =>
-        fs.promises.readFile(it.sample.image).catch((e: NodeJS.ErrnoException) => {
-          skip(k, `${it.sample.image}: ${e.code === 'ENOENT' ? 'file not found' : e.code === 'EISDIR' ? 'is a directory' : e.message}`);
-          return null;
-        }),
-      ),
-    );
-    // JPEGs already at the decode size go to the native decoder; the rest through sharp.
-    const jpeg: number[] = [];
-    const other: number[] = [];
-    bytes.forEach((b, k) => {
-      if (b) (nativeJpeg && isJpegOfSize(b, this.resize) ? jpeg : other).push(k);
-    });
-    const [native, decoded] = await Promise.all([
-      jpeg.length ? decodeJpegBatch(jpeg.map((k) => bytes[k]!), { size: this.resize, crop: this.crop, crops: jpeg.map((k) => items[k].crop), flips: jpeg.map((k) => items[k].flip) }) : null,
-      Promise.all(
-        other.map((k) =>
-          decodeImage(items[k].sample.image, this.resize).catch((e: unknown) => {
-            if (!(e instanceof ImageError)) throw e;
-            skip(k, e.message);
-            return null;
-          }),
-        ),
-      ),
-    ]);
-    // Row of each surviving item in cat([native batch, sharp batch]).
-    const rowOf = new Map<number, number>();
-    let row = 0;
-    jpeg.forEach((k, j) => {
-      const why = native!.failed.get(j);
-      if (why) skip(k, `${items[k].sample.image}: ${why}`);
-      else rowOf.set(k, row++);
-    });
-    const rawOk = other.filter((_, j) => decoded[j] !== null);
-    const rawImages = decoded.filter((d): d is RawImage => d !== null);
-    const rawBatch = rawImages.length
-      ? await toBatchAsync(rawImages, { crop: this.crop, crops: rawOk.map((k) => items[k].crop), flips: rawOk.map((k) => items[k].flip) })
-      : null;
-    rawOk.forEach((k) => rowOf.set(k, row++));
-    if (!rowOf.size) return null;
-    // The book's collate: longest caption first; ties keep the sampler's order.
-    const order = [...rowOf.keys()].sort((a, b) => items[b].sample.ids.length - items[a].sample.ids.length || a - b);
-    const parts = [native?.batch, rawBatch].filter((t): t is Tensor => !!t);
-    const all = parts.length === 1 ? parts[0] : Tensor.cat(parts, 0);
-    const rows = order.map((k) => rowOf.get(k)!);
-    const images = rows.every((r, n) => r === n) ? all : all.indexSelect(0, Tensor.from(rows, { dtype: 'int64' }));
-    const samples = order.map((k) => items[k].sample);
-    return { images, ...padCaptions(samples.map((s) => s.ids)), samples, index };
-  }
+interface LoaderItem extends ImageItem {
+  /** The batch's index within the epoch. */
+  index: number;
+  sample: Sample;
+}
+
+/** The book's collate: longest caption first (ties keep the sampler's order), images in that order, captions padded. */
+function collate(images: Tensor, items: LoaderItem[]): Batch {
+  const order = items.map((_, k) => k).sort((a, b) => items[b].sample.ids.length - items[a].sample.ids.length || a - b);
+  const sorted = order.every((r, n) => r === n) ? images : images.indexSelect(0, Tensor.from(order, { dtype: 'int64' }));
+  const samples = order.map((k) => items[k].sample);
+  return { images: sorted, ...padCaptions(samples.map((s) => s.ids)), samples, index: items[0].index };
 }
 
 /** Captions already sorted longest first -> int64 [B, T] padded with 0, and their lengths. */

@@ -13,7 +13,7 @@
 import * as path from 'path';
 import { generateScenes } from './scenes';
 import { writeReport } from './report';
-import { Trainer } from '../train';
+import { Trainer } from '../train/trainer';
 import { Captioner } from '../captioner';
 import { readCaptions } from '../data/datasets';
 import { evaluateCaptionsSync } from '../evaluate';

@@ -98,6 +98,11 @@ export function resultsFromJson(data: unknown, source = 'results'): CaptionResul
   });
 }
 
+/** Results as a JSON array in COCO's format, one object a line (what resultsFromJson reads back). */
+export function resultsToJson(results: readonly CaptionResult[]): string {
+  return results.length ? `[\n${results.map((r) => `  ${JSON.stringify({ image_id: r.image_id, caption: r.caption })}`).join(',\n')}\n]\n` : '[]\n';
+}
+
 /** Reads a COCO captions references file. */
 export function readReferencesFile(file: string): ReferenceMap {
   return referencesFromCoco(readJsonFile(file, 'references'), file);

@@ -1,10 +1,10 @@
+import { pySplit } from '../util/python';
 /**
  * N-gram counting with integer ids, shared by BLEU and CIDEr-D. Each distinct n-gram of a corpus
  * gets one id; a caption becomes its distinct n-grams with their counts, listed in the order the
  * toolkit's Python dictionaries hold them (all unigrams in order of first occurrence, then all
  * bigrams, ...), so sums over them add up in the same order and give the same floating-point result.
  */
-import { pySplit } from './numeric';
 
 /**
  * The distinct n-grams of one caption: `ids[j]` occurs `counts[j]` times; the n-grams of order k

@@ -1,36 +1,7 @@
 /**
- * Small pieces of Python and NumPy behaviour the coco-caption scorers depend on, reproduced so the
- * scores agree to the last bits where that is cheap.
+ * NumPy's mean, reproduced so that the coco-caption scores agree to the last bits (Python's string
+ * methods are in util/python.ts).
  */
-
-/** Characters Python 3's `str.split()` splits on. */
-const PY_WHITESPACE = /[\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/;
-
-/**
- * Python 3 `s.split()`: splits on runs of Unicode whitespace and drops empty pieces. The scorers
- * split tokenized captions this way (BLEU and CIDEr-D); ROUGE-L splits on single spaces instead.
- */
-const PY_WHITESPACE_NOT_SPACE = /[\t\n\u000b\u000c\r\u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
-
-export function pySplit(s: string): string[] {
-  if (s.length === 0) return [];
-  if (!PY_WHITESPACE_NOT_SPACE.test(s)) {
-    // Only plain spaces: the common case of a tokenized caption.
-    const parts = s.split(' ');
-    return parts.indexOf('') < 0 ? parts : parts.filter((p) => p !== '');
-  }
-  const parts = s.split(PY_WHITESPACE);
-  if (parts[0] === '') parts.shift();
-  if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
-  return parts;
-}
-
-const PY_TRAILING_WHITESPACE = /[\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/;
-
-/** Python 3 `s.rstrip()`. */
-export function pyRstrip(s: string): string {
-  return s.replace(PY_TRAILING_WHITESPACE, '');
-}
 
 /** NumPy's pairwise summation of float64 values (what `np.sum` and `np.mean` use on a 1-D array). */
 function pairwiseSum(a: ArrayLike<number>, start: number, n: number): number {

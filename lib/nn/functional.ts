@@ -1,7 +1,7 @@
 /** Stateless functions: losses and asynchronous back-propagation. */
-import { native } from '../binding';
-import { Tensor, h } from '../tensor';
-import { dispatch } from '../executor';
+import { Tensor, h } from '../core/tensor';
+import { dispatch } from '../core/executor';
+import { native } from '../core/native';
 
 export interface CrossEntropyOptions {
   reduction?: 'mean' | 'sum' | 'none';

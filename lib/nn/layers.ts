@@ -1,38 +1,39 @@
 /** Leaf layers over native libtorch modules: Linear, Embedding, BatchNorm1d. */
-import { native } from '../binding';
-import { checkInt, type Tensor } from '../tensor';
+import { type Tensor } from '../core/tensor';
 import { NativeLeaf, checkMode, type Mode } from './module';
+import { checkInt } from '../util/checks';
+import { native } from '../core/native';
 
 /** y = x Wᵀ + b (torch.nn.Linear; parameters `weight` [out, in], `bias` [out]). */
-export class Linear extends NativeLeaf {
+export class Linear extends NativeLeaf<'linear'> {
   constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
     super(native.createModule('linear', { inFeatures: checkInt(inFeatures, 'inFeatures', 1), outFeatures: checkInt(outFeatures, 'outFeatures', 1), bias: opts.bias ?? true }));
   }
   /** [*, in] -> [*, out] */
   forward(x: Tensor): Tensor {
-    return this.run([x], { train: false })[0];
+    return this.run({ input: x }, { train: false }).output;
   }
   async forwardAsync(x: Tensor): Promise<Tensor> {
-    return (await this.runAsync([x], { train: false }))[0];
+    return (await this.runAsync({ input: x }, { train: false })).output;
   }
 }
 
 /** Lookup table (torch.nn.Embedding; parameter `weight` [num, dim]). */
-export class Embedding extends NativeLeaf {
+export class Embedding extends NativeLeaf<'embedding'> {
   constructor(readonly numEmbeddings: number, readonly embeddingDim: number) {
     super(native.createModule('embedding', { numEmbeddings: checkInt(numEmbeddings, 'numEmbeddings', 1), embeddingDim: checkInt(embeddingDim, 'embeddingDim', 1) }));
   }
   /** int64 ids [*] -> [*, dim] */
   forward(ids: Tensor): Tensor {
-    return this.run([ids], { train: false })[0];
+    return this.run({ input: ids }, { train: false }).output;
   }
   async forwardAsync(ids: Tensor): Promise<Tensor> {
-    return (await this.runAsync([ids], { train: false }))[0];
+    return (await this.runAsync({ input: ids }, { train: false })).output;
   }
 }
 
 /** torch.nn.BatchNorm1d: batch statistics (and running-average updates) in train mode. */
-export class BatchNorm1d extends NativeLeaf {
+export class BatchNorm1d extends NativeLeaf<'batchnorm1d'> {
   readonly momentum: number;
   readonly eps: number;
 
@@ -45,9 +46,9 @@ export class BatchNorm1d extends NativeLeaf {
   }
   /** [N, C] -> [N, C] */
   forward(x: Tensor, mode: Mode): Tensor {
-    return this.run([x], { train: checkMode(mode).train })[0];
+    return this.run({ input: x }, { train: checkMode(mode).train }).output;
   }
   async forwardAsync(x: Tensor, mode: Mode): Promise<Tensor> {
-    return (await this.runAsync([x], { train: checkMode(mode).train }))[0];
+    return (await this.runAsync({ input: x }, { train: checkMode(mode).train })).output;
   }
 }

@@ -5,9 +5,9 @@
  *
  * The train/eval mode is an explicit argument of every forward, never hidden state.
  */
-import type { NativeModule, NativeTensor, ForwardOptions } from '../binding';
-import { Tensor } from '../tensor';
-import { dispatch } from '../executor';
+import type { NativeModule, NativeTensor, ForwardOptions, ModuleKind, ModuleForward } from '../core/binding';
+import { Tensor } from '../core/tensor';
+import { dispatch } from '../core/executor';
 
 export type Mode = { train: boolean };
 
@@ -96,12 +96,31 @@ export abstract class Module {
   }
 }
 
-/** A module backed by one native libtorch module. */
-export abstract class NativeLeaf extends Module {
-  /** @internal */
-  readonly native: NativeModule;
+/** A record of native tensors with each one wrapped as a Tensor (null stays null). */
+export type Wrapped<R> = { [K in keyof R]: R[K] extends NativeTensor ? Tensor : R[K] extends NativeTensor | null ? Tensor | null : R[K] };
+/** A record of Tensors as the native side takes it. */
+export type Unwrapped<R> = { [K in keyof R]: R[K] extends NativeTensor ? Tensor : R[K] extends NativeTensor | null | undefined ? Tensor | null | undefined : R[K] };
 
-  protected constructor(native: NativeModule) {
+/** Native handles of a record of tensors (absent entries as null). */
+export function toHandles<R extends object>(record: Unwrapped<R>): R {
+  const out: Record<string, NativeTensor | null> = {};
+  for (const [k, v] of Object.entries(record)) out[k] = v ? (v as Tensor).handle : null;
+  return out as R;
+}
+
+/** A record of native tensors as Tensors. */
+export function wrapRecord<R extends object>(record: R): Wrapped<R> {
+  const out: Record<string, Tensor | null> = {};
+  for (const [k, v] of Object.entries(record)) out[k] = v ? new Tensor(v as NativeTensor) : null;
+  return out as Wrapped<R>;
+}
+
+/** A module backed by one native libtorch module of kind K. */
+export abstract class NativeLeaf<K extends ModuleKind = ModuleKind> extends Module {
+  /** @internal */
+  readonly native: NativeModule<K>;
+
+  protected constructor(native: NativeModule<K>) {
     super();
     this.native = native;
   }
@@ -121,19 +140,15 @@ export abstract class NativeLeaf extends Module {
     return super.to(device);
   }
 
-  /** @internal */
-  protected run(inputs: (Tensor | null)[], options: ForwardOptions): Tensor[] {
-    return wrapAll(this.native.forward(inputs.map((t) => t?.handle ?? null), options));
+  /** @internal [sync] forward: the kind's input record in, its output record out. */
+  protected run(inputs: Unwrapped<ModuleForward[K]['input']>, options: ForwardOptions): Wrapped<ModuleForward[K]['output']> {
+    return wrapRecord(this.native.forward(toHandles(inputs), options));
   }
 
-  /** @internal */
-  protected async runAsync(inputs: (Tensor | null)[], options: ForwardOptions): Promise<Tensor[]> {
-    return wrapAll(await dispatch(() => this.native.forwardAsync(inputs.map((t) => t?.handle ?? null), options)));
+  /** @internal [async] forward on the current executor's thread. */
+  protected async runAsync(inputs: Unwrapped<ModuleForward[K]['input']>, options: ForwardOptions): Promise<Wrapped<ModuleForward[K]['output']>> {
+    return wrapRecord(await dispatch(() => this.native.forwardAsync(toHandles(inputs), options)));
   }
-}
-
-function wrapAll(out: (NativeTensor | null)[]): Tensor[] {
-  return out.map((h) => (h ? new Tensor(h) : (null as unknown as Tensor)));
 }
 
 export function checkMode(mode: unknown): Mode {

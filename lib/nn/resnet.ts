@@ -1,11 +1,17 @@
 /**
  * ResNet-18/34/50/101/152 with torchvision's architecture and names, built in C++.
  * `numClasses: 0` drops `fc`: forward then returns the pooled features.
+ *
+ * The module owns its fast path (BatchNorm folded into the convolutions): any change of the
+ * weights (a load, an optimizer step, `to()`, a train-mode forward) makes the fold stale, and the
+ * next fast forward rebuilds it first, on the thread that runs it (a native thread for
+ * forwardAsync). `prepareFastAsync()` builds it ahead of time, off the JS thread.
  */
-import { native } from '../binding';
-import { checkInt, type Tensor } from '../tensor';
+import { native } from '../core/native';
+import type { Tensor } from '../core/tensor';
+import { checkInt } from '../util/checks';
 import { NativeLeaf, checkMode, type Mode } from './module';
-import { dispatch } from '../executor';
+import { dispatch } from '../core/executor';
 
 export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
 export const RESNET_DEPTHS: readonly ResNetDepth[] = [18, 34, 50, 101, 152];
@@ -35,7 +41,7 @@ export function cpuBf16Support(): { supported: boolean; reason: string } {
   return native.cpuBf16Support();
 }
 
-export class ResNet extends NativeLeaf {
+export class ResNet extends NativeLeaf<'resnet'> {
   readonly depth: ResNetDepth;
   readonly featureDim: number;
 
@@ -68,15 +74,15 @@ export class ResNet extends NativeLeaf {
 
   /** [N, 3, H, W] -> [N, featureDim] (or [N, numClasses] with fc). */
   forward(x: Tensor, opts: ResNetForwardOptions): Tensor {
-    return this.run([x], { train: checkMode(opts).train, fast: opts.fast ?? false, autocast: opts.autocast })[0];
+    return this.run({ images: x }, forwardOptions(opts)).features;
   }
   async forwardAsync(x: Tensor, opts: ResNetForwardOptions): Promise<Tensor> {
-    return (await this.runAsync([x], { train: checkMode(opts).train, fast: opts.fast ?? false, autocast: opts.autocast }))[0];
+    return (await this.runAsync({ images: x }, forwardOptions(opts))).features;
   }
 
   /**
    * Builds the fast path from the current weights, for forwards with this autocast (on the CPU
-   * bfloat16 is built into the prepacked weights). A forward after a weight change rebuilds it.
+   * bfloat16 is built into the prepacked weights). A fast forward after a weight change rebuilds it, on the thread that runs it.
    */
   prepareFast(opts: Pick<ResNetForwardOptions, 'autocast'> = {}): void {
     this.native.prepareFast({ autocast: opts.autocast });
@@ -93,8 +99,17 @@ export class ResNet extends NativeLeaf {
     return this.native.fastReady({ autocast: opts.autocast });
   }
 
+  /** Sets requires_grad on the parameters whose names start with `prefix` (`layer4.`); returns how many. */
+  setRequiresGrad(on: boolean, prefix = ''): number {
+    return this.native.setRequiresGrad(on, prefix);
+  }
+
   /** Multiply-adds of one image's forward at H×W (a FLOP count is twice this). */
   multiplyAdds(height = 224, width = 224): number {
     return this.native.multiplyAdds(height, width);
   }
+}
+
+function forwardOptions(opts: ResNetForwardOptions) {
+  return { train: checkMode(opts).train, fast: opts.fast ?? false, autocast: opts.autocast };
 }

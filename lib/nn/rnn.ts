@@ -1,7 +1,10 @@
 /** LSTM and packed sequences (torch.nn.LSTM, torch.nn.utils.rnn). */
-import { native } from '../binding';
-import { Tensor, checkInt, expected } from '../tensor';
-import { NativeLeaf, checkMode, type Mode } from './module';
+import { Tensor } from '../core/tensor';
+import { NativeLeaf, checkMode, toHandles, wrapRecord, type Mode, type Wrapped } from './module';
+import { dispatch } from '../core/executor';
+import type { LSTMPackedInput, LSTMPackedOutput, NativePackedSequence } from '../core/binding';
+import { checkInt, expected } from '../util/checks';
+import { native } from '../core/native';
 
 /**
  * A batch of variable-length sequences packed time-major, as PyTorch's PackedSequence:
@@ -45,13 +48,7 @@ export function packPaddedSequence(input: Tensor, lengths: number[] | Tensor, op
     }
   });
   const lt = Tensor.from(ls, { dtype: 'int64' });
-  const [data, batchSizes, sorted, unsorted] = native.packPaddedSequence(input.handle, lt.handle, batchFirst, enforceSorted);
-  return {
-    data: new Tensor(data!),
-    batchSizes: new Tensor(batchSizes!),
-    sortedIndices: sorted ? new Tensor(sorted) : null,
-    unsortedIndices: unsorted ? new Tensor(unsorted) : null,
-  };
+  return wrapRecord(native.packPaddedSequence(input.handle, lt.handle, batchFirst, enforceSorted));
 }
 
 /** The inverse of packPaddedSequence: the padded batch and the lengths. */
@@ -59,12 +56,7 @@ export function padPackedSequence(
   packed: PackedSequence,
   opts: { batchFirst?: boolean; paddingValue?: number; totalLength?: number } = {},
 ): { padded: Tensor; lengths: number[] } {
-  const [padded, lengths] = native.padPackedSequence(
-    [packed.data.handle, packed.batchSizes.handle, packed.sortedIndices?.handle ?? null, packed.unsortedIndices?.handle ?? null],
-    opts.batchFirst ?? false,
-    opts.paddingValue ?? 0,
-    opts.totalLength ?? null,
-  );
+  const { padded, lengths } = native.padPackedSequence(toHandles<NativePackedSequence>(packed), opts.batchFirst ?? false, opts.paddingValue ?? 0, opts.totalLength ?? null);
   return { padded: new Tensor(padded), lengths: Array.from(new Tensor(lengths).toTypedArray() as BigInt64Array, Number) };
 }
 
@@ -78,7 +70,7 @@ export interface LSTMOptions {
  * torch.nn.LSTM (parameters `weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0`, ...).
  * forward takes a padded tensor ([B, T, in] with batchFirst) or a PackedSequence.
  */
-export class LSTM extends NativeLeaf {
+export class LSTM extends NativeLeaf<'lstm'> {
   readonly numLayers: number;
   readonly batchFirst: boolean;
 
@@ -99,28 +91,28 @@ export class LSTM extends NativeLeaf {
 
   /** Over a packed batch: the packed outputs (hidden states, same layout) and the final state. */
   forwardPacked(input: PackedSequence, mode: Mode, state?: LSTMState): { output: PackedSequence; state: LSTMState } {
-    return unpackPacked(this.run(packedInputs(input, state), { train: checkMode(mode).train, packed: true }));
+    return packedResult(wrapRecord(this.native.forwardPacked(packedInput(input, state), { train: checkMode(mode).train })));
   }
   async forwardPackedAsync(input: PackedSequence, mode: Mode, state?: LSTMState): Promise<{ output: PackedSequence; state: LSTMState }> {
-    return unpackPacked(await this.runAsync(packedInputs(input, state), { train: checkMode(mode).train, packed: true }));
+    const options = { train: checkMode(mode).train };
+    return packedResult(wrapRecord(await dispatch(() => this.native.forwardPackedAsync(packedInput(input, state), options))));
   }
 
   /** Over a padded tensor: outputs [B, T, hidden] (batchFirst) and the final state ([layers, B, hidden] each). */
   forward(input: Tensor, mode: Mode, state?: LSTMState): { output: Tensor; state: LSTMState } {
-    const [output, h, c] = this.run([input, state?.h ?? null, state?.c ?? null], { train: checkMode(mode).train });
+    const { output, h, c } = this.run({ input, h: state?.h, c: state?.c }, { train: checkMode(mode).train });
     return { output, state: { h, c } };
   }
   async forwardAsync(input: Tensor, mode: Mode, state?: LSTMState): Promise<{ output: Tensor; state: LSTMState }> {
-    const [output, h, c] = await this.runAsync([input, state?.h ?? null, state?.c ?? null], { train: checkMode(mode).train });
+    const { output, h, c } = await this.runAsync({ input, h: state?.h, c: state?.c }, { train: checkMode(mode).train });
     return { output, state: { h, c } };
   }
 }
 
-function packedInputs(p: PackedSequence, state?: LSTMState): (Tensor | null)[] {
-  return [p.data, p.batchSizes, p.sortedIndices, p.unsortedIndices, state?.h ?? null, state?.c ?? null];
+function packedInput(p: PackedSequence, state?: LSTMState): LSTMPackedInput {
+  return toHandles<LSTMPackedInput>({ ...p, h: state?.h, c: state?.c });
 }
 
-function unpackPacked(out: Tensor[]): { output: PackedSequence; state: LSTMState } {
-  const [data, batchSizes, sortedIndices, unsortedIndices, h, c] = out;
-  return { output: { data, batchSizes, sortedIndices: sortedIndices ?? null, unsortedIndices: unsortedIndices ?? null }, state: { h, c } };
+function packedResult({ h, c, ...output }: Wrapped<LSTMPackedOutput>): { output: PackedSequence; state: LSTMState } {
+  return { output, state: { h, c } };
 }

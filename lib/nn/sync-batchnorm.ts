@@ -4,8 +4,8 @@
  * sees the other ranks' samples), normalisation uses the global mean and biased variance, and the
  * running averages take the global mean and unbiased variance.
  */
-import { Tensor, noGrad } from '../tensor';
-import type { ProcessGroup } from '../distributed';
+import { Tensor, noGrad } from '../core/tensor';
+import type { ProcessGroup } from '../distributed/process-group';
 import type { BatchNorm1d } from './layers';
 
 export async function syncBatchNorm1d(bn: BatchNorm1d, x: Tensor, group: ProcessGroup): Promise<Tensor> {

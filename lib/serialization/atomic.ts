@@ -5,7 +5,7 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { CheckpointError, messageOf } from './errors';
-import { writeFileAtomicAsync } from '../util/files';
+import { writeFileAtomic } from '../util/files';
 
 export type FileHandle = fsp.FileHandle;
 
@@ -20,12 +20,12 @@ export async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> 
 }
 
 /**
- * Creates `target` atomically with what `write` writes to the handle. Errors become a
- * CheckpointError naming `target` (the original error is its `cause`).
+ * Creates a weight file atomically (util/files.ts writeFileAtomic) with what `write` writes to the
+ * handle. Errors become a CheckpointError naming `target` (the original error is its `cause`).
  */
-export async function writeFileAtomic(target: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
+export async function writeWeightFile(target: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
   try {
-    await writeFileAtomicAsync(target, write);
+    await writeFileAtomic(target, write);
   } catch (e) {
     if (e instanceof CheckpointError) throw e;
     const code = (e as NodeJS.ErrnoException).code;

@@ -4,8 +4,8 @@
  * unexpected name and every shape that differs, and nothing is changed when there is any.
  * Also: renaming names by prefix (torchvision's `conv1.*` is the book's `resnet_module.0.*`).
  */
-import { Tensor, noGrad } from '../tensor';
-import type { DType } from '../binding';
+import { Tensor, noGrad } from '../core/tensor';
+import type { DType } from '../core/binding';
 import { CheckpointError } from './errors';
 
 /** Renames one name; return null to drop it. */

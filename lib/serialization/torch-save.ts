@@ -11,9 +11,9 @@
  */
 import * as os from 'os';
 import * as path from 'path';
-import { Tensor } from '../tensor';
-import type { DType } from '../binding';
-import { writeAll, writeFileAtomic } from './atomic';
+import { Tensor } from '../core/tensor';
+import type { DType } from '../core/binding';
+import { writeAll, writeWeightFile } from './atomic';
 import { CheckpointError, messageOf } from './errors';
 import { OrderedDict, PyGlobal, PyPersistent, PyReduce, pickle, pyTuple } from './pickle';
 import { SAFETENSORS_CODES, contiguousStrides } from './torch-file';
@@ -150,7 +150,7 @@ export async function saveTorchFile(file: string, data: Map<string, Tensor> | St
   const archive = opts.archiveName ?? archiveNameFor(file);
   if (!/^[A-Za-z0-9_.-]+$/.test(archive) || archive === '.' || archive === '..') throw new TypeError(`archiveName must be a plain folder name, not ${JSON.stringify(archive)}`);
   const byteorder = os.endianness() === 'LE' ? 'little' : 'big';
-  await writeFileAtomic(file, async (fh) => {
+  await writeWeightFile(file, async (fh) => {
     const zip = new ZipWriter(fh, { forceZip64: opts.forceZip64 });
     await zip.add(`${archive}/data.pkl`, pkl);
     await zip.add(`${archive}/byteorder`, Buffer.from(byteorder));
@@ -206,7 +206,7 @@ export async function saveSafetensors(file: string, tensors: Map<string, Tensor>
   const lengthBuf = Buffer.alloc(8);
   lengthBuf.writeBigUInt64LE(BigInt(json.length));
   if (os.endianness() !== 'LE') throw new CheckpointError('safetensors files are little-endian; writing them on a big-endian machine is not supported', { file });
-  await writeFileAtomic(file, async (fh) => {
+  await writeWeightFile(file, async (fh) => {
     await writeAll(fh, lengthBuf);
     await writeAll(fh, json);
     for (const it of items) {

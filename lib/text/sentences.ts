@@ -21,7 +21,8 @@
  * and initials than the model would.
  */
 import { PUNKT_ENGLISH, PunktParameters } from './punkt-english';
-import { D, NS, S, W_NOT_DIGIT, firstIsLower, firstIsUpper, pyRstrip, pyStrip } from './pyclasses';
+import { D, NS, S, W_NOT_DIGIT } from './pyclasses';
+import { firstIsLower, firstIsUpper, pyRstrip, pyStrip } from '../util/python';
 
 // Orthographic context flags, as in Punkt.
 const ORTHO_BEG_UC = 1 << 1;

@@ -16,8 +16,9 @@
  * Only the final period of a sentence is split off, so "dog. a cat" keeps "dog." unless sentence
  * splitting cuts the text after it: that is why `wordTokenize` splits sentences first.
  */
-import { B, D, END, S, W, pySplit } from './pyclasses';
+import { B, D, END, S, W } from './pyclasses';
 import { sentenceSplit } from './sentences';
+import { pySplit } from '../util/python';
 
 export { sentenceSplit } from './sentences';
 

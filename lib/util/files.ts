@@ -35,7 +35,7 @@ export function temporaryName(target: string): string {
  * Writes a file atomically: a temporary file in the same folder, flushed to disk, then renamed
  * over the target. On failure the temporary file is removed and the old file is untouched.
  */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
   const tmp = temporaryName(file);
   let fd: number | undefined;
   try {
@@ -53,11 +53,11 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
 }
 
 /**
- * writeFileAtomic without blocking: `content` is the data, or a function that writes it to the
+ * writeFileAtomicSync without blocking: `content` is the data, or a function that writes it to the
  * open handle (for files written in parts). The folder is synced afterwards (best effort), so the
  * rename itself survives a crash. Readers see the old file or the new one, never a part.
  */
-export async function writeFileAtomicAsync(target: string, content: string | Uint8Array | ((fh: fs.promises.FileHandle) => Promise<void>)): Promise<void> {
+export async function writeFileAtomic(target: string, content: string | Uint8Array | ((fh: fs.promises.FileHandle) => Promise<void>)): Promise<void> {
   const abs = path.resolve(target);
   const tmp = temporaryName(abs);
   let fh: fs.promises.FileHandle | undefined;

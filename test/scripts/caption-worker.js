@@ -2,7 +2,7 @@
 // workerData: { models: { encoder, decoder, vocab }, image: Uint8Array, imageSize, maxLen, count }
 const { parentPort, workerData, threadId } = require('worker_threads');
 const { Captioner } = require('../../dist/captioner');
-const { memory } = require('../../dist/runtime');
+const { memory } = require('../../dist/core/system');
 
 (async () => {
   const { models, image, imageSize, maxLen, count } = workerData;

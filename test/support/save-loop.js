@@ -3,8 +3,8 @@
 // save. Usage: node test/support/save-loop.js DIR
 const { manualSeed } = require('../../dist');
 const { CaptionEncoder, CaptionDecoder } = require('../../dist/model');
-const { Adam } = require('../../dist/optim');
-const { saveCheckpoint } = require('../../dist/checkpoint');
+const { Adam } = require('../../dist/nn/optim');
+const { saveCheckpoint } = require('../../dist/model');
 
 async function main() {
   const dir = process.argv[2];

@@ -12,9 +12,9 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { CaptionEncoder, CaptionDecoder } from '../../lib/model';
-import { saveWeights } from '../../lib/checkpoint';
-import { Vocabulary, END, PAD } from '../../lib/vocabulary';
-import { Tensor, noGrad, manualSeed } from '../../lib/tensor';
+import { saveWeights } from '../../lib/model/checkpoint';
+import { Vocabulary, END, PAD } from '../../lib/vocabulary/vocabulary';
+import { Tensor, noGrad, manualSeed } from '../../lib/core/tensor';
 
 export const TINY_CAPTIONS = [
   'a dog runs on the grass',

@@ -1,0 +1,42 @@
+/**
+ * Executors: the native threads async work runs on (see native/executor.h). Each environment has
+ * a default one; `executor.run(fn)` makes every async call started inside `fn` (across awaits,
+ * through AsyncLocalStorage) go to that executor instead, so that two models can compute at once
+ * while the calls of one model stay in order.
+ */
+import { AsyncLocalStorage } from 'async_hooks';
+import { type NativeExecutor } from './binding';
+import { native } from './native';
+
+const current = new AsyncLocalStorage<Executor>();
+
+export class Executor {
+  /** @internal */
+  readonly native: NativeExecutor = native.createExecutor();
+
+  /** Runs `fn` with this executor as the target of the async calls it makes. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    return current.run(this, fn);
+  }
+
+  /** Calls queued before still finish; later ones are refused. The thread then ends. */
+  close(): void {
+    this.native.close();
+  }
+
+  get pending(): number {
+    return this.native.pending();
+  }
+}
+
+/** Starts a native async call on the executor of the current context (the default one outside any). */
+export function dispatch<T>(start: () => Promise<T>): Promise<T> {
+  const exec = current.getStore();
+  if (!exec) return start();
+  native.setExecutor(exec.native);
+  try {
+    return start();
+  } finally {
+    native.setExecutor(null);
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * What the process needs once the addon is loaded: libtorch's thread count, and an exit hook that
+ * lets running native work end before libtorch is torn down. Installed by `native.ts` when it
+ * loads the addon, never by importing a file.
+ */
+import * as os from 'os';
+
+/** The part of the native module the runtime setup uses. */
+export interface RuntimeHooks {
+  setNumThreads(n: number): void;
+  stopExecutors(): boolean;
+}
+
+/** The intra-op thread count to use at load: TORCHCAP_NUM_THREADS, else the core count. */
+export function defaultThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.TORCHCAP_NUM_THREADS;
+  if (raw !== undefined && raw !== '') {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`TORCHCAP_NUM_THREADS must be a positive integer but is ${JSON.stringify(raw)}`);
+    return n;
+  }
+  return os.availableParallelism();
+}
+
+let installed = false;
+
+/** Sets the thread count and installs the exit hook; the first call does it, later calls nothing. */
+export function installRuntime(native: RuntimeHooks): void {
+  if (installed) return;
+  installed = true;
+  // libtorch starts with one intra-op thread on some machines: use the cores we have.
+  native.setNumThreads(defaultThreads());
+  // process.exit() or an uncaught exception while async work runs: exit would tear libtorch down
+  // under the running call (a segfault instead of the exit code). Let the running call end first.
+  process.once('exit', () => native.stopExecutors());
+}

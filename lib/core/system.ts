@@ -1,0 +1,54 @@
+/** Runtime facts and settings: versions, threads, live memory, the CPU tensor cache. */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { NativeVersions } from './binding';
+import { native, addonInfo } from './native';
+import { PACKAGE_ROOT } from './addon-loader';
+import { checkInt } from '../util/checks';
+
+export interface Versions extends NativeVersions {
+  torchcap: string;
+  node: string;
+  addon: { path: string; kind: string };
+}
+
+let packageVersion: string | undefined;
+
+export function torchcapVersion(): string {
+  packageVersion ??= (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  return packageVersion;
+}
+
+/** torchcap, libtorch, BLAS, threads, CUDA and how the addon was built. */
+export function versions(): Versions {
+  return {
+    torchcap: torchcapVersion(),
+    node: process.versions.node,
+    ...native.versions(),
+    addon: { path: addonInfo().path, kind: addonInfo().kind },
+  };
+}
+
+/** Sets libtorch's intra-op thread count for this process (async work uses it too). */
+export function setNumThreads(n: number): void {
+  native.setNumThreads(checkInt(n, 'threads', 1));
+}
+
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+/** Live native tensors and their bytes in this thread's environment. */
+export function memory(): { tensors: number; bytes: number } {
+  return native.memory();
+}
+
+/** The CPU tensor cache (see README, Performance notes): bytes held unused and in use, reuse hits. */
+export function cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number } {
+  return native.cpuCache();
+}
+
+/** Returns every cached, unused CPU tensor block to the system. */
+export function emptyCpuCache(): void {
+  native.emptyCpuCache();
+}

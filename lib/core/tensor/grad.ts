@@ -1,0 +1,43 @@
+/** Grad mode and the random seed: per-thread libtorch state that async work inherits when it is dispatched. */
+import { native } from '../native';
+import { checkInt } from '../../util/checks';
+
+/** Sets the random seed of libtorch's generators (and so of randn, dropout, shuffles). */
+export function manualSeed(seed: number): void {
+  checkInt(seed, 'seed', 0);
+  native.manualSeed(seed);
+}
+
+/** Runs `fn` with gradient tracking off on this thread (async work started inside inherits it). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = native.setGradEnabled(false);
+  try {
+    const r = fn();
+    if (r instanceof Promise) {
+      r.catch(() => undefined); // refused below: its rejection must not become an unhandled one
+      throw new TypeError('noGrad() takes a synchronous function; grad mode is per thread, so pass { grad: false } to async calls instead');
+    }
+    return r;
+  } finally {
+    native.setGradEnabled(prev);
+  }
+}
+
+/**
+ * Calls `fn` with grad mode set to `enabled` and restores it before returning. Native async work
+ * captures the grad mode when it is dispatched, so `fn` may return a promise of work it started;
+ * only what `fn` dispatches synchronously is affected.
+ * @internal
+ */
+export function dispatchWithGrad<T>(enabled: boolean, fn: () => T): T {
+  const prev = native.setGradEnabled(enabled);
+  try {
+    return fn();
+  } finally {
+    native.setGradEnabled(prev);
+  }
+}
+
+export function isGradEnabled(): boolean {
+  return native.isGradEnabled();
+}

@@ -1,0 +1,182 @@
+/**
+ * Turning the tensor descriptions of a read pickle into tensors. Every storage is read once. A
+ * tensor that covers the whole of its storage contiguously (the usual case for state dicts) is a
+ * view of it, so entries that share a whole storage share memory as they do in Python (tied weights
+ * stay tied). A tensor that is a part of a storage, or a strided view of one, gets its own compact,
+ * contiguous copy, so a small slice never keeps a large storage alive.
+ */
+import * as os from 'os';
+import { Tensor } from '../core/tensor';
+import type { DType } from '../core/binding';
+import { CheckpointError, messageOf } from './errors';
+import { OrderedDict, PyObject } from './pickle';
+import { StorageRef, TensorRef } from './torch-globals';
+
+// ---------------------------------------------------------------------------------------------
+// Turning tensor descriptions into tensors
+
+export const HOST_LITTLE = os.endianness() === 'LE';
+const MAX_WALK_DEPTH = 2000;
+
+/**
+ * Walks a value read from a pickle; `onRef` may replace each TensorRef. Mutable containers are
+ * changed in place, tuples (frozen) are rebuilt. Shared and cyclic references are visited once.
+ */
+function walk(root: unknown, onRef: (ref: TensorRef, path: string) => unknown): unknown {
+  const done = new Map<object, unknown>();
+  const visit = (v: unknown, path: string, depth: number): unknown => {
+    if (v instanceof TensorRef) return onRef(v, path);
+    if (typeof v !== 'object' || v === null) return v;
+    if (done.has(v)) return done.get(v);
+    if (depth > MAX_WALK_DEPTH) throw new CheckpointError(`the data is nested deeper than ${MAX_WALK_DEPTH} levels at ${path}`);
+    const child = (key: unknown): string => {
+      const k = typeof key === 'string' ? key : String(key);
+      return path ? `${path}[${JSON.stringify(k)}]` : k;
+    };
+    if (Array.isArray(v)) {
+      if (Object.isFrozen(v)) {
+        done.set(v, v);
+        const items = v.map((x, i) => visit(x, `${path}[${i}]`, depth + 1));
+        const out = items.every((x, i) => x === v[i]) ? v : Object.freeze(items);
+        done.set(v, out);
+        return out;
+      }
+      done.set(v, v);
+      for (let i = 0; i < v.length; i++) v[i] = visit(v[i], `${path}[${i}]`, depth + 1);
+      return v;
+    }
+    done.set(v, v);
+    if (v instanceof Map) {
+      for (const [k, x] of v) v.set(k, visit(x, child(k), depth + 1));
+      if (v instanceof OrderedDict) for (const [k, x] of v.attributes) v.attributes.set(k, visit(x, `${path}.${k}`, depth + 1));
+    } else if (v instanceof PyObject) {
+      for (const [k, x] of v.__dict__) v.__dict__.set(k, visit(x, `${path}.${k}`, depth + 1));
+      if (v.state !== undefined) v.state = visit(v.state, `${path}.state`, depth + 1);
+    }
+    return v;
+  };
+  return visit(root, '', 0);
+}
+
+const FLOAT_DTYPES = new Set<DType>(['float32', 'float64', 'float16', 'bfloat16']);
+
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+function isContiguous(shape: readonly number[], strides: readonly number[]): boolean {
+  let expect = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] !== 1 && strides[i] !== expect) return false;
+    expect *= shape[i];
+  }
+  return true;
+}
+
+/** Reads a root storage's bytes; the buffer need only stay valid until the next call. */
+export type ReadStorage = (ref: StorageRef) => Promise<Buffer>;
+
+function showPath(path: string): string {
+  return path ? `tensor '${path}'` : 'the tensor';
+}
+
+/**
+ * Replaces every TensorRef in `root` with a Tensor. All checks (dtype, extent) run before any
+ * storage is read; each storage is read once.
+ */
+export async function materialize(root: unknown, read: ReadStorage, file: string, littleEndian: boolean): Promise<unknown> {
+  // 1. Collect and check.
+  const refs = new Map<TensorRef, string>();
+  const roots = new Map<string, StorageRef>();
+  walk(root, (ref, path) => {
+    if (!refs.has(ref)) refs.set(ref, path);
+    return ref;
+  });
+  for (const [ref, path] of refs) {
+    const st = ref.storage;
+    if (!st.type.dtype) {
+      throw new CheckpointError(
+        `${showPath(path)} has dtype ${st.type.torchDtype} (torch.${st.type.name}), which torchcap's tensors do not support (supported: float32, float64, float16, bfloat16, int64, int32, uint8, bool)`,
+        { file },
+      );
+    }
+    let numel = 1;
+    let last = ref.offset;
+    for (let i = 0; i < ref.shape.length; i++) {
+      numel *= ref.shape[i];
+      if (ref.shape[i] > 0) last += (ref.shape[i] - 1) * ref.strides[i];
+    }
+    if (!Number.isSafeInteger(numel) || !Number.isSafeInteger(last)) throw new CheckpointError(`${showPath(path)} has an impossible size [${ref.shape.join(', ')}]`, { file });
+    const capacity = st.view ? st.view.numel : st.numel;
+    if (numel > 0 && last >= capacity) {
+      throw new CheckpointError(
+        `${showPath(path)} (size [${ref.shape.join(', ')}], stride [${ref.strides.join(', ')}], offset ${ref.offset}) reaches element ${last} of a storage of ${capacity}`,
+        { file },
+      );
+    }
+    const rootKey = st.view ? st.view.key : st.key;
+    if (!roots.has(rootKey)) roots.set(rootKey, st.view ? new StorageRef(rootKey, st.type, st.numel, st.location) : st);
+  }
+
+  // 2. Read each storage once.
+  const bases = new Map<string, Tensor>();
+  try {
+    for (const [key, st] of roots) {
+      const dtype = st.type.dtype!;
+      let bytes = await read(st);
+      const want = st.numel * st.type.elementSize;
+      if (bytes.length !== want) throw new CheckpointError(`storage '${key}' holds ${bytes.length} bytes but ${st.numel} ${st.type.torchDtype} elements need ${want}`, { file });
+      if (littleEndian !== HOST_LITTLE && st.type.elementSize > 1) {
+        bytes = Buffer.from(bytes); // never swap the caller's buffer in place
+        if (st.type.elementSize === 2) bytes.swap16();
+        else if (st.type.elementSize === 4) bytes.swap32();
+        else bytes.swap64();
+      }
+      let base: Tensor;
+      try {
+        if (dtype === 'bool') {
+          // Any non-zero byte is true: a hostile file cannot make a bool that is neither.
+          const raw = Tensor.fromBytes(bytes, 'uint8', [st.numel]);
+          base = raw.ne(0);
+          raw.dispose();
+        } else base = Tensor.fromBytes(bytes, dtype, [st.numel]);
+      } catch (e) {
+        throw new CheckpointError(`storage '${key}' cannot be loaded: ${messageOf(e)}`, { file, cause: e });
+      }
+      bases.set(key, base);
+    }
+
+    // 3. Build the tensors.
+    const made = new Map<TensorRef, Tensor>();
+    for (const [ref, path] of refs) {
+      const st = ref.storage;
+      const base = bases.get(st.view ? st.view.key : st.key)!;
+      const offset = ref.offset + (st.view ? st.view.offset : 0);
+      const numel = ref.shape.reduce((a, b) => a * b, 1);
+      let t: Tensor;
+      try {
+        if (offset === 0 && numel === st.numel && isContiguous(ref.shape, ref.strides) && !st.view) {
+          t = base.view([...ref.shape]);
+        } else {
+          const v = base.asStrided([...ref.shape], [...ref.strides], offset);
+          t = isContiguous(ref.shape, ref.strides) ? v.clone() : v.contiguous();
+          v.dispose();
+        }
+        if (ref.requiresGrad && FLOAT_DTYPES.has(t.dtype)) t.requiresGrad = true;
+      } catch (e) {
+        throw new CheckpointError(`${showPath(path)} cannot be built: ${messageOf(e)}`, { file, cause: e });
+      }
+      made.set(ref, t);
+    }
+    return walk(root, (ref) => made.get(ref)!);
+  } finally {
+    for (const b of bases.values()) b.dispose();
+  }
+}
+

@@ -1,0 +1,44 @@
+#include "convert.h"
+
+#include <cstring>
+
+#include "dtypes.h"
+#include "errors.h"
+#include "sizes.h"
+
+namespace torchcap {
+
+Napi::Value ToTypedArray(Napi::Env env, const torch::Tensor& src) {
+  torch::Tensor t = src.detach();
+  if (!t.device().is_cpu()) t = t.to(torch::kCPU);
+  t = t.contiguous();
+  const size_t n = static_cast<size_t>(t.numel());
+  const size_t bytes = t.nbytes();
+  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, bytes);
+  if (bytes) std::memcpy(buf.Data(), t.data_ptr(), bytes);
+  switch (t.scalar_type()) {
+    case torch::kFloat32: return Napi::Float32Array::New(env, n, buf, 0);
+    case torch::kFloat64: return Napi::Float64Array::New(env, n, buf, 0);
+    case torch::kInt64: return Napi::BigInt64Array::New(env, n, buf, 0);
+    case torch::kInt32: return Napi::Int32Array::New(env, n, buf, 0);
+    case torch::kUInt8:
+    case torch::kBool: return Napi::Uint8Array::New(env, n, buf, 0);
+    case torch::kFloat16:
+    case torch::kBFloat16: return Napi::Uint16Array::New(env, n, buf, 0);
+    default: ThrowType("toTypedArray does not support dtype " + DtypeName(t.scalar_type()));
+  }
+}
+
+torch::Tensor FromBytes(const uint8_t* data, size_t byteLength, torch::ScalarType dtype, const std::vector<int64_t>& shape) {
+  CheckTensorSize("fromData", shape, dtype);
+  const size_t need = static_cast<size_t>(CheckedNumel("fromData", shape)) * c10::elementSize(dtype);
+  if (need != byteLength) {
+    ThrowRange("Data holds " + std::to_string(byteLength) + " bytes but shape and dtype " + DtypeName(dtype) + " need " +
+               std::to_string(need));
+  }
+  torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+  if (need) std::memcpy(t.data_ptr(), data, need);
+  return t;
+}
+
+}  // namespace torchcap

@@ -1,0 +1,26 @@
+// Size checks before allocation: a tensor that cannot exist on this machine is refused with a
+// RangeError naming its shape before libtorch tries to allocate it (which would overflow, fail
+// deep inside an operator, or, under memory overcommit, succeed and bring the OOM killer later).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+namespace torchcap {
+
+// The most bytes one CPU tensor may take here: the smaller of the process's address-space limit
+// (ulimit -v) and the machine's physical memory. `why` (optional) names which one it is.
+int64_t MaxTensorBytes(const char** why = nullptr);
+
+// Refuses a tensor of `shape` and `dtype` on `device` that cannot be allocated: a negative size,
+// an element count or byte size past int64, or, on the CPU, more than MaxTensorBytes().
+// `what` starts the message ("full", "randn", "Linear weight", ...).
+void CheckTensorSize(const std::string& what, c10::IntArrayRef shape, torch::ScalarType dtype, const torch::Device& device = torch::kCPU);
+
+// The element count of `shape`, or a RangeError naming it when a size is negative or the count
+// passes int64 (views such as expand allocate nothing but must still be countable).
+int64_t CheckedNumel(const std::string& what, c10::IntArrayRef shape);
+
+}  // namespace torchcap
