@@ -122,7 +122,7 @@ async function latencyWorker({ dir, autocast }) {
   const { Captioner } = dist('captioner');
   const { CaptionEncoder, CaptionDecoder } = dist('model');
   const { Vocabulary } = dist('vocabulary');
-  const { manualSeed } = dist('tensor');
+  const { manualSeed } = dist('index');
   manualSeed(0);
   const files = [...new Set(JSON.parse(fs.readFileSync(path.join(dir, 'samples.json'), 'utf8')).samples.map((s) => path.join(dir, 'images', s.image)))].slice(0, 16);
   const vocab = Vocabulary.fromWords(['<pad>', '<start>', '<end>', '<unk>', ...Array.from({ length: VOCAB - 4 }, (_, i) => `w${i}`)]);

@@ -31,7 +31,7 @@ const TODAY_PEAK_RSS_MB = 2870; // book mode at batch 128 before the oneDNN path
 async function worker(o) {
   const { manualSeed } = require('../dist');
   const { CaptionEncoder, CaptionDecoder } = require('../dist/model');
-  const { Adam } = require('../dist/optim');
+  const { Adam } = require('../dist/nn/optim');
   const { step, randomBatch } = require('./torchcap_tasks');
   manualSeed(0);
   const encoder = new CaptionEncoder({ backbone: 152, backboneMode: o.mode, autocast: o.autocast });
