@@ -4,6 +4,7 @@
  */
 import { execFileSync } from 'child_process';
 import * as path from 'path';
+import { testIf } from './support/skip';
 
 const script = path.join(__dirname, 'scripts', 'tensor-churn.js');
 
@@ -22,30 +23,10 @@ test('large tensors dropped in a synchronous loop are freed by the GC as it goes
   expect(r.peakGrowth).toBeLessThan(50);
 });
 
-describe('the CPU tensor cache', () => {
-  // Imported here so that the churn tests above measure a fresh child process only.
-  const { Tensor, cpuCache, emptyCpuCache } = require('../lib') as typeof import('../lib');
-  const cached = () => cpuCache().cachedBytes ?? 0;
-  const MB = 1 << 20;
+const cacheOn = process.env.TORCHCAP_CPU_CACHE_MB !== '0';
 
-  test('a freed block serves a later request up to twice smaller, and emptyCpuCache returns it', () => {
-    if (!cpuCache().installed) {
-      console.log('skipped: TORCHCAP_CPU_CACHE_MB=0 turns the cache off');
-      return;
-    }
-    emptyCpuCache();
-    expect(cached()).toBe(0);
-    Tensor.zeros([MB / 4]).dispose(); // 1 MiB of float32
-    expect(cached()).toBe(MB);
-    const hits = cpuCache().hits ?? 0;
-    const smaller = Tensor.zeros([(MB * 3) / 16]); // 768 KiB: reuses the 1 MiB block
-    expect(cpuCache().hits).toBe(hits + 1);
-    expect(cached()).toBe(0);
-    smaller.dispose();
-    const tooSmall = Tensor.zeros([MB / 16]); // 256 KiB: under half of 1 MiB, a fresh block
-    expect(cached()).toBe(MB);
-    tooSmall.dispose();
-    emptyCpuCache();
-    expect(cached()).toBe(0);
-  });
+testIf(cacheOn, 'TORCHCAP_CPU_CACHE_MB=0 turns the CPU tensor cache off', 'a freed block of the CPU tensor cache serves a later request up to twice smaller, and emptyCpuCache returns it', () => {
+  const r = JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'scripts', 'cache-reuse.js')], { encoding: 'utf8' }));
+  const MB = 1 << 20;
+  expect(r).toEqual({ installed: true, start: 0, afterFree: MB, reuseHits: 1, whileReused: 0, tooSmall: MB, emptied: 0 });
 });
