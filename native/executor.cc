@@ -1,5 +1,8 @@
 #include "executor.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "wrap.h"
 
 namespace torchcap {
@@ -182,13 +185,23 @@ static Napi::Value SetExecutor(const Napi::CallbackInfo& info) {
   });
 }
 
-// stopExecutors(): called from process 'exit' (process.exit(), an uncaught exception). Exit runs
-// libtorch's static destructors while an executor may still be inside a libtorch call (a crash at
-// exit); so queued jobs are dropped and each running one is waited for (10 s at most) first.
+// stopExecutors(exitCode?): called from process 'exit' (process.exit(), an uncaught exception). Exit
+// runs libtorch's static destructors while an executor may still be inside a libtorch call (a crash
+// at exit); so queued jobs are dropped and each running one is waited for (10 s at most) first. A
+// call still running after that cannot be stopped: with an exit code (the main thread's exit), the
+// process ends at once with that code, skipping the static destructors that would crash under it.
+// TORCHCAP_EXIT_GRACE_MS changes the 10 s.
 static Napi::Value StopExecutors(const Napi::CallbackInfo& info) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const char* grace = std::getenv("TORCHCAP_EXIT_GRACE_MS");
+  const long ms = grace && *grace ? std::strtol(grace, nullptr, 10) : 10000;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms > 0 ? ms : 0);
   bool all = true;
   for (auto& e : Data(info.Env()).executors) all = e->Abandon(deadline) && all;
+  if (!all && info.Length() > 0 && info[0].IsNumber()) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(info[0].As<Napi::Number>().Int32Value());
+  }
   return Napi::Boolean::New(info.Env(), all);
 }
 

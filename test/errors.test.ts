@@ -89,4 +89,14 @@ describe('ending the process while async work runs', () => {
       expect({ status: r.status, signal: r.signal }).toEqual({ status, signal: null });
     }
   });
+  test.each([
+    ['process.exit(3)', 'exit', 3],
+    ['an uncaught exception', 'throw', 1],
+  ])('%s while a call is still running after the grace period ends the process with its status at once', (_name, how, status) => {
+    const env = { ...process.env, TORCHCAP_EXIT_GRACE_MS: '0' };
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync(process.execPath, [script, how as string], { encoding: 'utf8', timeout: 60000, env });
+      expect({ status: r.status, signal: r.signal }).toEqual({ status, signal: null });
+    }
+  });
 });

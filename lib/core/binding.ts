@@ -308,8 +308,11 @@ export interface Native {
   createExecutor(): NativeExecutor;
   /** The executor that async calls post to until the next call (null: the environment's default). */
   setExecutor(executor: NativeExecutor | null): void;
-  /** Process exit: drops queued async work and waits (10 s at most) for what is running. */
-  stopExecutors(): boolean;
+  /**
+   * Process exit: drops queued async work and waits (10 s at most) for what is running; with an
+   * exit code, a call still running then ends the process at once with that code.
+   */
+  stopExecutors(exitCode?: number): boolean;
   /** [async] joins a process group; rank 0 hosts the TCPStore. */
   createProcessGroup(options: { host: string; port: number; rank: number; worldSize: number; timeoutMs: number; backend: 'gloo' | 'nccl' }): Promise<NativeProcessGroup>;
   destroyProcessGroup(group: NativeProcessGroup): void;

@@ -4,11 +4,12 @@
  * loads the addon, never by importing a file.
  */
 import * as os from 'os';
+import { isMainThread } from 'worker_threads';
 
 /** The part of the native module the runtime setup uses. */
 export interface RuntimeHooks {
   setNumThreads(n: number): void;
-  stopExecutors(): boolean;
+  stopExecutors(exitCode?: number): boolean;
 }
 
 /** The intra-op thread count to use at load: TORCHCAP_NUM_THREADS, else the core count. */
@@ -31,6 +32,8 @@ export function installRuntime(native: RuntimeHooks): void {
   // libtorch starts with one intra-op thread on some machines: use the cores we have.
   native.setNumThreads(defaultThreads());
   // process.exit() or an uncaught exception while async work runs: exit would tear libtorch down
-  // under the running call (a segfault instead of the exit code). Let the running call end first.
-  process.once('exit', () => native.stopExecutors());
+  // under the running call (a segfault instead of the exit code). Let the running call end first;
+  // one still running after 10 s ends the process at once with its exit code (main thread only: a
+  // worker's exit must not end the process).
+  process.once('exit', (code) => native.stopExecutors(isMainThread ? code : undefined));
 }
