@@ -31,6 +31,13 @@ export interface ReportItem {
   label?: string;
 }
 
+/** A table of the report: a caption, column heads and rows (numbers formatted as the metrics are). */
+export interface ReportTable {
+  caption: string;
+  columns: readonly string[];
+  rows: readonly (readonly (string | number)[])[];
+}
+
 export interface ReportOptions {
   /** Where to write the HTML; its folder is created when missing. */
   file: string;
@@ -40,6 +47,8 @@ export interface ReportOptions {
   metrics: Readonly<Record<string, number>>;
   /** Lines shown under the title (settings, timings, ...). */
   notes?: readonly string[];
+  /** More tables, shown after the metrics in the given order. */
+  tables?: readonly ReportTable[];
   /** Name of the per-item score. Default "score". */
   scoreLabel?: string;
   /** Displayed width of each image in CSS pixels. Default 192 (three times a 64-pixel scene). */
@@ -118,6 +127,7 @@ const STYLE = `
   table.metrics { border-collapse: collapse; margin: 0 0 2em; }
   table.metrics th, table.metrics td { border: 1px solid #ccc; padding: .3em .8em; text-align: left; }
   table.metrics td.value { text-align: right; font-variant-numeric: tabular-nums; }
+  table.metrics caption { text-align: left; font-weight: 600; padding: 0 0 .3em; }
   .items { display: grid; grid-template-columns: repeat(auto-fill, minmax(var(--card), 1fr)); gap: 1.2em; }
   figure.item { margin: 0; padding: .8em; background: #fff; border: 1px solid #ddd; border-radius: 6px; }
   figure.item img { display: block; height: auto; image-rendering: crisp-edges; image-rendering: pixelated; border: 1px solid #bbb; }
@@ -148,6 +158,12 @@ function renderHtml(opts: ReportOptions, images: ReadonlyMap<string, Embedded>):
   if (metrics.length > 0) {
     parts.push('<table class="metrics">\n<thead><tr><th>Metric</th><th>Value</th></tr></thead>\n<tbody>\n');
     for (const [name, value] of metrics) parts.push(`<tr><td>${escapeHtml(name)}</td><td class="value">${escapeHtml(formatNumber(value))}</td></tr>\n`);
+    parts.push('</tbody>\n</table>\n');
+  }
+  for (const t of opts.tables ?? []) {
+    const cell = (v: string | number): string => (typeof v === 'number' ? `<td class="value">${escapeHtml(formatNumber(v))}</td>` : `<td>${escapeHtml(v)}</td>`);
+    parts.push(`<table class="metrics">\n<caption>${escapeHtml(t.caption)}</caption>\n<thead><tr>${t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead>\n<tbody>\n`);
+    for (const row of t.rows) parts.push(`<tr>${row.map(cell).join('')}</tr>\n`);
     parts.push('</tbody>\n</table>\n');
   }
   parts.push(`<section class="items">\n`);
