@@ -5,19 +5,11 @@
  * that serves the trained model and the page to open.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { runDemo, DEMO_DEFAULTS, type DemoBackbone } from '../demo/run';
+import { runDemo, DEMO_DEFAULTS, type DemoBackbone, type DemoOptions } from '../demo/run';
 import { commandFailed, processIO, type CommandIO } from './io';
 
-export interface DemoCommandOptions {
-  out: string;
-  images?: number;
-  heldOut?: number;
-  unseen?: number;
-  epochs?: number;
-  backbone?: DemoBackbone;
-  pretrainEpochs?: number;
-  quiet?: boolean;
-}
+/** The demo's options; its log lines go to the command's output. */
+export type DemoCommandOptions = Omit<DemoOptions, 'log'>;
 
 /** Quotes a path for a shell command line when it needs it. */
 function shellWord(word: string): string {
