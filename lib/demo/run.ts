@@ -87,11 +87,11 @@ export interface DemoResult {
 export const DEMO_DEFAULTS = Object.freeze({
   images: 6000,
   heldOut: 200,
-  epochs: 6,
+  epochs: 3,
   seed: 0,
   size: 64,
   backbone: 'pretrained' as DemoBackbone,
-  pretrainEpochs: 3,
+  pretrainEpochs: 6,
 });
 
 /** The targets: BLEU-4 and exact captions over the held-out scenes, and exact captions of the unseen ones. */
