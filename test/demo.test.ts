@@ -10,6 +10,9 @@ import * as path from 'path';
 import { runDemoCommand } from '../lib/commands/demo';
 import { DEMO_TARGETS, type DemoSummary } from '../lib/demo/run';
 import { Captioner } from '../lib/captioner';
+import { augmentation, CHANNEL_ORDERS } from '../lib/demo/pretrain';
+import { PALETTE, WITHHELD_KINDS, sampleScene } from '../lib/demo/scene-layout';
+import { mulberry32 } from '../lib/util/random';
 
 let tmp: string;
 
@@ -121,5 +124,39 @@ describe('failures', () => {
     expect(await runDemoCommand({ out, images: 50, heldOut: 10, quiet: true }, io)).toBe(1);
     expect(io.stderr).toMatch(/^torchcap demo: .*data/);
     expect(fs.existsSync(path.join(out, 'summary.json'))).toBe(false);
+  });
+});
+
+describe('the pretraining augmentation', () => {
+  const rgb = (hex: string) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+
+  test('no mirrored or recoloured view of a training scene looks like a withheld kind; most scenes get recoloured views', () => {
+    const rng = mulberry32(7);
+    let recoloured = 0;
+    let views = 0;
+    for (let i = 0; i < 2000; i++) {
+      const { objects } = sampleScene(0, i, { objectsPerScene: [1, 3], withheld: WITHHELD_KINDS, show: 'seen' });
+      const view = augmentation(objects, WITHHELD_KINDS, rng);
+      views++;
+      if (view.order === 0) continue;
+      recoloured++;
+      for (const o of objects) {
+        const shown = CHANNEL_ORDERS[view.order].map((c) => rgb(PALETTE[o.color])[c]);
+        for (const w of WITHHELD_KINDS.filter((k) => k.shape === o.shape && k.size === o.size)) {
+          // Every channel of a withheld kind's colour stays more than 64 levels from the recoloured object, in one channel at least.
+          expect(Math.max(...rgb(PALETTE[w.color]).map((v, c) => Math.abs(v - shown[c])))).toBeGreaterThan(64);
+        }
+      }
+    }
+    expect(recoloured / views).toBeGreaterThan(0.4);
+  });
+
+  test('a large red circle is never turned blue-ish (a large blue circle is withheld)', () => {
+    const rng = mulberry32(1);
+    const redCircle = [{ color: 'red', shape: 'circle', size: 'large', position: 'middle', cx: 32, cy: 32, radius: 9.6 }] as const;
+    const blueish = CHANNEL_ORDERS.findIndex((o) => o.join() === '2,1,0');
+    const orders = new Set(Array.from({ length: 500 }, () => augmentation(redCircle, WITHHELD_KINDS, rng).order));
+    expect(orders.has(blueish)).toBe(false);
+    expect(orders.size).toBeGreaterThan(2);
   });
 });
