@@ -106,6 +106,7 @@ describe('failures', () => {
     for (const [opts, message] of [
       [{ backbone: 'imagenet' }, /backbone/],
       [{ pretrainEpochs: 0 }, /pretrainEpochs/],
+      [{ augment: 'yes' }, /augment/],
     ] as const) {
       const io = capture();
       expect(await runDemoCommand({ out, ...(opts as object) }, io)).toBe(1);

@@ -44,6 +44,8 @@ interface DemoArgv {
   epochs: number;
   backbone: DemoBackbone;
   'pretrain-epochs': number;
+  augment: boolean;
+  seed: number;
   quiet: boolean;
 }
 
@@ -63,6 +65,8 @@ export const demoCommand: CommandModule<object, DemoArgv> = {
         describe: 'pretrained: pretrain the ResNet on the training scenes, then freeze it; random: freeze it as initialised (shapes come out wrong)',
       })
       .option('pretrain-epochs', { type: 'number', default: DEMO_DEFAULTS.pretrainEpochs, describe: 'epochs of the backbone pretraining' })
+      .option('augment', { type: 'boolean', default: DEMO_DEFAULTS.augment, describe: 'mirror and recolour the scenes while pretraining (--no-augment: as drawn)' })
+      .option('seed', { type: 'number', default: DEMO_DEFAULTS.seed, describe: 'seed of the scenes, the pretraining and the training' })
       .option('quiet', { type: 'boolean', default: false, describe: 'no per-step log lines' }),
   handler: async (argv) => {
     process.exitCode = await runDemoCommand({ ...argv, heldOut: argv['held-out'], pretrainEpochs: argv['pretrain-epochs'] });

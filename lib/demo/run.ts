@@ -27,7 +27,7 @@ import { Captioner } from '../captioner';
 import { readCaptions } from '../data/datasets';
 import { evaluateCaptionsSync } from '../evaluate';
 import { writeFileAtomic } from '../util/files';
-import { checkChoice, positiveInt } from '../util/checks';
+import { checkChoice, expected, positiveInt } from '../util/checks';
 
 export type DemoBackbone = 'pretrained' | 'random';
 
@@ -127,6 +127,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const o = { ...DEMO_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof DEMO_DEFAULTS & DemoOptions;
   checkChoice(o.backbone, 'backbone', ['pretrained', 'random'] as const);
   positiveInt(o.pretrainEpochs, 'pretrainEpochs');
+  if (typeof o.augment !== 'boolean') expected('a boolean', 'augment', o.augment);
   const started = Date.now();
   const seconds = { total: 0, data: 0, pretrain: 0, train: 0, caption: 0 };
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
@@ -228,6 +229,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     size: o.size,
     backbone: `resnet18, ${backboneWords}`,
     pretrainEpochs: pretrained ? o.pretrainEpochs : 0,
+    augment: pretrained ? o.augment : false,
     epochs: o.epochs,
     seed: o.seed,
   };
@@ -240,7 +242,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const summary: DemoSummary = { demo: 'torchcap', version: 1, settings, metrics, scenes, targets: tgts, met: tgts.every((t) => t.met), files, seconds };
 
   const pretrainNote = pretrained
-    ? `backbone pretrained for ${o.pretrainEpochs} epochs on the training scenes (the book's ImageNet weights cannot be downloaded here) in ${seconds.pretrain.toFixed(0)} s, then frozen`
+    ? `backbone pretrained for ${o.pretrainEpochs} epochs on the training scenes${o.augment ? ' (mirrored and recoloured at random)' : ''} (the book's ImageNet weights cannot be downloaded here) in ${seconds.pretrain.toFixed(0)} s, then frozen`
     : 'backbone frozen with random weights (no pretraining)';
   await writeReport({
     file: report,
