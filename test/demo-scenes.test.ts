@@ -13,7 +13,7 @@ import { tokenizeCaptions } from '../lib/evaluate/ptb-tokenizer';
 import { escapeHtml, imageMimeType, writeReport } from '../lib/demo/report';
 import {
   BACKGROUND, CAPTIONS_PER_IMAGE, COLORS, type GeneratedScenes, PALETTE, RADIUS, SHAPES, type SceneObject, type ScenesFile,
-  SceneOptionsError, describeScene, generateScenes, makeScene, mulberry32, readScenesFile, sampleScene, sceneReferences,
+  SceneOptionsError, WITHHELD_KINDS, describeScene, generateScenes, makeScene, mulberry32, readScenesFile, sampleScene, sceneReferences,
 } from '../lib/demo/scenes';
 
 interface Coco {
@@ -96,13 +96,16 @@ describe('generateScenes', () => {
     const differing = other.annotations.filter((ann, i) => ann.caption !== train.annotations[i].caption).length;
     expect(differing).toBeGreaterThan(train.annotations.length / 2);
 
-    // A scene depends on the seed and its index only: a longer set extends a shorter one.
-    expect(makeScene(7, 5).references).toEqual(train.annotations.filter((x) => x.image_id === 6).map((x) => x.caption));
-    expect(sampleScene(7, 5).objects).toEqual(scenes.scenes[5].objects);
+    // A scene depends on the seed, its index and whether it may show a withheld kind only: a longer set extends a shorter one.
+    const seen = { withheld: WITHHELD_KINDS, show: 'seen' } as const;
+    expect(makeScene(7, 5, seen).references).toEqual(train.annotations.filter((x) => x.image_id === 6).map((x) => x.caption));
+    expect(sampleScene(7, 5, seen).objects).toEqual(scenes.scenes[5].objects);
+    const lastUnseen = scenes.scenes.filter((x) => x.unseen).pop()!;
+    expect(sampleScene(7, lastUnseen.id - 1, { withheld: WITHHELD_KINDS, show: 'unseen' }).objects).toEqual(lastUnseen.objects);
   });
 
   test('counts', () => {
-    expect(a.counts).toEqual({ images: COUNT, train: COUNT - HELD_OUT, test: HELD_OUT, captions: COUNT * 5, byObjects: expect.any(Object) });
+    expect(a.counts).toEqual({ images: COUNT, train: COUNT - HELD_OUT, test: HELD_OUT, unseen: Math.round(0.3 * HELD_OUT), captions: COUNT * 5, byObjects: expect.any(Object) });
     expect(train.images).toHaveLength(COUNT - HELD_OUT);
     expect(held.images).toHaveLength(HELD_OUT);
     expect(train.annotations).toHaveLength((COUNT - HELD_OUT) * 5);
@@ -152,6 +155,51 @@ describe('generateScenes', () => {
       expect(img.id).toBeGreaterThan(COUNT - HELD_OUT);
     }
     for (const s of scenes.scenes) expect(s.split).toBe(s.id > COUNT - HELD_OUT ? 'test' : 'train');
+  });
+
+  test('no training scene shows a withheld kind; the unseen held-out scenes each show one, spread over the split', () => {
+    const withheld = new Set(WITHHELD_KINDS.map(kindOf));
+    expect(withheld.size).toBe(6);
+    // Every colour, shape and size is still seen in training: each is withheld in some kinds only.
+    for (const c of COLORS) expect(WITHHELD_KINDS.filter((k) => k.color === c)).toHaveLength(1);
+    expect(scenes.settings.withheld).toEqual(WITHHELD_KINDS);
+    const shows = (s: ScenesFile['scenes'][number]): boolean => s.objects.some((o) => withheld.has(kindOf(o)));
+    const trainScenes = scenes.scenes.filter((s) => s.split === 'train');
+    const heldScenes = scenes.scenes.filter((s) => s.split === 'test');
+    for (const s of trainScenes) {
+      expect(shows(s)).toBe(false);
+      expect(s.unseen).toBe(false);
+    }
+    for (const s of heldScenes) expect(s.unseen).toBe(shows(s));
+    const unseenAt = heldScenes.flatMap((s, j) => (s.unseen ? [j] : []));
+    expect(unseenAt).toHaveLength(a.counts.unseen);
+    // Spread evenly: never two unseen scenes next to each other at 30%.
+    for (let k = 1; k < unseenAt.length; k++) expect(unseenAt[k] - unseenAt[k - 1]).toBeGreaterThan(1);
+    // And no word of a training caption names a withheld kind.
+    for (const ann of train.annotations) for (const named of objectsNamed(ann.caption)) expect(withheld.has(named)).toBe(false);
+  });
+
+  test('a larger set of unseen scenes: each shows a withheld kind at a random place, the rest drawn from all kinds', async () => {
+    const r = await generateScenes({ outDir: path.join(tmp, 'unseen'), count: 300, heldOut: 200, unseen: 150, seed: 2 });
+    const sc = await readScenesFile(r.scenes);
+    const held = sc.scenes.filter((s) => s.split === 'test');
+    expect(held.filter((s) => s.unseen)).toHaveLength(150);
+    const places = new Set<number>();
+    const kinds = new Set<string>();
+    for (const s of held.filter((x) => x.unseen)) {
+      s.objects.forEach((o, j) => {
+        if (WITHHELD_KINDS.some((w) => kindOf(w as SceneObject) === kindOf(o))) {
+          places.add(j);
+          kinds.add(kindOf(o));
+        }
+      });
+    }
+    expect([...places].sort()).toEqual([0, 1]);
+    expect(kinds.size).toBe(WITHHELD_KINDS.length);
+    // Seen and unseen scenes keep the usual mix of one and two objects.
+    const two = held.filter((s) => s.unseen && s.objects.length === 2).length;
+    expect(two).toBeGreaterThan(40);
+    expect(two).toBeLessThan(110);
   });
 
   test('every image exists, is size x size JPEG, and nothing else is in the folder', async () => {
@@ -324,6 +372,10 @@ describe('scene options', () => {
     await expect(generateScenes({ outDir: out, count: 10, objectsPerScene: [0, 2] })).rejects.toThrow(/objectsPerScene/);
     await expect(generateScenes({ outDir: out, count: 10, objectsPerScene: [2, 4] })).rejects.toThrow(/objectsPerScene/);
     await expect(generateScenes({ outDir: out, count: 10, seed: -1 })).rejects.toThrow(/seed/);
+    await expect(generateScenes({ outDir: out, count: 10, heldOut: 4, unseen: 5 })).rejects.toThrow(/unseen must be an integer from 0 to heldOut \(4\), got 5/);
+    await expect(generateScenes({ outDir: out, count: 10, heldOut: 4, unseen: 2, withheld: [] })).rejects.toThrow(/unseen scenes need withheld kinds/);
+    await expect(generateScenes({ outDir: out, count: 10, withheld: [{ size: 'huge', color: 'red', shape: 'circle' } as never] })).rejects.toThrow(/withheld kinds must name a size/);
+    await expect(generateScenes({ outDir: out, count: 10, withheld: [WITHHELD_KINDS[0], WITHHELD_KINDS[0]] })).rejects.toThrow(/withheld twice/);
     expect(fs.existsSync(out)).toBe(false);
   });
 });

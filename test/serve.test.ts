@@ -264,7 +264,7 @@ describe('bad input: 4xx with a JSON error naming the problem', () => {
     const s = await serve();
     const r = await request(`${s.url}/captions`, { method: 'GET' });
     expect(r.status).toBe(404);
-    expect(r.json.error).toMatch(/no route GET \/captions: use POST \/caption or GET \/healthz/);
+    expect(r.json.error).toMatch(/no route GET \/captions: use POST \/caption, GET \/healthz, or GET \/ \(a page to caption an image\)/);
     expect((await request(`${s.url}/caption`, { method: 'GET' })).status).toBe(404);
   });
 });

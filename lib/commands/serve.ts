@@ -6,6 +6,8 @@
  *
  *   curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' http://127.0.0.1:8080/caption
  *   curl -F image=@photo.jpg http://127.0.0.1:8080/caption
+ *   curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' 'http://127.0.0.1:8080/caption?beam=3'
+ *   open http://127.0.0.1:8080/ in a browser: pick or drop an image, see its caption
  *
  * Listens on 127.0.0.1 unless --host says otherwise. SIGTERM or SIGINT stops accepting
  * connections, finishes the requests in flight and exits 0; a second signal exits at once.
@@ -64,7 +66,7 @@ export async function startServe(opts: ServeCommandOptions, io: CommandIO = proc
     const m = server.captioner;
     io.out(
       `torchcap serve: listening on ${server.url} (resnet${m.encoder.resnet.depth}, ${m.vocab.size} words, ` +
-        `${m.imageSize}px images, beam ${opts.beam ?? SERVE_DEFAULTS.beam}); POST /caption, GET /healthz\n`,
+        `${m.imageSize}px images, beam ${opts.beam ?? SERVE_DEFAULTS.beam}); POST /caption, GET /healthz; open ${server.url}/ to caption an image in a browser\n`,
     );
     return server;
   } catch (e) {
@@ -124,7 +126,7 @@ interface ServeArgv {
 
 export const serveCommand: CommandModule<object, ServeArgv> = {
   command: 'serve',
-  describe: 'Serve captions over HTTP: POST /caption (an image as the body or one multipart file) -> {"caption"}, GET /healthz',
+  describe: 'Serve captions over HTTP: POST /caption[?beam=K] (an image as the body or one multipart file) -> {"caption"}, GET /healthz, and GET /, a page to caption an image',
   builder: (y: Argv<object>): Argv<ServeArgv> =>
     (y as Argv<object>)
       .option('port', { type: 'number', default: 8080, describe: 'port to listen on (0: any free port)' })

@@ -1,5 +1,5 @@
 /** The captions of a demo scene: the canonical description and its paraphrased references. */
-import { CAPTIONS_PER_IMAGE, DEFAULT_CANONICAL_REFERENCES, SceneOptionsError, type Position, type SceneObject, type SizeName } from './scene-layout';
+import { CAPTIONS_PER_IMAGE, DEFAULT_CANONICAL_REFERENCES, SceneOptionsError, type ObjectKind, type Position, type SceneObject, type SizeName } from './scene-layout';
 
 // ---------------------------------------------------------------------------------------------
 // Captions
@@ -11,6 +11,11 @@ const POSITION_PARAPHRASE: Readonly<Record<Position, string>> = { left: 'on the 
 /** "a", or "an" before a vowel sound (none of the default words needs it). */
 function article(word: string): string {
   return /^[aeiou]/.test(word) ? 'an' : 'a';
+}
+
+/** "large red cross": an object kind in words. */
+export function describeObjectKind(kind: ObjectKind): string {
+  return `${kind.size} ${kind.color} ${kind.shape}`;
 }
 
 function nounPhrase(o: SceneObject, synonyms = false): string {

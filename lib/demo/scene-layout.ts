@@ -42,7 +42,29 @@ export const CAPTIONS_PER_IMAGE = 5;
 export const DEFAULT_CANONICAL_REFERENCES = 3;
 
 export const GENERATOR = 'torchcap-scenes';
-export const GENERATOR_VERSION = 1;
+/** 2: training scenes never show a withheld kind; the held-out split mixes seen and unseen scenes. */
+export const GENERATOR_VERSION = 2;
+
+/** What an object is, apart from where: its size, colour and shape. */
+export type ObjectKind = Pick<SceneObject, 'size' | 'color' | 'shape'>;
+
+/**
+ * Object kinds that no training scene shows: each colour once, each shape and size at least once
+ * (6 of the 48 kinds). Every word pair of their captions occurs in training ("large red" with other
+ * shapes, "red cross" when small, other large crosses): a held-out scene with one of them tests
+ * whether the model composes what it learnt separately.
+ */
+export const WITHHELD_KINDS: readonly ObjectKind[] = Object.freeze([
+  { size: 'large', color: 'red', shape: 'cross' },
+  { size: 'small', color: 'green', shape: 'triangle' },
+  { size: 'large', color: 'blue', shape: 'circle' },
+  { size: 'small', color: 'yellow', shape: 'square' },
+  { size: 'large', color: 'white', shape: 'triangle' },
+  { size: 'small', color: 'black', shape: 'cross' },
+] as const);
+
+/** Share of the held-out scenes that show a withheld kind, by default. */
+export const DEFAULT_UNSEEN_SHARE = 0.3;
 
 export interface SceneObject {
   color: ColorName;
@@ -72,6 +94,8 @@ export interface Scene {
   width: number;
   height: number;
   split: 'train' | 'test';
+  /** Whether it shows a withheld kind (only held-out scenes do). */
+  unseen: boolean;
   /** Left to right when `positions` is on; otherwise in caption order. */
   objects: SceneObject[];
   /** The canonical caption (lower case, no period). */
@@ -97,6 +121,13 @@ export interface GenerateScenesOptions extends SceneOptions {
   jpegQuality?: number;
   /** How many of the five references are the canonical caption, 1..5. Default 3. */
   canonicalReferences?: number;
+  /** Object kinds no training scene shows. Default {@link WITHHELD_KINDS}; [] withholds nothing. */
+  withheld?: readonly ObjectKind[];
+  /**
+   * Held-out scenes that show at least one withheld kind ("unseen"); the others show none, as the
+   * training scenes. Default 30% of `heldOut` (rounded), 0 when nothing is withheld.
+   */
+  unseen?: number;
 }
 
 export interface GeneratedScenes {
@@ -112,6 +143,8 @@ export interface GeneratedScenes {
     images: number;
     train: number;
     test: number;
+    /** Held-out scenes that show a withheld kind. */
+    unseen: number;
     captions: number;
     /** Images by number of objects. */
     byObjects: Record<number, number>;
@@ -171,8 +204,29 @@ export function checkSceneOptions(opts: SceneOptions): { size: number; min: numb
 
 const SIZE_ORDER: Readonly<Record<SizeName, number>> = { large: 0, small: 1 };
 
-function sameKind(a: Pick<SceneObject, 'color' | 'shape' | 'size'>, b: Pick<SceneObject, 'color' | 'shape' | 'size'>): boolean {
+export function sameKind(a: ObjectKind, b: ObjectKind): boolean {
   return a.color === b.color && a.shape === b.shape && a.size === b.size;
+}
+
+/** Whether `kind` is one of `withheld`. */
+export function isWithheld(kind: ObjectKind, withheld: readonly ObjectKind[]): boolean {
+  return withheld.some((w) => sameKind(w, kind));
+}
+
+/** Checks a list of withheld kinds: known words, no repeats, and at least one kind left to train on. */
+export function checkWithheld(withheld: unknown): readonly ObjectKind[] {
+  if (!Array.isArray(withheld)) throw new SceneOptionsError('withheld must be an array of { size, color, shape }');
+  const seen: ObjectKind[] = [];
+  for (const w of withheld as ObjectKind[]) {
+    if (!w || !SIZES.includes(w.size) || !COLORS.includes(w.color) || !SHAPES.includes(w.shape)) {
+      throw new SceneOptionsError(`withheld kinds must name a size (${SIZES.join(', ')}), a colour (${COLORS.join(', ')}) and a shape (${SHAPES.join(', ')}), got ${JSON.stringify(w)}`);
+    }
+    if (isWithheld(w, seen)) throw new SceneOptionsError(`${w.size} ${w.color} ${w.shape} is withheld twice`);
+    seen.push(w);
+  }
+  // Three distinct kinds must remain for a three-object training scene.
+  if (SIZES.length * COLORS.length * SHAPES.length - seen.length < 3) throw new SceneOptionsError('withheld leaves too few kinds to draw training scenes from');
+  return seen;
 }
 
 /**
@@ -203,15 +257,32 @@ function placeRow(rng: () => number, r: readonly number[], size: number): number
   return offsets.map((o) => o + free / 2);
 }
 
-/** Samples the objects of scene `index` of the set with `seed`, and the generator state after it. */
-export function sampleScene(seed: number, index: number, opts: SceneOptions = {}): { objects: SceneObject[]; rng: () => number } {
+/** Which kinds a sampled scene may show: none of `withheld` ('seen'), or at least one of them ('unseen'). */
+export interface SceneKinds {
+  withheld?: readonly ObjectKind[];
+  show?: 'seen' | 'unseen';
+}
+
+/**
+ * Samples the objects of scene `index` of the set with `seed`, and the generator state after it.
+ * With `withheld`, a 'seen' scene draws its kinds from the others only; an 'unseen' scene puts a
+ * withheld kind at a random one of its places and draws the rest from all kinds.
+ */
+export function sampleScene(seed: number, index: number, opts: SceneOptions & SceneKinds = {}): { objects: SceneObject[]; rng: () => number } {
   const { size, min, max, positions } = checkSceneOptions(opts);
+  const withheld = opts.withheld ?? [];
+  if (opts.show === 'unseen' && withheld.length === 0) throw new SceneOptionsError('an unseen scene needs withheld kinds');
   const rng = mulberry32(sceneSeed(seed, index));
   const k = min + Math.floor(rng() * (max - min + 1));
-  const kinds: Pick<SceneObject, 'color' | 'shape' | 'size'>[] = [];
+  const kinds: ObjectKind[] = [];
+  const forced = opts.show === 'unseen' ? Math.floor(rng() * k) : -1;
   while (kinds.length < k) {
-    const kind = { color: pick(rng, COLORS), shape: pick(rng, SHAPES), size: pick(rng, SIZES) };
-    if (!kinds.some((o) => sameKind(o, kind))) kinds.push(kind);
+    // (An earlier place may already show a withheld kind; then the forced place is drawn freely.)
+    const force = kinds.length === forced && !kinds.some((o) => isWithheld(o, withheld));
+    const kind: ObjectKind = force ? pick(rng, withheld) : { color: pick(rng, COLORS), shape: pick(rng, SHAPES), size: pick(rng, SIZES) };
+    if (kinds.some((o) => sameKind(o, kind))) continue;
+    if (opts.show === 'seen' && isWithheld(kind, withheld)) continue;
+    kinds.push(kind);
   }
   const scale = k === 3 ? THREE_OBJECT_SCALE : 1;
   const radii = kinds.map((o) => RADIUS[o.size] * scale * size);

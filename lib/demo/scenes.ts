@@ -19,8 +19,13 @@
  *   whose n-grams are all found, unclipped, in those three references; the closest reference length
  *   is its own, so no brevity penalty applies either. A perfect model scores BLEU-4 = 1.
  * - Variety across images comes from the scene: 144 single-object scenes and 2,256 ordered pairs
- *   of distinct objects (times vertical and horizontal jitter), so held-out images mostly show
- *   combinations whose exact caption was seen rarely or never.
+ *   of distinct objects (times vertical and horizontal jitter). Most of them occur in a training
+ *   set of a few thousand scenes, so a held-out scene drawn like the training ones mostly has a
+ *   caption seen in training.
+ * - Combinations never seen in training: a fixed list of object kinds (size, colour and shape;
+ *   `WITHHELD_KINDS`, e.g. "large red cross") appears in no training scene. The held-out split
+ *   mixes scenes drawn as the training ones ("seen") with scenes that show at least one withheld
+ *   kind ("unseen", 30% by default, spread evenly over the split), so the two can be scored apart.
  *
  * `positions: false` drops the position words (objects are then named largest first, then in
  * colour and shape order), for an encoder that pools away where things are.
@@ -35,7 +40,8 @@
  *   `file_name`, `width`, `height`, `annotations` with `id`, `image_id`, `caption`); the held-out
  *   test split is the last `heldOut` ids;
  * - `scenes.json`: what each image shows (objects with colour, shape, size, position and pixel
- *   geometry), its canonical caption, the options and the palette.
+ *   geometry), whether it is unseen, its canonical caption, the options (the withheld kinds
+ *   among them) and the palette.
  * The JSON files are written atomically, `scenes.json` last; stale `scene-*` images of an earlier,
  * larger run in the same folder are removed.
  */
@@ -47,16 +53,21 @@ import {
   BACKGROUND,
   CAPTIONS_PER_IMAGE,
   DEFAULT_CANONICAL_REFERENCES,
+  DEFAULT_UNSEEN_SHARE,
   GENERATOR,
   GENERATOR_VERSION,
   PALETTE,
   SceneOptionsError,
+  WITHHELD_KINDS,
   checkSceneOptions,
+  checkWithheld,
+  isWithheld,
   sampleScene,
   type ColorName,
   type GenerateScenesOptions,
   type GeneratedScenes,
   type Scene,
+  type SceneKinds,
   type SceneObject,
   type SceneOptions,
 } from './scene-layout';
@@ -66,6 +77,7 @@ import { renderScene } from './scene-render';
 export * from './scene-layout';
 export * from './scene-captions';
 export * from './scene-render';
+export * from './scene-score';
 export { mulberry32 } from '../util/random';
 
 // ---------------------------------------------------------------------------------------------
@@ -78,8 +90,12 @@ export function sceneFileName(id: number, format: 'jpeg' | 'png' = 'jpeg'): stri
 
 const SCENE_FILE = /^scene-\d{6,}\.(jpg|png)$/;
 
-/** Describes scene `index` (0-based; its image id is index + 1) without rendering it. */
-export function makeScene(seed: number, index: number, opts: SceneOptions & { format?: 'jpeg' | 'png'; canonicalReferences?: number; split?: 'train' | 'test' } = {}): Scene {
+/**
+ * Describes scene `index` (0-based; its image id is index + 1) without rendering it. With
+ * `withheld`, `show` says whether it avoids those kinds ('seen', as every training scene) or shows
+ * one ('unseen').
+ */
+export function makeScene(seed: number, index: number, opts: SceneOptions & SceneKinds & { format?: 'jpeg' | 'png'; canonicalReferences?: number; split?: 'train' | 'test' } = {}): Scene {
   const { objects, rng } = sampleScene(seed, index, opts);
   const size = opts.size ?? 64;
   const positions = opts.positions ?? true;
@@ -89,6 +105,7 @@ export function makeScene(seed: number, index: number, opts: SceneOptions & { fo
     width: size,
     height: size,
     split: opts.split ?? 'train',
+    unseen: objects.some((o) => isWithheld(o, opts.withheld ?? [])),
     objects,
     caption: describeScene(objects, { positions }),
     references: sceneReferences(objects, rng, { positions, canonical: opts.canonicalReferences }),
@@ -118,6 +135,11 @@ async function runPool<T>(items: readonly T[], concurrency: number, work: (item:
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
 }
 
+/** Whether item `j` of `total` is one of `chosen` spread evenly over them (Bresenham's rule). */
+function spreadEvenly(j: number, chosen: number, total: number): boolean {
+  return Math.floor(((j + 1) * chosen) / total) > Math.floor((j * chosen) / total);
+}
+
 /**
  * Generates the set into `outDir` (see the module comment for what is written) and returns where
  * the files are. Deterministic for the options: the same options give byte-identical files.
@@ -137,6 +159,10 @@ export async function generateScenes(options: GenerateScenesOptions): Promise<Ge
   const jpegQuality = options.jpegQuality ?? 90;
   if (!Number.isInteger(jpegQuality) || jpegQuality < 1 || jpegQuality > 100) throw new SceneOptionsError(`jpegQuality must be an integer from 1 to 100, got ${String(jpegQuality)}`);
   const canonicalReferences = options.canonicalReferences ?? DEFAULT_CANONICAL_REFERENCES;
+  const withheld = checkWithheld(options.withheld ?? WITHHELD_KINDS);
+  const unseen = options.unseen ?? (withheld.length ? Math.round(DEFAULT_UNSEEN_SHARE * heldOut) : 0);
+  if (!Number.isInteger(unseen) || unseen < 0 || unseen > heldOut) throw new SceneOptionsError(`unseen must be an integer from 0 to heldOut (${heldOut}), got ${String(unseen)}`);
+  if (unseen > 0 && withheld.length === 0) throw new SceneOptionsError('unseen scenes need withheld kinds');
   const concurrency = options.concurrency ?? 4 * os.availableParallelism();
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new SceneOptionsError(`concurrency must be a positive integer, got ${String(concurrency)}`);
 
@@ -145,8 +171,11 @@ export async function generateScenes(options: GenerateScenesOptions): Promise<Ge
   await fs.promises.mkdir(imageDir, { recursive: true });
 
   const scenes: Scene[] = [];
+  const firstTest = count - heldOut;
   for (let i = 0; i < count; i++) {
-    scenes.push(makeScene(seed, i, { size, objectsPerScene: [min, max], positions, format, canonicalReferences, split: i >= count - heldOut ? 'test' : 'train' }));
+    const split = i >= firstTest ? 'test' : 'train';
+    const show = split === 'test' && spreadEvenly(i - firstTest, unseen, heldOut) ? 'unseen' : 'seen';
+    scenes.push(makeScene(seed, i, { size, objectsPerScene: [min, max], positions, format, canonicalReferences, split, withheld, show }));
   }
 
   // Images: each written under a hidden name and renamed, so no half file ever has a final name.
@@ -162,7 +191,7 @@ export async function generateScenes(options: GenerateScenesOptions): Promise<Ge
     if (SCENE_FILE.test(name) && !keep.has(name)) await fs.promises.unlink(path.join(imageDir, name)).catch(() => undefined);
   }
 
-  const settings = { seed, count, heldOut, size, objectsPerScene: [min, max], positions, format, jpegQuality, canonicalReferences };
+  const settings = { seed, count, heldOut, unseen, size, objectsPerScene: [min, max], positions, format, jpegQuality, canonicalReferences, withheld };
   const info = (split: string): Record<string, unknown> => ({
     description: `torchcap synthetic shapes, ${split} split`,
     version: String(GENERATOR_VERSION),
@@ -182,7 +211,7 @@ export async function generateScenes(options: GenerateScenesOptions): Promise<Ge
     version: GENERATOR_VERSION,
     settings,
     palette: { ...PALETTE, background: BACKGROUND },
-    scenes: scenes.map((s) => ({ id: s.id, file_name: s.file_name, split: s.split, caption: s.caption, objects: s.objects })),
+    scenes: scenes.map((s) => ({ id: s.id, file_name: s.file_name, split: s.split, unseen: s.unseen, caption: s.caption, objects: s.objects })),
   };
   await writeFileAtomic(scenesFile, `${JSON.stringify(sidecar)}\n`);
 
@@ -193,7 +222,7 @@ export async function generateScenes(options: GenerateScenesOptions): Promise<Ge
     test: testFile,
     images: imageDir,
     scenes: scenesFile,
-    counts: { images: count, train: train.length, test: test.length, captions: count * CAPTIONS_PER_IMAGE, byObjects },
+    counts: { images: count, train: train.length, test: test.length, unseen, captions: count * CAPTIONS_PER_IMAGE, byObjects },
     seconds: Number(process.hrtime.bigint() - started) / 1e9,
   };
 }
@@ -204,7 +233,7 @@ export interface ScenesFile {
   version: number;
   settings: Record<string, unknown>;
   palette: Record<ColorName | 'background', string>;
-  scenes: { id: number; file_name: string; split: 'train' | 'test'; caption: string; objects: SceneObject[] }[];
+  scenes: { id: number; file_name: string; split: 'train' | 'test'; unseen: boolean; caption: string; objects: SceneObject[] }[];
 }
 
 /** Reads a `scenes.json` written by {@link generateScenes}. */

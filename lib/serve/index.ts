@@ -4,11 +4,14 @@
  *   const server = await createCaptionServer({ encoder, decoder, vocab, port: 8080 });
  *   // POST /caption  (body: the image, Content-Type image/* or application/octet-stream,
  *   //                 or multipart/form-data with one file field)  -> {"caption": "..."}
+ *   //      ?beam=K    this image with beam width K (1: greedy; default the server's `beam`)
  *   // GET  /healthz  -> {"ok": true, "queue": 0, "inFlight": 0, "model": {...}}
+ *   // GET  /         a page to pick or drop an image and see its caption (page.ts)
  *   await server.close();   // stops accepting, finishes the requests in flight
  *
  * Built on fastify. What it refuses, and how:
- *  - 400: an empty body, a multipart body that is malformed or holds no file or more than one;
+ *  - 400: an empty body, a multipart body that is malformed or holds no file or more than one, a
+ *    `beam` that is not an integer from 1 to 20;
  *  - 413: a body over `maxBodyBytes`, or an image whose header declares more than `maxPixels`
  *    pixels. The pixel count is read from the header (sharp's metadata) before anything is
  *    decoded, so a small file that would decompress to gigabytes (a decompression bomb) costs
@@ -37,9 +40,11 @@ import { checkInt, positiveInt } from '../util/checks';
 import { HttpError, readMultipartImage, toHttpError } from './http';
 import { CaptionQueue, type CaptionService } from './queue';
 import { checkImage, imageProblem } from './image-check';
+import { MAX_REQUEST_BEAM, PAGE } from './page';
 
 export { HttpError } from './http';
 export { ACCEPTED_FORMATS } from './image-check';
+export { MAX_REQUEST_BEAM, PAGE_CSP } from './page';
 export type { CaptionService } from './queue';
 
 export const SERVE_DEFAULTS = Object.freeze({
@@ -118,6 +123,18 @@ export interface CaptionServer {
   close(): Promise<void>;
 }
 
+/** The beam width a request asks for (`?beam=K`, 1 to MAX_REQUEST_BEAM), or the server's; 400 when it is not one. */
+function beamOf(query: Record<string, unknown>, fallback: number): number {
+  const raw = query.beam;
+  if (raw === undefined) return fallback;
+  const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+  try {
+    return checkInt(value, 'beam', 1, MAX_REQUEST_BEAM);
+  } catch (e) {
+    throw new HttpError(400, (e as Error).message);
+  }
+}
+
 /** Starts the server; resolves once it listens. */
 export async function createCaptionServer(opts: CaptionServerOptions): Promise<CaptionServer> {
   const maxBodyBytes = positiveInt(opts.maxBodyBytes, 'maxBodyBytes', SERVE_DEFAULTS.maxBodyBytes);
@@ -180,7 +197,7 @@ export async function createCaptionServer(opts: CaptionServerOptions): Promise<C
     void reply.code(e.statusCode).headers(e.headers).send({ error: e.message });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}: use POST /caption or GET /healthz` });
+    void reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}: use POST /caption, GET /healthz, or GET / (a page to caption an image)` });
   });
 
   // Under overload, refuse before reading the body.
@@ -191,6 +208,8 @@ export async function createCaptionServer(opts: CaptionServerOptions): Promise<C
     }
     return undefined;
   });
+
+  app.get('/', async (_request, reply) => reply.headers(PAGE.headers).send(PAGE.html));
 
   app.get('/healthz', async () => ({
     ok: !closing,
@@ -209,6 +228,7 @@ export async function createCaptionServer(opts: CaptionServerOptions): Promise<C
   }));
 
   app.post('/caption', async (request, reply) => {
+    const requestBeam = beamOf(request.query as Record<string, unknown>, beam);
     let image: Buffer;
     if (request.isMultipart()) {
       image = await readMultipartImage(request, maxBodyBytes);
@@ -220,7 +240,7 @@ export async function createCaptionServer(opts: CaptionServerOptions): Promise<C
     }
     if (image.byteLength === 0) throw new HttpError(400, 'the image is empty (0 bytes)');
     await checkImage(image, maxPixels);
-    const { result, cancel } = queue.submit(image, requestTimeoutMs - reply.elapsedTime);
+    const { result, cancel } = queue.submit(image, requestTimeoutMs - reply.elapsedTime, requestBeam);
     // A client that goes away no longer holds a place in the queue.
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) cancel();

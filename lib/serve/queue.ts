@@ -1,6 +1,7 @@
 /**
  * The bounded queue in front of the model: images wait, and whenever the model is idle the next
- * batch (up to batchSize images) goes to one captionEach call (one encoder pass, one decoder loop).
+ * batch (up to batchSize images asking for the same beam width) goes to one captionEach call (one
+ * encoder pass, one decoder loop).
  */
 import type { CaptionOutcome } from '../sample';
 import type { Captioner } from '../captioner';
@@ -11,6 +12,7 @@ export type CaptionService = Pick<Captioner, 'captionEach' | 'batchSize' | 'imag
 
 interface Job {
   image: Buffer;
+  beam: number;
   settled: boolean;
   timer?: NodeJS.Timeout;
   resolve(outcome: CaptionOutcome): void;
@@ -19,9 +21,9 @@ interface Job {
 
 /**
  * The bounded queue in front of the model. Images wait in `waiting`; whenever the model is idle
- * the next batch (up to batchSize images) goes to one captionEach call. A request that times out
- * or whose client goes away leaves `waiting` at once; one already in a batch is counted until the
- * batch ends, because the model is still working on it.
+ * the next batch (up to batchSize images with the oldest one's beam width) goes to one captionEach
+ * call. A request that times out or whose client goes away leaves `waiting` at once; one already in
+ * a batch is counted until the batch ends, because the model is still working on it.
  */
 export class CaptionQueue {
   private waiting: Job[] = [];
@@ -58,8 +60,11 @@ export class CaptionQueue {
     });
   }
 
-  /** Queues one image; the promise settles with its outcome or a 503/504 HttpError. `cancel` drops it if it has not started. */
-  submit(image: Buffer, timeoutMs: number): { result: Promise<CaptionOutcome>; cancel(): void } {
+  /**
+   * Queues one image, to be captioned with beam width `beam` (the server's by default); the promise
+   * settles with its outcome or a 503/504 HttpError. `cancel` drops it if it has not started.
+   */
+  submit(image: Buffer, timeoutMs: number, beam = this.opts.beam): { result: Promise<CaptionOutcome>; cancel(): void } {
     if (this.full) throw this.queueFull();
     let resolve!: (o: CaptionOutcome) => void;
     let reject!: (e: Error) => void;
@@ -75,6 +80,7 @@ export class CaptionQueue {
     };
     const job: Job = {
       image,
+      beam,
       settled: false,
       resolve: (o) => settle(() => resolve(o)),
       reject: (e) => settle(() => reject(e)),
@@ -100,14 +106,18 @@ export class CaptionQueue {
 
   private pump(): void {
     if (this.running.length || !this.waiting.length) return;
-    const batch = this.waiting.splice(0, this.opts.batchSize);
+    // One call captions with one beam width: the batch is the oldest image and the next ones
+    // (in order) that ask for the same width.
+    const beam = this.waiting[0].beam;
+    const batch: Job[] = [];
+    this.waiting = this.waiting.filter((j) => (j.beam === beam && batch.length < this.opts.batchSize ? (batch.push(j), false) : true));
     this.running = batch;
     const started = performance.now();
     let call: Promise<CaptionOutcome[]>;
     try {
       call = this.captioner.captionEach(
         batch.map((j) => j.image),
-        { beam: this.opts.beam },
+        { beam },
       );
     } catch (e) {
       call = Promise.reject(e);
