@@ -17,6 +17,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { describeIf } from './support/skip';
 
+// The functions given to page.evaluate run in the page; this file is compiled without DOM types.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+declare const document: any;
+
 const CHROMIUM = process.env.TORCHCAP_CHROMIUM ?? '/usr/bin/chromium';
 const DEMO_DIR = path.join(__dirname, '..', 'torchcap-demo');
 /** Chromium's flags for a run that leaves nothing behind and calls nowhere. */
@@ -95,7 +99,7 @@ describeIf(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (install Debian'
         beam: document.getElementById('beam-caption')!.textContent,
         how: document.getElementById('beam-how')!.textContent,
         error: document.getElementById('error')!.hidden,
-        preview: (document.getElementById('preview') as HTMLImageElement).naturalWidth,
+        preview: (document.getElementById('preview') as any).naturalWidth,
       }));
       expect(shown.greedy).toBe(await apiCaption(file, 1));
       expect(shown.beam).toBe(await apiCaption(file, 3));
@@ -129,8 +133,8 @@ describeIf(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (install Debian'
     const { page, problems } = await open(`file://${path.join(demo, summary.files.report)}`);
     try {
       const r = await page.evaluate(() => {
-        const imgs = [...document.querySelectorAll('figure.item img')] as HTMLImageElement[];
-        const rows = (t: Element) => [...t.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent));
+        const imgs = [...document.querySelectorAll('figure.item img')] as any[];
+        const rows = (t: any) => [...t.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent));
         const tables = [
           ...[...document.querySelectorAll('table.metrics')].map((t) => ({ caption: '', rows: rows(t) })),
           ...[...document.querySelectorAll('section.part')].map((s) => ({ caption: s.querySelector('h2')?.textContent ?? '', rows: rows(s.querySelector('table.data')!) })),

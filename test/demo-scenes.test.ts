@@ -52,7 +52,7 @@ function objectsNamed(caption: string): string[] {
   return triples;
 }
 
-const kindOf = (o: SceneObject): string => `${o.size} ${o.color} ${o.shape}`;
+const kindOf = (o: Pick<SceneObject, 'size' | 'color' | 'shape'>): string => `${o.size} ${o.color} ${o.shape}`;
 
 /** Whether a point (relative to the centre) is inside a shape of half-extent r, as the generator draws it. */
 function inside(shape: SceneObject['shape'], dx: number, dy: number, r: number): boolean {

@@ -88,7 +88,7 @@ describe('a small demo run', () => {
 
   test('the model it names loads and captions a held-out scene; the report it names is written', async () => {
     const f = summary.files;
-    expect(fs.readFileSync(path.join(out, f.report), 'utf8')).toMatch(/<caption>Targets<\/caption>/);
+    expect(fs.readFileSync(path.join(out, f.report), 'utf8')).toMatch(/<h2>Targets<\/h2>/);
     const captioner = await Captioner.load({ encoder: path.join(out, f.encoder), decoder: path.join(out, f.decoder), vocab: path.join(out, f.vocab), imageSize: f.imageSize });
     try {
       const images = fs.readdirSync(path.join(out, 'data', 'images')).sort();
