@@ -10,7 +10,7 @@
  *    wrong: see pretrain.ts).
  * 3. Train the book's encoder and decoder with the demo's settings: the pretrained ResNet-18 at
  *    64 x 64, frozen (eval mode) and run once over the images (cached features), a smaller LSTM
- *    (64 -> 128), batch 128.
+ *    (64 -> 256), batch 128.
  * 4. Caption the held-out scenes (greedy, as the book), score them with the COCO metrics and by what
  *    a person checks (exact captions, right attributes; scene-score.ts), compare with the targets,
  *    and write `summary.json` and an HTML report with every held-out image and its caption.
@@ -185,14 +185,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     pretrained: pretrained?.file,
     cacheFeatures: true,
     embedSize: 64,
-    hiddenSize: 128,
+    hiddenSize: 256,
     resize: o.size,
     crop: o.size,
     seed: o.seed,
     quiet: true,
   });
   const backboneWords = pretrained ? 'pretrained on the training scenes' : 'random weights';
-  log(`vocabulary: ${trainer.vocab.size} words; training ${o.epochs} epochs of ${trainer.samples.length} captions (ResNet-18 ${backboneWords}, frozen, features cached; LSTM 64 -> 128)`);
+  log(`vocabulary: ${trainer.vocab.size} words; training ${o.epochs} epochs of ${trainer.samples.length} captions (ResNet-18 ${backboneWords}, frozen, features cached; LSTM 64 -> 256)`);
   trainer.on('log', (line) => {
     if (!o.quiet) log(line);
   });
@@ -263,7 +263,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     sections: scoreSections(scenes, tgts),
     notes: [
       `${data.counts.train} training scenes; ${data.counts.test} held out, ${data.counts.unseen} of them unseen combinations (a kind no training scene shows: ${withheld.join(', ')})`,
-      `ResNet-18 at ${o.size}x${o.size}: ${pretrainNote}; features cached; LSTM 64 -> 128; ${o.epochs} epochs; greedy decoding`,
+      `ResNet-18 at ${o.size}x${o.size}: ${pretrainNote}; features cached; LSTM 64 -> 256; ${o.epochs} epochs; greedy decoding`,
       `captioner trained in ${trained.seconds.toFixed(0)} s; final loss ${trained.lastLoss.toFixed(4)}; whole demo ${seconds.total.toFixed(0)} s`,
     ],
   });
