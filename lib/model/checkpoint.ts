@@ -87,7 +87,8 @@ export async function loadEncoder(file: string, opts: LoadEncoderOptions = {}): 
   if (opts.backbone !== undefined && opts.backbone !== shape.backbone) {
     throw new CheckpointError(`holds a ResNet-${shape.backbone} but --backbone says resnet${opts.backbone}`, { file });
   }
-  const encoder = new CaptionEncoder({ ...shape, backboneMode: opts.backboneMode ?? 'eval', device: opts.device, autocast: opts.autocast });
+  // Uninitialised: the strict load below overwrites every weight, or the encoder is dropped.
+  const encoder = new CaptionEncoder({ ...shape, backboneMode: opts.backboneMode ?? 'eval', device: opts.device, autocast: opts.autocast, init: false });
   loadStateDict(encoder.stateDict(), state, { strict: true, source: file });
   await encoder.prepareAsync();
   return encoder;

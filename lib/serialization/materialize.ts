@@ -79,8 +79,49 @@ function isContiguous(shape: readonly number[], strides: readonly number[]): boo
   return true;
 }
 
-/** Reads a root storage's bytes; the buffer need only stay valid until the next call. */
-export type ReadStorage = (ref: StorageRef) => Promise<Buffer>;
+/**
+ * Reads root storages, each as a 1-D tensor of its dtype and element count, in the order given
+ * (a bool storage as its raw uint8 bytes). A file's stored records are read natively, straight
+ * into tensor memory (file-storages.ts); bytes in memory through {@link storagesFromBytes}.
+ */
+export type ReadStorages = (storages: StorageRef[]) => Promise<Tensor[]>;
+
+/** The element type a storage's raw bytes are read as: bool as uint8, checked later. */
+export function rawDtype(st: StorageRef): DType {
+  return st.type.dtype === 'bool' ? 'uint8' : st.type.dtype!;
+}
+
+/**
+ * A {@link ReadStorages} over a reader of each storage's bytes (which need only stay valid until
+ * its next call), swapping the byte order when the file's is not the machine's.
+ */
+export function storagesFromBytes(read: (st: StorageRef) => Promise<Buffer>, file: string, littleEndian: boolean): ReadStorages {
+  return async (storages) => {
+    const out: Tensor[] = [];
+    try {
+      for (const st of storages) {
+        let bytes = await read(st);
+        const want = st.numel * st.type.elementSize;
+        if (bytes.length !== want) throw new CheckpointError(`storage '${st.key}' holds ${bytes.length} bytes but ${st.numel} ${st.type.torchDtype} elements need ${want}`, { file });
+        if (littleEndian !== HOST_LITTLE && st.type.elementSize > 1) {
+          bytes = Buffer.from(bytes); // never swap the caller's buffer in place
+          if (st.type.elementSize === 2) bytes.swap16();
+          else if (st.type.elementSize === 4) bytes.swap32();
+          else bytes.swap64();
+        }
+        try {
+          out.push(Tensor.fromBytes(bytes, rawDtype(st), [st.numel]));
+        } catch (e) {
+          throw new CheckpointError(`storage '${st.key}' cannot be loaded: ${messageOf(e)}`, { file, cause: e });
+        }
+      }
+      return out;
+    } catch (e) {
+      for (const t of out) t.dispose();
+      throw e;
+    }
+  };
+}
 
 function showPath(path: string): string {
   return path ? `tensor '${path}'` : 'the tensor';
@@ -88,9 +129,9 @@ function showPath(path: string): string {
 
 /**
  * Replaces every TensorRef in `root` with a Tensor. All checks (dtype, extent) run before any
- * storage is read; each storage is read once.
+ * storage is read; each storage is read once, all of them by one call of `read`.
  */
-export async function materialize(root: unknown, read: ReadStorage, file: string, littleEndian: boolean): Promise<unknown> {
+export async function materialize(root: unknown, read: ReadStorages, file: string): Promise<unknown> {
   // 1. Collect and check.
   const refs = new Map<TensorRef, string>();
   const roots = new Map<string, StorageRef>();
@@ -127,29 +168,19 @@ export async function materialize(root: unknown, read: ReadStorage, file: string
   // 2. Read each storage once.
   const bases = new Map<string, Tensor>();
   try {
-    for (const [key, st] of roots) {
-      const dtype = st.type.dtype!;
-      let bytes = await read(st);
-      const want = st.numel * st.type.elementSize;
-      if (bytes.length !== want) throw new CheckpointError(`storage '${key}' holds ${bytes.length} bytes but ${st.numel} ${st.type.torchDtype} elements need ${want}`, { file });
-      if (littleEndian !== HOST_LITTLE && st.type.elementSize > 1) {
-        bytes = Buffer.from(bytes); // never swap the caller's buffer in place
-        if (st.type.elementSize === 2) bytes.swap16();
-        else if (st.type.elementSize === 4) bytes.swap32();
-        else bytes.swap64();
+    const list = [...roots];
+    const raw = await read(list.map(([, st]) => st));
+    list.forEach(([key], i) => bases.set(key, raw[i]));
+    for (const [key, st] of list) {
+      const base = bases.get(key)!;
+      if (base.dtype !== rawDtype(st) || base.shape.length !== 1 || base.shape[0] !== st.numel) {
+        throw new CheckpointError(`storage '${key}' was read as ${base.dtype} [${base.shape.join(', ')}], not ${st.numel} ${st.type.torchDtype} elements`, { file });
       }
-      let base: Tensor;
-      try {
-        if (dtype === 'bool') {
-          // Any non-zero byte is true: a hostile file cannot make a bool that is neither.
-          const raw = Tensor.fromBytes(bytes, 'uint8', [st.numel]);
-          base = raw.ne(0);
-          raw.dispose();
-        } else base = Tensor.fromBytes(bytes, dtype, [st.numel]);
-      } catch (e) {
-        throw new CheckpointError(`storage '${key}' cannot be loaded: ${messageOf(e)}`, { file, cause: e });
+      if (st.type.dtype === 'bool') {
+        // Any non-zero byte is true: a hostile file cannot make a bool that is neither.
+        bases.set(key, base.ne(0));
+        base.dispose();
       }
-      bases.set(key, base);
     }
 
     // 3. Build the tensors.
