@@ -80,6 +80,7 @@ struct Range {
   int64_t offset = 0;
   int64_t bytes = 0;
   torch::ScalarType dtype = torch::kByte;
+  torch::Tensor into;  // where given: a CPU tensor to fill instead of a new one
 };
 
 struct FileResult {
@@ -131,7 +132,7 @@ FileResult ReadStorages(int fd, const std::vector<Range>& ranges) {
   out.crcs.resize(ranges.size());
   for (size_t i = 0; i < ranges.size(); ++i) {
     const int64_t size = c10::elementSize(ranges[i].dtype);
-    out.tensors[i] = torch::empty({ranges[i].bytes / size}, torch::TensorOptions().dtype(ranges[i].dtype));
+    out.tensors[i] = ranges[i].into.defined() ? ranges[i].into : torch::empty({ranges[i].bytes / size}, torch::TensorOptions().dtype(ranges[i].dtype));
   }
   // Storages in parallel: from the page cache the reads are copies, bound by memory and the CRC.
   at::parallel_for(0, static_cast<int64_t>(ranges.size()), 1, [&](int64_t begin, int64_t end) {
@@ -140,11 +141,15 @@ FileResult ReadStorages(int fd, const std::vector<Range>& ranges) {
       out.crcs[i] = ReadRange(fd, r.offset, r.bytes, static_cast<uint8_t*>(out.tensors[i].data_ptr()));
     }
   });
+  // A filled tensor has changed: what is derived from it (a module's fold) must see that.
+  for (const Range& r : ranges)
+    if (r.into.defined()) r.into.unsafeGetTensorImpl()->bump_version();
   return out;
 }
 
-// readFileStorages(fd, ranges: { offset, bytes, dtype }[]) [async] -> [tensors, crcs]. The caller
-// keeps `fd` open until the promise settles.
+// readFileStorages(fd, ranges: { offset, bytes, dtype, into? }[]) [async] -> [tensors, crcs]. The
+// caller keeps `fd` open until the promise settles. A range with `into` fills that tensor (and
+// bumps its version) instead of a new one.
 Napi::Value ReadFileStorages(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     const int64_t fd = ArgInt(info, 0, "fd");
@@ -164,6 +169,13 @@ Napi::Value ReadFileStorages(const Napi::CallbackInfo& info) {
       if (r.offset < 0 || r.bytes < 0) ThrowRange("ranges[" + std::to_string(i) + "] has a negative offset or size");
       if (r.bytes % size != 0) ThrowRange("ranges[" + std::to_string(i) + "] holds " + std::to_string(r.bytes) + " bytes, no whole number of elements");
       CheckTensorSize("readFileStorages", {r.bytes / size}, r.dtype);
+      Napi::Value into = o.Get("into");
+      if (!into.IsUndefined() && !into.IsNull()) {
+        r.into = UnwrapTensor(into, "into");
+        if (!r.into.device().is_cpu() || !r.into.is_contiguous() || r.into.scalar_type() != r.dtype || r.into.nbytes() != static_cast<size_t>(r.bytes)) {
+          ThrowRange("ranges[" + std::to_string(i) + "].into must be a contiguous CPU tensor of its dtype and exactly its bytes");
+        }
+      }
     }
     return RunAsync<FileResult>(
         info.Env(), [fd, ranges]() { return ReadStorages(static_cast<int>(fd), ranges); },

@@ -72,3 +72,24 @@ test('a legacy file cut inside its last storage is refused naming the file, not 
   expect(e.name).toBe('CheckpointError');
   expect(e.message).toMatch(/cut_legacy\.pt: truncated: /);
 });
+
+test('storages go straight into the tensors a loader names, where the shape and dtype match; the others are read apart', async () => {
+  const file = path.join(tmp, 'targets.pt');
+  const a = Tensor.from(new Float32Array([1, 2, 3, 4, 5, 6]), { shape: [2, 3] });
+  const b = Tensor.from(new Float32Array([7, 8, 9]));
+  await saveTorchFile(file, new OrderedDict<string, Tensor>([['a', a], ['b', b]]));
+  const intoA = Tensor.zeros([2, 3]);
+  const intoB = Tensor.zeros([3, 1]); // another shape: not filled
+  const seen: string[] = [];
+  const sd = (await readTorchFileContents(file, {
+    into: (layout) => {
+      for (const [k, l] of layout) seen.push(`${k} [${l.shape.join(', ')}] ${l.dtype}`);
+      return new Map([['a', intoA], ['b', intoB]]);
+    },
+  })).value as Map<string, Tensor>;
+  expect(seen).toEqual(['a [2, 3] float32', 'b [3] float32']);
+  expect(Array.from(intoA.toTypedArray() as Float32Array)).toEqual([1, 2, 3, 4, 5, 6]);
+  expect(sd.get('a')!.handle.sameStorage(intoA.handle)).toBe(true);
+  expect(Array.from(intoB.toTypedArray() as Float32Array)).toEqual([0, 0, 0]);
+  expect(Array.from(sd.get('b')!.toTypedArray() as Float32Array)).toEqual([7, 8, 9]);
+});

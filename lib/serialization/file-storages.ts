@@ -13,6 +13,8 @@ export interface FileRange {
   offset: number;
   bytes: number;
   dtype: DType;
+  /** A contiguous CPU tensor of this dtype and size to fill in place of a new one. */
+  into?: Tensor;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface FileRange {
 export async function readFileRanges(handle: FileHandle, ranges: FileRange[], file: string): Promise<{ tensors: Tensor[]; crcs: number[] }> {
   if (ranges.length === 0) return { tensors: [], crcs: [] };
   try {
-    const [handles, crcs] = await native.readFileStorages(handle.fd, ranges);
+    const [handles, crcs] = await native.readFileStorages(handle.fd, ranges.map((r) => ({ offset: r.offset, bytes: r.bytes, dtype: r.dtype, into: r.into?.handle })));
     return { tensors: handles.map((h) => new Tensor(h)), crcs };
   } catch (e) {
     throw new CheckpointError(messageOf(e), { file, cause: e });

@@ -84,7 +84,21 @@ function isContiguous(shape: readonly number[], strides: readonly number[]): boo
  * (a bool storage as its raw uint8 bytes). A file's stored records are read natively, straight
  * into tensor memory (file-storages.ts); bytes in memory through {@link storagesFromBytes}.
  */
-export type ReadStorages = (storages: StorageRef[]) => Promise<Tensor[]>;
+export type ReadStorages = (storages: StorageRef[], into: (Tensor | undefined)[]) => Promise<Tensor[]>;
+
+/** A tensor's place in a file: its name (its path in the saved object), shape and dtype. */
+export interface TensorLayout {
+  shape: readonly number[];
+  dtype: DType;
+}
+
+/**
+ * Given the layout of a file's tensors, before any storage is read: tensors (by name) to read the
+ * storages straight into, where a storage is exactly one of them (same shape and dtype, contiguous,
+ * on the CPU); the tensors read come back as views of them. For a loader that has just built the
+ * module that the file fills whole: if reading fails, some of them hold part of the file.
+ */
+export type StorageTargets = (layout: ReadonlyMap<string, TensorLayout>) => ReadonlyMap<string, Tensor> | undefined;
 
 /** The element type a storage's raw bytes are read as: bool as uint8, checked later. */
 export function rawDtype(st: StorageRef): DType {
@@ -97,6 +111,7 @@ export function rawDtype(st: StorageRef): DType {
  */
 export function storagesFromBytes(read: (st: StorageRef) => Promise<Buffer>, file: string, littleEndian: boolean): ReadStorages {
   return async (storages) => {
+    // (targets are a shortcut of the native reader; these storages are copied by the loader instead)
     const out: Tensor[] = [];
     try {
       for (const st of storages) {
@@ -131,7 +146,7 @@ function showPath(path: string): string {
  * Replaces every TensorRef in `root` with a Tensor. All checks (dtype, extent) run before any
  * storage is read; each storage is read once, all of them by one call of `read`.
  */
-export async function materialize(root: unknown, read: ReadStorages, file: string): Promise<unknown> {
+export async function materialize(root: unknown, read: ReadStorages, file: string, targets?: StorageTargets): Promise<unknown> {
   // 1. Collect and check.
   const refs = new Map<TensorRef, string>();
   const roots = new Map<string, StorageRef>();
@@ -165,14 +180,39 @@ export async function materialize(root: unknown, read: ReadStorages, file: strin
     if (!roots.has(rootKey)) roots.set(rootKey, st.view ? new StorageRef(rootKey, st.type, st.numel, st.location) : st);
   }
 
-  // 2. Read each storage once.
+  // 2. Read each storage once, into the tensors `targets` names where one is exactly a storage.
   const bases = new Map<string, Tensor>();
   try {
     const list = [...roots];
-    const raw = await read(list.map(([, st]) => st));
+    const into = new Map<string, Tensor>();
+    if (targets) {
+      const layout = new Map<string, TensorLayout>();
+      for (const [ref, path] of refs) if (ref.storage.type.dtype) layout.set(path, { shape: ref.shape, dtype: ref.storage.type.dtype });
+      const given = targets(layout);
+      for (const [ref, path] of refs) {
+        const st = ref.storage;
+        const t = given?.get(path);
+        const whole = !st.view && ref.offset === 0 && ref.shape.reduce((a, b) => a * b, 1) === st.numel && isContiguous(ref.shape, ref.strides);
+        if (!t || !whole || into.has(st.key) || st.type.dtype === 'bool' || t.dtype !== st.type.dtype || t.device !== 'cpu' || !isContiguous(t.shape, t.strides)) continue;
+        if (t.shape.length !== ref.shape.length || t.shape.some((d, i) => d !== ref.shape[i])) continue;
+        into.set(st.key, t);
+      }
+    }
+    const raw = await read(
+      list.map(([, st]) => st),
+      list.map(([key]) => into.get(key)),
+    );
     list.forEach(([key], i) => bases.set(key, raw[i]));
     for (const [key, st] of list) {
-      const base = bases.get(key)!;
+      let base = bases.get(key)!;
+      if (into.has(key) && base.dtype === rawDtype(st) && base.numel === st.numel) {
+        // a target, filled in place: its storage, flat, outside any autograd graph
+        const detached = base.detach();
+        bases.set(key, detached.view([st.numel]));
+        detached.dispose();
+        base.dispose();
+        base = bases.get(key)!;
+      }
       if (base.dtype !== rawDtype(st) || base.shape.length !== 1 || base.shape[0] !== st.numel) {
         throw new CheckpointError(`storage '${key}' was read as ${base.dtype} [${base.shape.join(', ')}], not ${st.numel} ${st.type.torchDtype} elements`, { file });
       }

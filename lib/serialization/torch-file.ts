@@ -18,7 +18,7 @@ import { OrderedDict, UnpicklingError, isPyTuple, typeName, unpickleAt, type All
 import { Scratch, ZipReader, checkCrc, type ZipEntry } from './zip';
 import { StorageRef, StorageType, TORCH_GLOBALS, intArg, mergeAllow } from './torch-globals';
 import { detectFormat, openSource, type Source, type WeightFileFormat } from './source';
-import { materialize, storagesFromBytes, rawDtype, HOST_LITTLE } from './materialize';
+import { materialize, storagesFromBytes, rawDtype, HOST_LITTLE, type StorageTargets } from './materialize';
 import { readFileRanges } from './file-storages';
 import type { FileHandle } from './atomic';
 import type { DType } from '../core/binding';
@@ -28,6 +28,7 @@ export { StorageType, StorageRef, TensorRef, TORCH_GLOBALS } from './torch-globa
 export { detectFormat } from './source';
 export type { WeightFileFormat } from './source';
 export { contiguousStrides } from './materialize';
+export type { StorageTargets, TensorLayout } from './materialize';
 export { SAFETENSORS_CODES } from './safetensors';
 
 // ---------------------------------------------------------------------------------------------
@@ -85,6 +86,11 @@ export interface ReadOptions {
   maxPickleBytes?: number;
   /** Names the data in messages when a Buffer is read. */
   name?: string;
+  /**
+   * Tensors to read storages straight into, chosen once the file's layout is known (see
+   * {@link StorageTargets}): what a loader passes for the module it has just built for the file.
+   */
+  into?: StorageTargets;
 }
 
 export interface TorchFileContents {
@@ -100,14 +106,14 @@ export interface TorchFileContents {
 // ----- storages read natively from a file
 
 /** Stored zip records, read straight into tensors, each CRC-32 checked against the central directory. */
-async function readStoredRecords(zip: ZipReader, handle: FileHandle, entries: ZipEntry[], dtypes: DType[], file: string): Promise<Tensor[]> {
+async function readStoredRecords(zip: ZipReader, handle: FileHandle, entries: ZipEntry[], dtypes: DType[], into: (Tensor | undefined)[], file: string): Promise<Tensor[]> {
   let starts: number[];
   try {
     starts = await Promise.all(entries.map((e) => zip.dataStart(e)));
   } catch (e) {
     throw new CheckpointError(messageOf(e), { file, cause: e });
   }
-  const { tensors, crcs } = await readFileRanges(handle, entries.map((e, i) => ({ offset: starts[i], bytes: e.uncompressedSize, dtype: dtypes[i] })), file);
+  const { tensors, crcs } = await readFileRanges(handle, entries.map((e, i) => ({ offset: starts[i], bytes: e.uncompressedSize, dtype: dtypes[i], into: into[i] })), file);
   try {
     entries.forEach((e, i) => checkCrc(e, crcs[i]));
   } catch (e) {
@@ -187,12 +193,13 @@ async function readZipFormat(src: Source, opts: ReadOptions): Promise<TorchFileC
   const viaBytes = storagesFromBytes((st) => readRecord(dataEntry(st), true), file, byteOrder === 'little');
   value = await materialize(
     value,
-    async (storages) => {
+    async (storages, into) => {
       const entries = storages.map(dataEntry); // every record checked before any is read
-      if (!src.handle || (byteOrder === 'little') !== HOST_LITTLE || entries.some((e) => e.compressionMethod !== 0)) return viaBytes(storages);
-      return readStoredRecords(zip, src.handle, entries, storages.map(rawDtype), file);
+      if (!src.handle || (byteOrder === 'little') !== HOST_LITTLE || entries.some((e) => e.compressionMethod !== 0)) return viaBytes(storages, into);
+      return readStoredRecords(zip, src.handle, entries, storages.map(rawDtype), into, file);
     },
     file,
+    opts.into,
   );
   return { format: 'zip', value, metadata: {}, byteOrder };
 }
@@ -291,12 +298,13 @@ async function readLegacyFormat(src: Source, opts: ReadOptions): Promise<TorchFi
   }, file, parsed.littleEndian);
   const value = await materialize(
     parsed.value,
-    async (storages) => {
+    async (storages, into) => {
       const ranges = storages.map((st) => ({ ...range(st), dtype: rawDtype(st) }));
-      if (!src.handle || parsed.littleEndian !== HOST_LITTLE) return viaBytes(storages);
-      return (await readFileRanges(src.handle, ranges.map((r) => ({ offset: r.pos, bytes: r.bytes, dtype: r.dtype })), file)).tensors;
+      if (!src.handle || parsed.littleEndian !== HOST_LITTLE) return viaBytes(storages, into);
+      return (await readFileRanges(src.handle, ranges.map((r, i) => ({ offset: r.pos, bytes: r.bytes, dtype: r.dtype, into: into[i] })), file)).tensors;
     },
     file,
+    opts.into,
   );
   return { format: 'legacy', value, metadata: {}, byteOrder: parsed.littleEndian ? 'little' : 'big' };
 }
