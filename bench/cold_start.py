@@ -22,7 +22,7 @@ from PIL import Image  # noqa: E402
 from torchvision import transforms  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'scripts', 'fixtures'))
-from book_models import CNNModel, LSTMModel, Vocab  # noqa: E402
+from book_models import CNNModel, LSTMModel, Vocab, caption_words  # noqa: E402
 
 T_IMPORT = time.perf_counter()
 EMBED, HIDDEN, VOCAB = 256, 512, 9948
@@ -58,16 +58,10 @@ def caption(out, image_file):
     img = Image.open(image_file).convert('RGB').resize([224, 224], Image.LANCZOS)
     with torch.no_grad():
         ids = decoder.sample(encoder(transform(img).unsqueeze(0)))[0].tolist()
-    words = []
-    for i in ids:
-        w = vocab.i2w[i]
-        if w == '<end>':
-            break
-        if w not in ('<start>', '<pad>'):
-            words.append(w)
+    words = caption_words(vocab, ids)
     t_end = time.perf_counter()
     print(json.dumps({
-        'caption': ' '.join(words),
+        'caption': words,
         'import_seconds': T_IMPORT - T0,
         'model_seconds': t_model - T_IMPORT,
         'torch_load_seconds': t_load - t_model,
