@@ -1,6 +1,7 @@
 'use strict';
 // Shared helpers of the benchmark scripts: interleaved repeats, medians, Python runs, machine info.
 const { execFileSync } = require('child_process');
+const fs = require('fs');
 const os = require('os');
 
 const PYTHON = process.env.TORCHCAP_PYTHON || '/usr/bin/python3';
@@ -30,6 +31,51 @@ function machine() {
   return `${os.availableParallelism()} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.versions.node}`;
 }
 
+// The tuned Python: jemalloc preloaded with the settings PyTorch's CPU performance guide suggests
+// (Debian: apt-get install libjemalloc2).
+const JEMALLOC = process.env.JEMALLOC || '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
+const MALLOC_CONF = 'oversize_threshold:1,background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1';
+
+/** The environment of the tuned Python, or null (with a printed reason) where jemalloc is missing. */
+function tunedPythonEnv(log = console.log) {
+  if (fs.existsSync(JEMALLOC)) return { LD_PRELOAD: JEMALLOC, MALLOC_CONF };
+  log(`SKIP the tuned Python: ${JEMALLOC} is missing (apt-get install libjemalloc2, or JEMALLOC=path)`);
+  return null;
+}
+
+// oneDNN's peak on this machine, through the same libtorch: a large 1x1 convolution (13 GFLOP a
+// call), best of 5 after one untimed, in float32 and bfloat16 (where the CPU has it).
+const PEAK_PY = `
+import json, sys, time, torch
+torch.manual_seed(0)
+out = {}
+n, c, hw = 32, 1024, 14
+x = torch.randn(n, c, hw, hw)
+w = torch.randn(c, c, 1, 1) * 0.03
+for name, dt in (('float32', torch.float32), ('bfloat16', torch.bfloat16)):
+    try:
+        wp = torch._C._nn.mkldnn_reorder_conv2d_weight(w.to_mkldnn(dt), [0, 0], [1, 1], [1, 1], 1)
+        xm = x.to_mkldnn(dt)
+        best = 1e9
+        for i in range(6):
+            t = time.perf_counter()
+            torch.mkldnn_convolution(xm, wp, None, [0, 0], [1, 1], [1, 1], 1)
+            if i: best = min(best, time.perf_counter() - t)
+        out[name] = 2 * n * hw * hw * c * c / best / 1e9
+    except RuntimeError:
+        out[name] = None
+print(json.dumps(out))
+`;
+
+/** oneDNN's peak GFLOP/s measured now: { float32, bfloat16 } (bfloat16 null where the CPU lacks it). */
+function onednnPeak() {
+  return JSON.parse(execFileSync(PYTHON, ['-c', PEAK_PY], { encoding: 'utf8' }));
+}
+
+function loadAverage() {
+  return os.loadavg().map((x) => x.toFixed(2)).join(', ');
+}
+
 /** Seconds taken by fn (sync). */
 function time(fn) {
   const t = process.hrtime.bigint();
@@ -37,4 +83,4 @@ function time(fn) {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-module.exports = { PYTHON, median, python, pythonHasTorch, machine, time };
+module.exports = { PYTHON, JEMALLOC, MALLOC_CONF, median, python, pythonHasTorch, machine, time, tunedPythonEnv, onednnPeak, loadAverage };

@@ -11,12 +11,13 @@
 // resize: the 50 COCO photos (shared data), each --copies times (default 4), to 256 x 256 with the
 // checkout's defaults, on all cores. loader: CaptionLoader epochs over 256 x 256 JPEGs (the same
 // files for both checkouts, written by this checkout's resize: the book's files), batch 128,
-// 1,280 samples, random crop and flip, as `npm run bench` item 4 measures it.
+// 1,280 samples, random crop and flip, as `npm run bench` item 4 measures it. The resize is also
+// compared with the book's own (its reshape_images: Pillow's LANCZOS, one process) on the same photos.
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { execFileSync } = require('child_process');
-const { median, machine } = require('./common');
+const { PYTHON, median, machine, pythonHasTorch } = require('./common');
 
 const args = process.argv.slice(2);
 const flag = (name, def) => {
@@ -56,6 +57,27 @@ const now = () => Number(process.hrtime.bigint()) / 1e9;
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
+// The book's resize (its reshape_images: Pillow, LANCZOS, one process), over the same photos.
+const BOOK_RESIZE_PY = `
+import os, sys, time, json
+from PIL import Image
+src, dst = sys.argv[1], sys.argv[2]
+os.makedirs(dst, exist_ok=True)
+t = time.perf_counter()
+images = os.listdir(src)
+for im in images:
+    with open(os.path.join(src, im), 'r+b') as f:
+        with Image.open(f) as image:
+            image = image.resize([256, 256], Image.LANCZOS)
+            image.save(os.path.join(dst, im), image.format)
+print(json.dumps({'images_per_second': len(images) / (time.perf_counter() - t)}))
+`;
+
+function runBookResize(input, output) {
+  const out = execFileSync(PYTHON, ['-c', BOOK_RESIZE_PY, input, output], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop()).images_per_second;
+}
+
 function run(dir, task, o) {
   const out = execFileSync(process.execPath, ['-e', TASK, dir, task, JSON.stringify(o)], { encoding: 'utf8', maxBuffer: 1 << 26 });
   return JSON.parse(out.trim().split('\n').pop()).images_per_second;
@@ -86,7 +108,15 @@ function main() {
 
     const results = {};
     for (const name of Object.keys(checkouts)) results[name] = { resize: [], loader: [] };
+    const book = [];
+    const withPython = pythonHasTorch();
+    if (!withPython) console.log(`SKIP the book's resize: ${PYTHON} has no Pillow/torch`);
     for (let r = 0; r < REPEATS; r++) {
+      if (withPython) {
+        const output = path.join(tmp, `out-book-${r}`);
+        book.push(runBookResize(input, output));
+        fs.rmSync(output, { recursive: true, force: true });
+      }
       for (const [name, dir] of Object.entries(checkouts)) {
         const output = path.join(tmp, `out-${name}-${r}`);
         results[name].resize.push(run(dir, 'resize', { input, output }));
@@ -99,6 +129,8 @@ function main() {
     for (const task of ['resize', 'loader']) {
       const mine = median(results.this[task]);
       let line = `${task === 'resize' ? 'torchcap resize' : 'training loader'}: ${mine.toFixed(1)} images/s`;
+      if (task === 'resize' && book.length) line += `; the book's resize (Pillow, one process): ${median(book).toFixed(1)} images/s; ratio ${(mine / median(book)).toFixed(2)}x`;
+      if (task === 'loader') line += " (against the book's DataLoader: item 4 of npm run bench)";
       if (AGAINST) {
         const theirs = median(results.against[task]);
         line += `; ${path.basename(checkouts.against)}: ${theirs.toFixed(1)} images/s; ratio ${(mine / theirs).toFixed(2)}x`;

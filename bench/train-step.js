@@ -15,15 +15,13 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { execFileSync } = require('child_process');
-const { PYTHON, median, pythonHasTorch, machine } = require('./common');
+const { PYTHON, median, pythonHasTorch, machine, tunedPythonEnv, onednnPeak, loadAverage } = require('./common');
 
 const BATCH = Number(process.env.BATCH || 128);
 const STEPS = Number(process.env.STEPS || 2); // timed steps after one untimed
 const REPEATS = Number(process.env.REPEATS || 2);
 const PLAIN_PYTHON_REPEATS = Number(process.env.PLAIN_PYTHON_REPEATS ?? 1);
 const VOCAB = 9948;
-const JEMALLOC = process.env.JEMALLOC || '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2';
-const MALLOC_CONF = 'oversize_threshold:1,background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1';
 const TODAY_PEAK_RSS_MB = 2870; // book mode at batch 128 before the oneDNN path (the figure to stay under)
 
 // ---------- one torchcap configuration, in its own process ----------
@@ -57,29 +55,6 @@ async function worker(o) {
 }
 
 // ---------- the parent: every configuration, interleaved ----------
-
-const PEAK_PY = `
-import json, sys, time, torch
-torch.manual_seed(0)
-out = {}
-n, c, hw = 32, 1024, 14   # a large 1x1 convolution: 13 GFLOP a call
-x = torch.randn(n, c, hw, hw)
-w = torch.randn(c, c, 1, 1) * 0.03
-for name, dt in (('float32', torch.float32), ('bfloat16', torch.bfloat16)):
-    wp = torch._C._nn.mkldnn_reorder_conv2d_weight(w.to_mkldnn(dt), [0, 0], [1, 1], [1, 1], 1)
-    xm = x.to_mkldnn(dt)
-    best = 1e9
-    for i in range(6):
-        t = time.perf_counter()
-        torch.mkldnn_convolution(xm, wp, None, [0, 0], [1, 1], [1, 1], 1)
-        if i: best = min(best, time.perf_counter() - t)
-    out[name] = 2 * n * hw * hw * c * c / best / 1e9
-print(json.dumps(out))
-`;
-
-function loadAverage() {
-  return os.loadavg().map((x) => x.toFixed(2)).join(', ');
-}
 
 function runTorchcap(cfg, statsFile) {
   const env = { ...process.env, ...(cfg.env || {}) };
@@ -122,8 +97,7 @@ function main() {
     console.log(`SKIP bench/train-step.js: ${PYTHON} has no torch/torchvision (apt-get install python3-torch python3-torchvision); the benchmark compares against it`);
     return;
   }
-  const tuned = fs.existsSync(JEMALLOC);
-  if (!tuned) console.log(`SKIP the tuned Python: ${JEMALLOC} is missing (apt-get install libjemalloc2)`);
+  const tuned = tunedPythonEnv();
   const { cpuBf16Support } = require('../dist/nn/resnet');
   const bf16 = cpuBf16Support();
   if (!bf16.supported) console.log(`SKIP bfloat16: ${bf16.reason}`);
@@ -138,14 +112,14 @@ function main() {
   console.log(`${STEPS} timed steps after one untimed, median of ${REPEATS} interleaved runs (plain Python: ${PLAIN_PYTHON_REPEATS}); load average at start: ${loadAverage()}`);
   const runs = Object.fromEntries([...Object.keys(configs), 'python tuned', 'python plain', 'peak'].map((k) => [k, []]));
   for (let r = 0; r < REPEATS; r++) {
-    runs.peak.push(JSON.parse(execFileSync(PYTHON, ['-c', PEAK_PY], { encoding: 'utf8' })));
+    runs.peak.push(onednnPeak());
     for (const [name, cfg] of Object.entries(configs)) {
       process.stderr.write(`  ${name} (${r + 1}/${REPEATS})\n`);
       runs[name].push(runTorchcap(cfg, r === 0 ? cfg.statsFile : undefined));
     }
     if (tuned) {
       process.stderr.write(`  python tuned (${r + 1}/${REPEATS})\n`);
-      runs['python tuned'].push(runPython({ LD_PRELOAD: JEMALLOC, MALLOC_CONF }));
+      runs['python tuned'].push(runPython(tuned));
     }
     if (r < PLAIN_PYTHON_REPEATS) {
       process.stderr.write(`  python plain (${r + 1}/${PLAIN_PYTHON_REPEATS})\n`);
@@ -162,6 +136,8 @@ function main() {
   else console.log('Python plain: not run (PLAIN_PYTHON_REPEATS=0)');
   console.log(`Python with jemalloc tuned: ${fmt(tunedS)} s a step, peak RSS ${fmt(med('python tuned', (x) => x.peakRssMb), 0)} MB`);
   const targets = { book: 1.5, 'book, oneDNN blocked (opt-in)': 1.5, 'fast float32': 1.7, 'fast bf16': 2.5 };
+  // What `npm run bench` (bench/run.js) puts in its table, written where SUMMARY says.
+  const summary = { batch: BATCH, steps: STEPS, repeats: REPEATS, plain, tuned: tunedS, peak32, peak16, plainRss: med('python plain', (x) => x.peakRssMb), tunedRss: med('python tuned', (x) => x.peakRssMb), configs: {} };
   for (const name of Object.keys(configs)) {
     const s = med(name, (x) => x.seconds);
     const enc = med(name, (x) => x.phases.encoder);
@@ -169,6 +145,7 @@ function main() {
     const peak = configs[name].autocast === 'bf16' ? peak16 : peak32;
     const gflops = flops / enc / 1e9;
     const target = targets[name] ? ` (target >= ${targets[name]}: ${tunedS / s >= targets[name] ? 'met' : 'NOT met'})` : '';
+    summary.configs[name] = { seconds: s, encoder: enc, gflops, peakFraction: gflops / peak, peakRssMb: med(name, (x) => x.peakRssMb) };
     console.log(
       `torchcap ${name}: ${fmt(s)} s a step (encoder ${fmt(enc)}, decoder ${fmt(med(name, (x) => x.phases.decoder))}, backward+Adam ${fmt(med(name, (x) => x.phases.backward))}); ` +
         `${fmt(tunedS / s)}x the tuned Python${target}${Number.isFinite(plain) ? `, ${fmt(plain / s)}x the plain` : ''}; backbone ${fmt(gflops, 0)} GFLOP/s = ${fmt(gflops / peak)} of the ${configs[name].autocast === 'bf16' ? 'bfloat16' : 'float32'} peak; ` +
@@ -192,6 +169,7 @@ function main() {
       `${stats.count} running statistics after ${STEPS + 1} steps: largest |difference| / (1e-5 |value| + 1e-6) ${fmt(stats.ratioToTolerance)}, largest relative difference (values above 1e-3) ${stats.maxRelative.toExponential(1)}`,
   );
   console.log(`load average at end: ${loadAverage()} (the machine is shared: ratios within one run, not absolute times, are the figures)`);
+  if (process.env.SUMMARY) fs.writeFileSync(process.env.SUMMARY, JSON.stringify(summary));
   fs.rmSync(tmp, { recursive: true, force: true });
 }
 

@@ -12,6 +12,7 @@ void InitOptim(Napi::Env env, Napi::Object exports);
 void InitImage(Napi::Env env, Napi::Object exports);
 void InitDistributed(Napi::Env env, Napi::Object exports);
 void InitAllocator(Napi::Env env, Napi::Object exports);
+void InitFileStorage(Napi::Env env, Napi::Object exports);
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // One state per environment: the main thread and every worker thread that loads the addon.
@@ -24,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFunctional(env, exports);
   InitOptim(env, exports);
   InitImage(env, exports);
+  InitFileStorage(env, exports);
   InitExecutor(env, exports);
   InitDistributed(env, exports);
   return exports;

@@ -268,6 +268,13 @@ export interface Native {
   /** Copies `data` into a new tensor. */
   fromData(data: ArrayBufferView, dtype: DType, shape: number[], device?: string | null): NativeTensor;
   full(shape: number[], value: number, dtype?: DType | null, device?: string | null): NativeTensor;
+  /**
+   * [async] Reads each byte range of the open file `fd` straight into a new 1-D CPU tensor of its
+   * dtype (default uint8), storages in parallel, no copy through JS; with each range's CRC-32
+   * (zip's). The caller keeps `fd` open until the promise settles. A range with `into` (a
+   * contiguous CPU tensor of its dtype and size) fills that tensor instead, and bumps its version.
+   */
+  readFileStorages(fd: number, ranges: { offset: number; bytes: number; dtype?: DType; into?: NativeTensor }[]): Promise<[NativeTensor[], number[]]>;
   random(kind: 'randn' | 'rand', shape: number[], dtype?: DType | null, device?: string | null): NativeTensor;
   randint(low: number, high: number, shape: number[], device?: string | null): NativeTensor;
   /** With a seed: from a fresh generator, as torch.randperm(n, generator=Generator().manual_seed(seed)). */

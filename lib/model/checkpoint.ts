@@ -42,7 +42,7 @@ export async function saveWeights(module: Module, file: string): Promise<void> {
 }
 
 /** What a model's state dict says about its shape, so checkpoints load without flags. */
-export function inferEncoderOptions(state: ReadonlyMap<string, Tensor>, file = 'encoder checkpoint'): Required<Pick<EncoderOptions, 'backbone' | 'embedSize'>> {
+export function inferEncoderOptions(state: Layout, file = 'encoder checkpoint'): Required<Pick<EncoderOptions, 'backbone' | 'embedSize'>> {
   const lin = state.get('linear_layer.weight');
   // A decoder has a linear_layer too: the ResNet's first convolution tells an encoder apart.
   if (!lin || !state.has('resnet_module.0.weight')) {
@@ -57,7 +57,7 @@ export function inferEncoderOptions(state: ReadonlyMap<string, Tensor>, file = '
   return { backbone, embedSize: lin.shape[0] };
 }
 
-export function inferDecoderOptions(state: ReadonlyMap<string, Tensor>, file = 'decoder checkpoint') {
+export function inferDecoderOptions(state: Layout, file = 'decoder checkpoint') {
   const emb = state.get('embedding_layer.weight');
   const hh = state.get('lstm_layer.weight_hh_l0');
   if (!emb || !hh) throw new CheckpointError('has no embedding_layer.weight / lstm_layer.weight_hh_l0: not a decoder checkpoint of the book (LSTMModel)', { file });
@@ -76,28 +76,46 @@ export interface LoadEncoderOptions {
   autocast?: Autocast;
 }
 
+/** Names and shapes of a state dict's tensors: the tensors themselves, or a file's layout before they are read. */
+type Layout = ReadonlyMap<string, { readonly shape: readonly number[] }>;
+
+/**
+ * Reads a state dict file into a module built for it by `build` (from the file's layout, before
+ * any storage is read): each storage goes straight into the module's tensor where it can, the rest
+ * are copied; strictly checked, every name and shape. The module is built uninitialised by the
+ * callers: the strict load overwrites every weight, or the module is dropped with the error.
+ */
+async function loadInto<M extends Module>(file: string, build: (layout: Layout) => M): Promise<M> {
+  let module: M | undefined;
+  const state = await readStateDict(file, { into: (layout) => (module = build(layout)).stateDict() });
+  try {
+    module ??= build(state); // formats read without a layout first (safetensors)
+    loadStateDict(module.stateDict(), state, { strict: true, source: file });
+  } finally {
+    for (const t of state.values()) t.dispose();
+  }
+  return module;
+}
+
 /**
  * Builds an encoder shaped by its checkpoint, on its device, and loads it (torchcap's or the
  * book's file). With backboneMode 'fast' the fold is built once, on a native thread, so the event
  * loop stays free and the first caption does not pay for it.
  */
 export async function loadEncoder(file: string, opts: LoadEncoderOptions = {}): Promise<CaptionEncoder> {
-  const state = await readStateDict(file);
-  const shape = inferEncoderOptions(state, file);
-  if (opts.backbone !== undefined && opts.backbone !== shape.backbone) {
-    throw new CheckpointError(`holds a ResNet-${shape.backbone} but --backbone says resnet${opts.backbone}`, { file });
-  }
-  const encoder = new CaptionEncoder({ ...shape, backboneMode: opts.backboneMode ?? 'eval', device: opts.device, autocast: opts.autocast });
-  loadStateDict(encoder.stateDict(), state, { strict: true, source: file });
+  const encoder = await loadInto(file, (layout) => {
+    const shape = inferEncoderOptions(layout, file);
+    if (opts.backbone !== undefined && opts.backbone !== shape.backbone) {
+      throw new CheckpointError(`holds a ResNet-${shape.backbone} but --backbone says resnet${opts.backbone}`, { file });
+    }
+    return new CaptionEncoder({ ...shape, backboneMode: opts.backboneMode ?? 'eval', device: opts.device, autocast: opts.autocast, init: false });
+  });
   await encoder.prepareAsync();
   return encoder;
 }
 
 export async function loadDecoder(file: string, opts: { maxSeqLen?: number; device?: string } = {}): Promise<CaptionDecoder> {
-  const state = await readStateDict(file);
-  const decoder = new CaptionDecoder({ ...inferDecoderOptions(state, file), maxSeqLen: opts.maxSeqLen, device: opts.device });
-  loadStateDict(decoder.stateDict(), state, { strict: true, source: file });
-  return decoder;
+  return loadInto(file, (layout) => new CaptionDecoder({ ...inferDecoderOptions(layout, file), maxSeqLen: opts.maxSeqLen, device: opts.device }));
 }
 
 // ---------- training state ----------

@@ -41,6 +41,11 @@ export interface EncoderOptions {
   device?: string;
   /** The frozen backbone in mixed precision (bfloat16 or float16); see `backboneAutocast`. */
   autocast?: Autocast;
+  /**
+   * false: leave the backbone's convolution weights uninitialised, for a checkpoint that is about
+   * to overwrite every one of them (the loaders do this); default true, random initialisation.
+   */
+  init?: boolean;
 }
 
 /**
@@ -89,7 +94,7 @@ export class CaptionEncoder extends Module {
     this.autocast = opts.autocast === undefined ? undefined : checkChoice(opts.autocast, 'autocast', ['bf16', 'fp16'] as const);
     if (this.fineTune.length && this.backboneMode === 'fast') throw new TypeError("the fast path needs a frozen backbone: fineTune cannot be used with backboneMode 'fast'");
     const device = resolveDevice(opts.device ?? 'cpu');
-    this.resnet = this.register('resnet_module', new ResNet(opts.backbone ?? 152));
+    this.resnet = this.register('resnet_module', new ResNet(opts.backbone ?? 152, { init: opts.init ?? true }));
     this.linear = this.register('linear_layer', new Linear(this.resnet.featureDim, this.embedSize));
     this.batchNorm = this.register('batch_norm', new BatchNorm1d(this.embedSize, { momentum: 0.01 }));
     this.resnet.requiresGrad(false);

@@ -33,7 +33,7 @@ export {
   readStateDict,
   readSafetensors,
 } from './torch-file';
-export type { WeightFileFormat, ReadOptions, ReadStateDictOptions, TorchFileContents } from './torch-file';
+export type { WeightFileFormat, ReadOptions, ReadStateDictOptions, TorchFileContents, StorageTargets, TensorLayout } from './torch-file';
 export { saveTorchFile, saveSafetensors, ELEMENT_SIZES } from './torch-save';
 export type { SaveOptions, StateDictWithMetadata, StateDictMetadata } from './torch-save';
 export { loadStateDict, renamePrefixes, renameKeys, stripPrefix, StateDictMismatch } from './state-dict';

@@ -79,8 +79,64 @@ function isContiguous(shape: readonly number[], strides: readonly number[]): boo
   return true;
 }
 
-/** Reads a root storage's bytes; the buffer need only stay valid until the next call. */
-export type ReadStorage = (ref: StorageRef) => Promise<Buffer>;
+/**
+ * Reads root storages, each as a 1-D tensor of its dtype and element count, in the order given
+ * (a bool storage as its raw uint8 bytes). A file's stored records are read natively, straight
+ * into tensor memory (file-storages.ts); bytes in memory through {@link storagesFromBytes}.
+ */
+export type ReadStorages = (storages: StorageRef[], into: (Tensor | undefined)[]) => Promise<Tensor[]>;
+
+/** A tensor's place in a file: its name (its path in the saved object), shape and dtype. */
+export interface TensorLayout {
+  shape: readonly number[];
+  dtype: DType;
+}
+
+/**
+ * Given the layout of a file's tensors, before any storage is read: tensors (by name) to read the
+ * storages straight into, where a storage is exactly one of them (same shape and dtype, contiguous,
+ * on the CPU); the tensors read come back as views of them. For a loader that has just built the
+ * module that the file fills whole: if reading fails, some of them hold part of the file.
+ */
+export type StorageTargets = (layout: ReadonlyMap<string, TensorLayout>) => ReadonlyMap<string, Tensor> | undefined;
+
+/** The element type a storage's raw bytes are read as: bool as uint8, checked later. */
+export function rawDtype(st: StorageRef): DType {
+  return st.type.dtype === 'bool' ? 'uint8' : st.type.dtype!;
+}
+
+/**
+ * A {@link ReadStorages} over a reader of each storage's bytes (which need only stay valid until
+ * its next call), swapping the byte order when the file's is not the machine's.
+ */
+export function storagesFromBytes(read: (st: StorageRef) => Promise<Buffer>, file: string, littleEndian: boolean): ReadStorages {
+  return async (storages) => {
+    // (targets are a shortcut of the native reader; these storages are copied by the loader instead)
+    const out: Tensor[] = [];
+    try {
+      for (const st of storages) {
+        let bytes = await read(st);
+        const want = st.numel * st.type.elementSize;
+        if (bytes.length !== want) throw new CheckpointError(`storage '${st.key}' holds ${bytes.length} bytes but ${st.numel} ${st.type.torchDtype} elements need ${want}`, { file });
+        if (littleEndian !== HOST_LITTLE && st.type.elementSize > 1) {
+          bytes = Buffer.from(bytes); // never swap the caller's buffer in place
+          if (st.type.elementSize === 2) bytes.swap16();
+          else if (st.type.elementSize === 4) bytes.swap32();
+          else bytes.swap64();
+        }
+        try {
+          out.push(Tensor.fromBytes(bytes, rawDtype(st), [st.numel]));
+        } catch (e) {
+          throw new CheckpointError(`storage '${st.key}' cannot be loaded: ${messageOf(e)}`, { file, cause: e });
+        }
+      }
+      return out;
+    } catch (e) {
+      for (const t of out) t.dispose();
+      throw e;
+    }
+  };
+}
 
 function showPath(path: string): string {
   return path ? `tensor '${path}'` : 'the tensor';
@@ -88,9 +144,9 @@ function showPath(path: string): string {
 
 /**
  * Replaces every TensorRef in `root` with a Tensor. All checks (dtype, extent) run before any
- * storage is read; each storage is read once.
+ * storage is read; each storage is read once, all of them by one call of `read`.
  */
-export async function materialize(root: unknown, read: ReadStorage, file: string, littleEndian: boolean): Promise<unknown> {
+export async function materialize(root: unknown, read: ReadStorages, file: string, targets?: StorageTargets): Promise<unknown> {
   // 1. Collect and check.
   const refs = new Map<TensorRef, string>();
   const roots = new Map<string, StorageRef>();
@@ -124,32 +180,47 @@ export async function materialize(root: unknown, read: ReadStorage, file: string
     if (!roots.has(rootKey)) roots.set(rootKey, st.view ? new StorageRef(rootKey, st.type, st.numel, st.location) : st);
   }
 
-  // 2. Read each storage once.
+  // 2. Read each storage once, into the tensors `targets` names where one is exactly a storage.
   const bases = new Map<string, Tensor>();
   try {
-    for (const [key, st] of roots) {
-      const dtype = st.type.dtype!;
-      let bytes = await read(st);
-      const want = st.numel * st.type.elementSize;
-      if (bytes.length !== want) throw new CheckpointError(`storage '${key}' holds ${bytes.length} bytes but ${st.numel} ${st.type.torchDtype} elements need ${want}`, { file });
-      if (littleEndian !== HOST_LITTLE && st.type.elementSize > 1) {
-        bytes = Buffer.from(bytes); // never swap the caller's buffer in place
-        if (st.type.elementSize === 2) bytes.swap16();
-        else if (st.type.elementSize === 4) bytes.swap32();
-        else bytes.swap64();
+    const list = [...roots];
+    const into = new Map<string, Tensor>();
+    if (targets) {
+      const layout = new Map<string, TensorLayout>();
+      for (const [ref, path] of refs) if (ref.storage.type.dtype) layout.set(path, { shape: ref.shape, dtype: ref.storage.type.dtype });
+      const given = targets(layout);
+      for (const [ref, path] of refs) {
+        const st = ref.storage;
+        const t = given?.get(path);
+        const whole = !st.view && ref.offset === 0 && ref.shape.reduce((a, b) => a * b, 1) === st.numel && isContiguous(ref.shape, ref.strides);
+        if (!t || !whole || into.has(st.key) || st.type.dtype === 'bool' || t.dtype !== st.type.dtype || t.device !== 'cpu' || !isContiguous(t.shape, t.strides)) continue;
+        if (t.shape.length !== ref.shape.length || t.shape.some((d, i) => d !== ref.shape[i])) continue;
+        into.set(st.key, t);
       }
-      let base: Tensor;
-      try {
-        if (dtype === 'bool') {
-          // Any non-zero byte is true: a hostile file cannot make a bool that is neither.
-          const raw = Tensor.fromBytes(bytes, 'uint8', [st.numel]);
-          base = raw.ne(0);
-          raw.dispose();
-        } else base = Tensor.fromBytes(bytes, dtype, [st.numel]);
-      } catch (e) {
-        throw new CheckpointError(`storage '${key}' cannot be loaded: ${messageOf(e)}`, { file, cause: e });
+    }
+    const raw = await read(
+      list.map(([, st]) => st),
+      list.map(([key]) => into.get(key)),
+    );
+    list.forEach(([key], i) => bases.set(key, raw[i]));
+    for (const [key, st] of list) {
+      let base = bases.get(key)!;
+      if (into.has(key) && base.dtype === rawDtype(st) && base.numel === st.numel) {
+        // a target, filled in place: its storage, flat, outside any autograd graph
+        const detached = base.detach();
+        bases.set(key, detached.view([st.numel]));
+        detached.dispose();
+        base.dispose();
+        base = bases.get(key)!;
       }
-      bases.set(key, base);
+      if (base.dtype !== rawDtype(st) || base.shape.length !== 1 || base.shape[0] !== st.numel) {
+        throw new CheckpointError(`storage '${key}' was read as ${base.dtype} [${base.shape.join(', ')}], not ${st.numel} ${st.type.torchDtype} elements`, { file });
+      }
+      if (st.type.dtype === 'bool') {
+        // Any non-zero byte is true: a hostile file cannot make a bool that is neither.
+        bases.set(key, base.ne(0));
+        base.dispose();
+      }
     }
 
     // 3. Build the tensors.

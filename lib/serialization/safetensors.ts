@@ -5,6 +5,8 @@ import { CheckpointError, messageOf } from './errors';
 import { OrderedDict } from './pickle';
 import { MAX_SAFETENSORS_HEADER, type Source } from './source';
 import type { TorchFileContents } from './torch-file';
+import { HOST_LITTLE } from './materialize';
+import { readFileRanges } from './file-storages';
 
 // ----- safetensors
 
@@ -116,18 +118,23 @@ export async function readSafetensorsFormat(src: Source): Promise<TorchFileConte
   const dataStart = 8 + Number(n);
   const { entries, metadata } = parseSafetensorsHeader(text, src.size - dataStart, file);
   const value = new OrderedDict<string, Tensor>();
-  for (const e of entries) {
-    const bytes = await src.view(dataStart + e.begin, e.end - e.begin);
+  const rawDtype = (e: SafetensorsEntry): DType => (e.dtype === 'bool' ? 'uint8' : e.dtype);
+  // From a file, every tensor's bytes are read natively straight into its memory.
+  const fromFile =
+    src.handle && HOST_LITTLE
+      ? (await readFileRanges(src.handle, entries.map((e) => ({ offset: dataStart + e.begin, bytes: e.end - e.begin, dtype: rawDtype(e) })), file)).tensors
+      : undefined;
+  for (const [i, e] of entries.entries()) {
     const numel = e.shape.reduce((a, b) => a * b, 1);
     try {
-      let t: Tensor;
-      if (e.dtype === 'bool') {
-        const raw = Tensor.fromBytes(bytes, 'uint8', [numel]);
-        t = raw.ne(0).reshape(e.shape);
-        raw.dispose();
-      } else t = Tensor.fromBytes(bytes, e.dtype, e.shape);
+      const raw = fromFile ? fromFile[i] : Tensor.fromBytes(await src.view(dataStart + e.begin, e.end - e.begin), rawDtype(e), [numel]);
+      const flat = e.dtype === 'bool' ? raw.ne(0) : raw;
+      const t = flat.reshape(e.shape);
+      if (flat !== raw) flat.dispose();
+      raw.dispose();
       value.set(e.name, t);
     } catch (err) {
+      fromFile?.slice(i).forEach((t) => t.dispose());
       throw new CheckpointError(`safetensors tensor ${JSON.stringify(e.name)} cannot be loaded: ${messageOf(err)}`, { file, cause: err });
     }
   }

@@ -15,16 +15,20 @@
 import { Tensor } from '../core/tensor';
 import { CheckpointError, messageOf } from './errors';
 import { OrderedDict, UnpicklingError, isPyTuple, typeName, unpickleAt, type Allowlist } from './pickle';
-import { Scratch, ZipReader, type ZipEntry } from './zip';
+import { Scratch, ZipReader, checkCrc, type ZipEntry } from './zip';
 import { StorageRef, StorageType, TORCH_GLOBALS, intArg, mergeAllow } from './torch-globals';
 import { detectFormat, openSource, type Source, type WeightFileFormat } from './source';
-import { materialize } from './materialize';
+import { materialize, storagesFromBytes, rawDtype, HOST_LITTLE, type StorageTargets } from './materialize';
+import { readFileRanges } from './file-storages';
+import type { FileHandle } from './atomic';
+import type { DType } from '../core/binding';
 import { readSafetensorsFormat } from './safetensors';
 
 export { StorageType, StorageRef, TensorRef, TORCH_GLOBALS } from './torch-globals';
 export { detectFormat } from './source';
 export type { WeightFileFormat } from './source';
 export { contiguousStrides } from './materialize';
+export type { StorageTargets, TensorLayout } from './materialize';
 export { SAFETENSORS_CODES } from './safetensors';
 
 // ---------------------------------------------------------------------------------------------
@@ -82,6 +86,11 @@ export interface ReadOptions {
   maxPickleBytes?: number;
   /** Names the data in messages when a Buffer is read. */
   name?: string;
+  /**
+   * Tensors to read storages straight into, chosen once the file's layout is known (see
+   * {@link StorageTargets}): what a loader passes for the module it has just built for the file.
+   */
+  into?: StorageTargets;
 }
 
 export interface TorchFileContents {
@@ -92,6 +101,26 @@ export interface TorchFileContents {
   metadata: Record<string, string>;
   /** The byte order the file's data was written in. */
   byteOrder: 'little' | 'big';
+}
+
+// ----- storages read natively from a file
+
+/** Stored zip records, read straight into tensors, each CRC-32 checked against the central directory. */
+async function readStoredRecords(zip: ZipReader, handle: FileHandle, entries: ZipEntry[], dtypes: DType[], into: (Tensor | undefined)[], file: string): Promise<Tensor[]> {
+  let starts: number[];
+  try {
+    starts = await Promise.all(entries.map((e) => zip.dataStart(e)));
+  } catch (e) {
+    throw new CheckpointError(messageOf(e), { file, cause: e });
+  }
+  const { tensors, crcs } = await readFileRanges(handle, entries.map((e, i) => ({ offset: starts[i], bytes: e.uncompressedSize, dtype: dtypes[i], into: into[i] })), file);
+  try {
+    entries.forEach((e, i) => checkCrc(e, crcs[i]));
+  } catch (e) {
+    for (const t of tensors) t.dispose();
+    throw new CheckpointError(messageOf(e), { file, cause: e });
+  }
+  return tensors;
 }
 
 // ----- zip
@@ -152,19 +181,25 @@ async function readZipFormat(src: Source, opts: ReadOptions): Promise<TorchFileC
   } catch (e) {
     wrapPickleError(e, file);
   }
+  const dataEntry = (st: StorageRef): ZipEntry => {
+    const e = entry(`data/${st.key}`);
+    if (!e) throw new CheckpointError(`storage '${st.key}' has no record '${prefix}data/${st.key}'`, { file });
+    const want = st.numel * st.type.elementSize;
+    if (e.uncompressedSize !== want) {
+      throw new CheckpointError(`record '${e.fileName}' holds ${e.uncompressedSize} bytes but the pickle declares ${st.numel} ${st.type.torchDtype} elements (${want} bytes)`, { file });
+    }
+    return e;
+  };
+  const viaBytes = storagesFromBytes((st) => readRecord(dataEntry(st), true), file, byteOrder === 'little');
   value = await materialize(
     value,
-    async (st) => {
-      const e = entry(`data/${st.key}`);
-      if (!e) throw new CheckpointError(`storage '${st.key}' has no record '${prefix}data/${st.key}'`, { file });
-      const want = st.numel * st.type.elementSize;
-      if (e.uncompressedSize !== want) {
-        throw new CheckpointError(`record '${e.fileName}' holds ${e.uncompressedSize} bytes but the pickle declares ${st.numel} ${st.type.torchDtype} elements (${want} bytes)`, { file });
-      }
-      return readRecord(e, true);
+    async (storages, into) => {
+      const entries = storages.map(dataEntry); // every record checked before any is read
+      if (!src.handle || (byteOrder === 'little') !== HOST_LITTLE || entries.some((e) => e.compressionMethod !== 0)) return viaBytes(storages, into);
+      return readStoredRecords(zip, src.handle, entries, storages.map(rawDtype), into, file);
     },
     file,
-    byteOrder === 'little',
+    opts.into,
   );
   return { format: 'zip', value, metadata: {}, byteOrder };
 }
@@ -252,15 +287,24 @@ async function readLegacyFormat(src: Source, opts: ReadOptions): Promise<TorchFi
     where.set(key, { pos, bytes });
     pos += bytes;
   }
+  const range = (st: StorageRef): { pos: number; bytes: number } => {
+    const w = where.get(st.key);
+    if (!w) throw new CheckpointError(`storage '${st.key}' is used by the pickle but its data is missing`, { file });
+    return w;
+  };
+  const viaBytes = storagesFromBytes((st) => {
+    const w = range(st);
+    return src.view(w.pos, w.bytes);
+  }, file, parsed.littleEndian);
   const value = await materialize(
     parsed.value,
-    async (st) => {
-      const w = where.get(st.key);
-      if (!w) throw new CheckpointError(`storage '${st.key}' is used by the pickle but its data is missing`, { file });
-      return src.view(w.pos, w.bytes);
+    async (storages, into) => {
+      const ranges = storages.map((st) => ({ ...range(st), dtype: rawDtype(st) }));
+      if (!src.handle || parsed.littleEndian !== HOST_LITTLE) return viaBytes(storages, into);
+      return (await readFileRanges(src.handle, ranges.map((r, i) => ({ offset: r.pos, bytes: r.bytes, dtype: r.dtype, into: into[i] })), file)).tensors;
     },
     file,
-    parsed.littleEndian,
+    opts.into,
   );
   return { format: 'legacy', value, metadata: {}, byteOrder: parsed.littleEndian ? 'little' : 'big' };
 }

@@ -134,13 +134,24 @@ export class ZipReader {
     } else {
       throw new Error(`record '${name}' uses compression method ${entry.compressionMethod}; only stored (0) and deflate (8) are supported`);
     }
-    const crc = crc32(data);
-    if (crc !== entry.crc32 >>> 0) {
-      throw new Error(
-        `record '${name}' is corrupt: CRC-32 ${crc.toString(16).padStart(8, '0')} does not match ${(entry.crc32 >>> 0).toString(16).padStart(8, '0')} in the central directory`,
-      );
-    }
+    checkCrc(entry, crc32(data));
     return data;
+  }
+
+  /** Where a stored (uncompressed) record's data starts in the archive, from its local header. */
+  async dataStart(entry: ZipEntry): Promise<number> {
+    if (entry.compressionMethod !== 0) throw new Error(`record '${entry.fileName}' is compressed (method ${entry.compressionMethod}), not stored`);
+    const { fileDataStart } = await this.zip.readLocalFileHeaderPromise(entry, { minimal: true });
+    return fileDataStart;
+  }
+}
+
+/** Throws naming the record when `crc`, computed over its data, is not the one its central-directory entry holds. */
+export function checkCrc(entry: ZipEntry, crc: number): void {
+  if (crc >>> 0 !== entry.crc32 >>> 0) {
+    throw new Error(
+      `record '${entry.fileName}' is corrupt: CRC-32 ${(crc >>> 0).toString(16).padStart(8, '0')} does not match ${(entry.crc32 >>> 0).toString(16).padStart(8, '0')} in the central directory`,
+    );
   }
 }
 

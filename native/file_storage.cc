@@ -1,0 +1,199 @@
+// Reading tensor storages straight from a weight file: each byte range of an open file is read (pread)
+// into the memory of a new 1-D tensor, on worker threads, with no copy through JavaScript, and its
+// CRC-32 (zip's) is computed chunk by chunk while the chunk is still in the cache. The TypeScript
+// reader (lib/serialization) finds the ranges, checks every CRC against the zip's central directory
+// and builds the tensors from the storages; what is read is only ever raw bytes.
+#include <ATen/Parallel.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "async.h"
+#include "common.h"
+
+#ifdef TORCHCAP_ZLIB
+#include <zlib.h>
+#endif
+
+namespace torchcap {
+
+namespace {
+
+#ifdef TORCHCAP_ZLIB
+// zlib's CRC-32 (braided, several GB/s), where the build found zlib.
+uint32_t Crc32(uint32_t crc, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    const uInt len = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
+    crc = static_cast<uint32_t>(::crc32(crc, p, len));
+    p += len;
+    n -= len;
+  }
+  return crc;
+}
+#else
+// CRC-32 (the polynomial of zip and zlib), eight bytes at a time ("slicing by 8").
+struct Crc32Tables {
+  std::array<std::array<uint32_t, 256>, 8> t{};
+  Crc32Tables() {
+    for (uint32_t n = 0; n < 256; ++n) {
+      uint32_t c = n;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+      t[0][n] = c;
+    }
+    for (uint32_t n = 0; n < 256; ++n)
+      for (int k = 1; k < 8; ++k) t[k][n] = (t[k - 1][n] >> 8) ^ t[0][t[k - 1][n] & 0xff];
+  }
+};
+
+uint32_t Crc32(uint32_t crc, const uint8_t* p, size_t n) {
+  static const Crc32Tables tables;
+  const auto& t = tables.t;
+  crc = ~crc;
+  while (n && (reinterpret_cast<uintptr_t>(p) & 7)) {
+    crc = t[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    --n;
+  }
+  while (n >= 8) {
+    uint32_t lo, hi;
+    std::memcpy(&lo, p, 4);
+    std::memcpy(&hi, p + 4, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    lo = __builtin_bswap32(lo);
+    hi = __builtin_bswap32(hi);
+#endif
+    lo ^= crc;
+    crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^ t[3][hi & 0xff] ^ t[2][(hi >> 8) & 0xff] ^
+          t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) crc = t[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+#endif
+
+struct Range {
+  int64_t offset = 0;
+  int64_t bytes = 0;
+  torch::ScalarType dtype = torch::kByte;
+  torch::Tensor into;  // where given: a CPU tensor to fill instead of a new one
+};
+
+struct FileResult {
+  std::vector<torch::Tensor> tensors;
+  std::vector<uint32_t> crcs;
+};
+
+// Reads [offset, offset + bytes) into `into`, computing the CRC-32 a chunk at a time.
+uint32_t ReadRange(int fd, int64_t offset, int64_t bytes, uint8_t* into) {
+  constexpr int64_t kChunk = 4 << 20;
+  uint32_t crc = 0;
+  int64_t done = 0;
+  while (done < bytes) {
+    const int64_t want = std::min(kChunk, bytes - done);
+    int64_t got = 0;
+    while (got < want) {
+      const ssize_t r = ::pread(fd, into + done + got, static_cast<size_t>(want - got), static_cast<off_t>(offset + done + got));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        ThrowError(std::string("cannot read the file: ") + std::strerror(errno));
+      }
+      if (r == 0) {
+        ThrowError("truncated: the " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) + " end after " +
+                   std::to_string(done + got));
+      }
+      got += r;
+    }
+    crc = Crc32(crc, into + done, static_cast<size_t>(want));
+    done += want;
+  }
+  return crc;
+}
+
+FileResult ReadStorages(int fd, const std::vector<Range>& ranges) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) ThrowError(std::string("cannot read the file: ") + std::strerror(errno));
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const Range& r = ranges[i];
+    if (r.offset + r.bytes > st.st_size) {
+      ThrowError("truncated: " + std::to_string(r.bytes) + " bytes needed at offset " + std::to_string(r.offset) + " but the file ends at " +
+                 std::to_string(st.st_size));
+    }
+  }
+#ifdef POSIX_FADV_SEQUENTIAL
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+  FileResult out;
+  out.tensors.resize(ranges.size());
+  out.crcs.resize(ranges.size());
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const int64_t size = c10::elementSize(ranges[i].dtype);
+    out.tensors[i] = ranges[i].into.defined() ? ranges[i].into : torch::empty({ranges[i].bytes / size}, torch::TensorOptions().dtype(ranges[i].dtype));
+  }
+  // Storages in parallel: from the page cache the reads are copies, bound by memory and the CRC.
+  at::parallel_for(0, static_cast<int64_t>(ranges.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const Range& r = ranges[i];
+      out.crcs[i] = ReadRange(fd, r.offset, r.bytes, static_cast<uint8_t*>(out.tensors[i].data_ptr()));
+    }
+  });
+  // A filled tensor has changed: what is derived from it (a module's fold) must see that.
+  for (const Range& r : ranges)
+    if (r.into.defined()) r.into.unsafeGetTensorImpl()->bump_version();
+  return out;
+}
+
+// readFileStorages(fd, ranges: { offset, bytes, dtype, into? }[]) [async] -> [tensors, crcs]. The
+// caller keeps `fd` open until the promise settles. A range with `into` fills that tensor (and
+// bumps its version) instead of a new one.
+Napi::Value ReadFileStorages(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    const int64_t fd = ArgInt(info, 0, "fd");
+    if (fd < 0 || fd > INT32_MAX) ThrowRange("fd must be an open file descriptor");
+    if (info.Length() < 2 || !info[1].IsArray()) ThrowType("Expected an array for ranges");
+    auto arr = info[1].As<Napi::Array>();
+    std::vector<Range> ranges(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsObject()) ThrowType("Expected an object for ranges[" + std::to_string(i) + "]");
+      auto o = v.As<Napi::Object>();
+      Range& r = ranges[i];
+      r.offset = ToInt(o.Get("offset"), "offset");
+      r.bytes = ToInt(o.Get("bytes"), "bytes");
+      r.dtype = ParseDtype(OptString(o, "dtype", "uint8"));
+      const int64_t size = c10::elementSize(r.dtype);
+      if (r.offset < 0 || r.bytes < 0) ThrowRange("ranges[" + std::to_string(i) + "] has a negative offset or size");
+      if (r.bytes % size != 0) ThrowRange("ranges[" + std::to_string(i) + "] holds " + std::to_string(r.bytes) + " bytes, no whole number of elements");
+      CheckTensorSize("readFileStorages", {r.bytes / size}, r.dtype);
+      Napi::Value into = o.Get("into");
+      if (!into.IsUndefined() && !into.IsNull()) {
+        r.into = UnwrapTensor(into, "into");
+        if (!r.into.device().is_cpu() || !r.into.is_contiguous() || r.into.scalar_type() != r.dtype || r.into.nbytes() != static_cast<size_t>(r.bytes)) {
+          ThrowRange("ranges[" + std::to_string(i) + "].into must be a contiguous CPU tensor of its dtype and exactly its bytes");
+        }
+      }
+    }
+    return RunAsync<FileResult>(
+        info.Env(), [fd, ranges]() { return ReadStorages(static_cast<int>(fd), ranges); },
+        [](Napi::Env e, FileResult& r) -> Napi::Value {
+          auto out = Napi::Array::New(e, 2);
+          out.Set(0u, WrapTensors(e, r.tensors));
+          auto crcs = Napi::Array::New(e, r.crcs.size());
+          for (size_t i = 0; i < r.crcs.size(); ++i) crcs.Set(static_cast<uint32_t>(i), Napi::Number::New(e, r.crcs[i]));
+          out.Set(1u, crcs);
+          return out;
+        });
+  });
+}
+
+}  // namespace
+
+void InitFileStorage(Napi::Env env, Napi::Object exports) {
+  exports.Set("readFileStorages", Napi::Function::New<ReadFileStorages>(env, "readFileStorages"));
+}
+
+}  // namespace torchcap
