@@ -8,9 +8,9 @@ import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import sharp from 'sharp';
 import { Captioner, loadVocabulary } from '../lib/captioner';
-import { CaptionEncoder, CaptionDecoder } from '../lib/model';
+import { CaptionEncoder } from '../lib/model';
 import { rejected } from './support/errors';
-import { writeTinyModels, removeTinyModels, solidImage, noiseImage, type TinyModels } from './support/tiny-captioner';
+import { writeTinyModels, removeTinyModels, tinyDecoder, solidImage, noiseImage, type TinyModels } from './support/tiny-captioner';
 
 const MAX_LEN = 6;
 const SIZE = 48;
@@ -75,7 +75,7 @@ describe('inputs', () => {
   test('an encoder passed in memory gets its fast path built by Captioner.load', async () => {
     const encoder = new CaptionEncoder({ backbone: 18, embedSize: 32, backboneMode: 'fast' });
     const vocab = await loadVocabulary(models.vocab);
-    const decoder = new CaptionDecoder({ vocabSize: vocab.size, embedSize: 32, hiddenSize: 64 });
+    const decoder = tinyDecoder(vocab.size);
     expect(encoder.prepared).toBe(false);
     const c = await Captioner.load({ encoder, decoder, vocab, imageSize: SIZE, maxLen: MAX_LEN });
     expect(encoder.prepared).toBe(true);

@@ -30,18 +30,24 @@ export interface TinyModels {
   vocab: string;
 }
 
+/** The tiny decoder with random weights whose output bias keeps `<end>` and `<pad>` from being chosen. */
+export function tinyDecoder(vocabSize: number): CaptionDecoder {
+  const decoder = new CaptionDecoder({ vocabSize, embedSize: 32, hiddenSize: 64 });
+  const bias = decoder.stateDict().get('linear_layer.bias')!;
+  const values = Float32Array.from(bias.toTypedArray() as Float32Array);
+  values[END] = -1e4;
+  values[PAD] = -1e4;
+  noGrad(() => bias.copyFrom(Tensor.from(values)));
+  return decoder;
+}
+
 /** Writes encoder.ckpt, decoder.ckpt and vocab.json into a new temp folder. */
 export async function writeTinyModels(seed = 0): Promise<TinyModels> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-tiny-'));
   manualSeed(seed);
   const vocab = Vocabulary.build(TINY_CAPTIONS, { threshold: 1 });
   const encoder = new CaptionEncoder({ backbone: 18, embedSize: 32 });
-  const decoder = new CaptionDecoder({ vocabSize: vocab.size, embedSize: 32, hiddenSize: 64 });
-  const bias = decoder.stateDict().get('linear_layer.bias')!;
-  const values = Float32Array.from(bias.toTypedArray() as Float32Array);
-  values[END] = -1e4;
-  values[PAD] = -1e4;
-  noGrad(() => bias.copyFrom(Tensor.from(values)));
+  const decoder = tinyDecoder(vocab.size);
   const files: TinyModels = {
     dir,
     encoder: path.join(dir, 'encoder.ckpt'),
