@@ -54,9 +54,9 @@ function photo() {
 }
 
 /** Runs a command; returns its last line parsed as JSON and the process's wall time. */
-function timed(cmd, args) {
+function timed(cmd, args, env = {}) {
   const t = process.hrtime.bigint();
-  const out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const out = execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, ...env } });
   const seconds = Number(process.hrtime.bigint() - t) / 1e9;
   return { ...JSON.parse(out.trim().split('\n').pop()), seconds };
 }
@@ -68,8 +68,10 @@ function coldStart(repeats = 5, log = (s) => process.stderr.write(s)) {
   const runs = {
     python: () => timed(PYTHON, [path.join(__dirname, 'cold_start.py'), 'caption', dir, image]),
     torchcap: () => timed(process.execPath, ['-e', CHILD, HERE, dir, image]),
+    // the same with 4 KiB pages only: what the allocator's huge pages save (README, performance notes)
+    smallPages: () => timed(process.execPath, ['-e', CHILD, HERE, dir, image], { TORCHCAP_HUGE_PAGES: '0' }),
   };
-  const out = { python: [], torchcap: [] };
+  const out = { python: [], torchcap: [], smallPages: [] };
   for (let r = -1; r < repeats; r++) {
     for (const [k, fn] of Object.entries(runs)) {
       log(`  cold start ${k} (${r < 0 ? 'untimed, warms the page cache' : `${r + 1}/${repeats}`})\n`);
@@ -84,6 +86,7 @@ function coldStart(repeats = 5, log = (s) => process.stderr.write(s)) {
     checkpointMB: (fs.statSync(path.join(dir, 'encoder.ckpt')).size + fs.statSync(path.join(dir, 'decoder.ckpt')).size) / 1e6,
     python: { whole: med('python', 'seconds'), import: med('python', 'import_seconds'), model: med('python', 'model_seconds'), torchLoad: med('python', 'torch_load_seconds'), loadStateDict: med('python', 'load_state_dict_seconds'), caption: med('python', 'caption_seconds') },
     torchcap: { whole: med('torchcap', 'seconds'), beforeScript: med('torchcap', 'before_script_seconds'), require: med('torchcap', 'require_seconds'), load: med('torchcap', 'load_seconds'), caption: med('torchcap', 'caption_seconds') },
+    smallPages: { whole: med('smallPages', 'seconds'), load: med('smallPages', 'load_seconds') },
   };
 }
 
@@ -95,5 +98,5 @@ if (require.main === module) {
   const f = (x) => x.toFixed(3);
   console.log(`cold start, one caption, ResNet-152 book checkpoints (${r.checkpointMB.toFixed(0)} MB), ${r.image}; ${machine()}; median of ${r.repeats} interleaved runs after one untimed run each`);
   console.log(`whole process torchcap / Python: ${(r.torchcap.whole / r.python.whole).toFixed(2)}x (target <= 0.35) — Python ${f(r.python.whole)} s (import ${f(r.python.import)}, models ${f(r.python.model)}, torch.load ${f(r.python.torchLoad)}, load_state_dict ${f(r.python.loadStateDict)}, caption ${f(r.python.caption)}), torchcap ${f(r.torchcap.whole)} s (node start ${f(r.torchcap.beforeScript)}, require ${f(r.torchcap.require)}, Captioner.load ${f(r.torchcap.load)}, caption ${f(r.torchcap.caption)})`);
-  console.log(`Captioner.load: ${f(r.torchcap.load)} s (target <= 1.0)`);
+  console.log(`Captioner.load: ${f(r.torchcap.load)} s (target <= 1.0); with 4 KiB pages only (TORCHCAP_HUGE_PAGES=0) ${f(r.smallPages.load)} s`);
 }

@@ -8,10 +8,16 @@
 // cached block that fits and is at most twice the size), as PyTorch's CUDA caching allocator does
 // for GPU memory. Smaller blocks go to malloc.
 //
+// Blocks of 2 MiB and more are aligned to 2 MiB and advised to use transparent huge pages
+// (madvise MADV_HUGEPAGE, which Debian's default THP mode "madvise" honours): one fault maps 2 MiB
+// instead of 4 KiB, so filling a 235 MB ResNet-152 checkpoint's weights costs a few hundred faults,
+// not 57,000. TORCHCAP_HUGE_PAGES=0 keeps 4 KiB pages.
+//
 // At most TORCHCAP_CPU_CACHE_MB megabytes (default 2048) sit unused in the cache; beyond that the
 // largest free blocks go back to the system. TORCHCAP_CPU_CACHE_MB=0 installs nothing.
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
+#include <sys/mman.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -27,6 +33,24 @@ namespace {
 
 constexpr size_t kMinCached = 64 << 10;
 
+constexpr size_t kHugePage = 2u << 20;
+
+bool HugePagesWanted() {
+  const char* env = std::getenv("TORCHCAP_HUGE_PAGES");
+  return !(env && env[0] == '0' && env[1] == '\0');
+}
+
+// A block of `size` bytes; from 2 MiB on, 2 MiB-aligned and advised to use huge pages. Freed with
+// c10::free_cpu (free) either way. Throws c10::Error when out of memory, as c10::alloc_cpu does.
+void* AllocBlock(size_t size, bool huge) {
+  if (!huge || size < kHugePage) return c10::alloc_cpu(size);
+  void* p = nullptr;
+  const int err = posix_memalign(&p, kHugePage, size);
+  TORCH_CHECK(err == 0 && p, "CPU allocator: can't allocate memory: you tried to allocate ", size, " bytes. Error code ", err, " (", std::strerror(err), ")");
+  madvise(p, size / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only: a refusal changes nothing
+  return p;
+}
+
 size_t RoundSize(size_t n) {
   // 64 KiB steps up to 8 MiB, then 1 MiB steps: little waste, and repeated shapes hit exactly.
   const size_t step = n <= (8u << 20) ? (64u << 10) : (1u << 20);
@@ -35,7 +59,7 @@ size_t RoundSize(size_t n) {
 
 class CachingCpuAllocator final : public c10::Allocator {
  public:
-  explicit CachingCpuAllocator(size_t limit) : limit_(limit) {}
+  CachingCpuAllocator(size_t limit, bool huge) : limit_(limit), huge_(huge) {}
 
   c10::DataPtr allocate(size_t n) const override {
     if (n < kMinCached) {
@@ -60,10 +84,10 @@ class CachingCpuAllocator final : public c10::Allocator {
     }
     if (!p) {
       try {
-        p = c10::alloc_cpu(size);
+        p = AllocBlock(size, huge_);
       } catch (const c10::Error&) {
         Trim(0);  // out of memory: give the cache back and try once more
-        p = c10::alloc_cpu(size);
+        p = AllocBlock(size, huge_);
       }
     }
     {
@@ -123,6 +147,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   static void Free(void* p);
 
   const size_t limit_;
+  const bool huge_;
   mutable std::mutex mutex_;
   mutable std::unordered_map<void*, size_t> sizes_;  // blocks handed out, by address
   mutable std::multimap<size_t, void*> free_;         // blocks kept for reuse, by size
@@ -139,7 +164,7 @@ CachingCpuAllocator* Install() {
   const char* env = std::getenv("TORCHCAP_CPU_CACHE_MB");
   const long mb = env ? std::strtol(env, nullptr, 10) : 2048;
   if (mb <= 0) return nullptr;
-  auto* a = new CachingCpuAllocator(static_cast<size_t>(mb) << 20);
+  auto* a = new CachingCpuAllocator(static_cast<size_t>(mb) << 20, HugePagesWanted());
   g_allocator = a;
   c10::SetCPUAllocator(a, /*priority=*/100);
   return a;

@@ -46,6 +46,12 @@ int64_t CheckedNumel(const std::string& what, c10::IntArrayRef shape) {
     if (s == 0) empty = true;
     else if (__builtin_mul_overflow(product, s, &product)) ThrowRange(what + ": shape " + c10::str(shape) + " has more elements than an int64 can count");
   }
+  // An empty tensor's other sizes still drive operators' loops (sort over an empty [1, 4, 2^40, 0]
+  // visits 2^42 rows and runs for hours): they are held to what a real tensor's rows could be.
+  if (empty && product > kMaxEmptyExtent) {
+    ThrowRange(what + ": shape " + c10::str(shape) + " is empty, but its other sizes multiply to " + std::to_string(product) +
+               ", more than " + std::to_string(kMaxEmptyExtent) + " (operators would loop over them)");
+  }
   return empty ? 0 : product;
 }
 

@@ -19,8 +19,12 @@ int64_t MaxTensorBytes(const char** why = nullptr);
 // `what` starts the message ("full", "randn", "Linear weight", ...).
 void CheckTensorSize(const std::string& what, c10::IntArrayRef shape, torch::ScalarType dtype, const torch::Device& device = torch::kCPU);
 
-// The element count of `shape`, or a RangeError naming it when a size is negative or the count
-// passes int64 (views such as expand allocate nothing but must still be countable).
+// The most that the sizes of an empty tensor other than its zeros may multiply to.
+constexpr int64_t kMaxEmptyExtent = (int64_t{1} << 31) - 1;
+
+// The element count of `shape`, or a RangeError naming it when a size is negative, the count
+// passes int64 (views such as expand allocate nothing but must still be countable), or the shape
+// is empty and its other sizes multiply past kMaxEmptyExtent.
 int64_t CheckedNumel(const std::string& what, c10::IntArrayRef shape);
 
 }  // namespace torchcap

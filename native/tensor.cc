@@ -8,6 +8,7 @@
 #include "convert.h"
 #include "dtypes.h"
 #include "errors.h"
+#include "sizes.h"
 #include "tensor_registry.h"
 #include "wrap.h"
 
@@ -114,6 +115,9 @@ torch::Tensor& TensorWrap::Get() {
 // ---------- wrapping ----------
 
 Napi::Object WrapTensor(Napi::Env env, torch::Tensor t) {
+  // Views (reshape, view, asStrided) can give an empty tensor any sizes: refuse the ones that
+  // would make later operators loop for hours.
+  if (t.defined() && t.numel() == 0) CheckedNumel("tensor", t.sizes());
   Napi::Object obj = Data(env).tensorCtor.New({});
   TensorWrap::Of(env, obj)->Set(std::move(t));
   return obj;

@@ -425,6 +425,26 @@ describe('saving', () => {
     expectSame(sorted, tensors);
   });
 
+  test('safetensors whose header length starts with the bytes of a pickle PROTO opcode read as safetensors', async () => {
+    // 640 = 0x0280: the file starts 0x80 0x02, the first bytes of a legacy torch.save file.
+    for (const want of [0x280, 0x380, 0x480, 0x580]) {
+      const file = path.join(tmp, `h${want}.safetensors`);
+      const sd = new Map([['w', Tensor.from([1, 2, 3])]]);
+      let pad = 0;
+      let n = 0;
+      for (let tries = 0; tries < 20 && n !== want; tries++) {
+        await saveSafetensors(file, sd, { note: 'x'.repeat(pad) });
+        n = Number(fs.readFileSync(file).readBigUInt64LE(0));
+        if (n !== want) pad += want - n > 8 ? want - n - 7 : 1; // the header is padded to 8 bytes
+      }
+      expect(n).toBe(want);
+      expect([...fs.readFileSync(file).subarray(0, 2)]).toEqual([0x80, want >> 8]);
+      const { tensors, metadata } = await readSafetensors(file);
+      expect(metadata.note.length).toBe(pad);
+      expect(tensors.get('w')!.toArray()).toEqual([1, 2, 3]);
+    }
+  });
+
   describe('a failed save leaves the old file and no partial file', () => {
     class Exploding extends Tensor {
       override toTypedArray(): never {

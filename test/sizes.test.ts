@@ -30,6 +30,20 @@ test('creation refuses shapes past the machine with a RangeError naming the shap
   expect(refusal(() => Tensor.fromBytes(new Uint8Array(0), 'float32', [2 ** 62, 4]))).toMatch(/^RangeError: fromData: shape \[4611686018427387904, 4\] has more elements/);
 });
 
+test('an empty tensor whose other sizes are huge is refused: operators would loop over them for hours', () => {
+  // sort of an empty [1, 4, 2^40, 0] visits its 2^42 rows (libtorch 1.13): found by the API fuzzer
+  const extent = /is empty, but its other sizes multiply to 4398046511104, more than 2147483647 \(operators would loop over them\)$/;
+  expect(refusal(() => Tensor.zeros([1, 4, 2 ** 40, 0]))).toMatch(/^RangeError: full: shape \[1, 4, 1099511627776, 0\]/);
+  expect(refusal(() => Tensor.zeros([1, 4, 2 ** 40, 0]))).toMatch(extent);
+  const empty = Tensor.zeros([0]);
+  expect(refusal(() => empty.reshape([1, 4, 2 ** 40, 0]))).toMatch(/^RangeError: tensor: shape \[1, 4, 1099511627776, 0\] is empty/);
+  expect(refusal(() => Tensor.zeros([1, 0]).expand([2 ** 31, 0]))).toMatch(/^RangeError: expand: shape \[2147483648, 0\] is empty/);
+  // up to the bound they are made, and sorting them is quick
+  const big = empty.reshape([1, 2 ** 31 - 1, 0]);
+  expect(big.shape).toEqual([1, 2 ** 31 - 1, 0]);
+  expect(Tensor.zeros([0, 3, 224, 224]).sort(-1).values.shape).toEqual([0, 3, 224, 224]);
+});
+
 test('modules refuse weights that cannot exist, naming the weight and its shape', () => {
   expect(refusal(() => new Linear(1e6, 1e6))).toMatch(/^RangeError: Linear weight: shape \[1000000, 1000000\] of float32 needs 3\.6 TiB/);
   expect(refusal(() => new Embedding(2 ** 40, 2 ** 40))).toMatch(/^RangeError: Embedding weight: shape \[1099511627776, 1099511627776\] has more elements/);

@@ -84,11 +84,14 @@ function hexHead(b: Uint8Array): string {
 export function detectFormat(head: Uint8Array, size: number, file = '<buffer>'): WeightFileFormat {
   if (size === 0) throw new CheckpointError('the file is empty', { file });
   if (head[0] === 0x50 && head[1] === 0x4b && ((head[2] === 3 && head[3] === 4) || (head[2] === 5 && head[3] === 6))) return 'zip';
-  if (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) return 'legacy';
+  // safetensors before legacy: a header of 640..1407 bytes whose length starts 0x80 0x02..0x05
+  // looks like a pickle's PROTO opcode, while no legacy file has '{' at byte 8 (its magic number
+  // is there) or a plausible header length in its first 8 bytes.
   if (size >= 10 && head.length >= 10 && head[8] === 0x7b) {
     const n = Buffer.from(head.buffer, head.byteOffset, 8).readBigUInt64LE(0);
     if (n >= 2n && n <= BigInt(MAX_SAFETENSORS_HEADER) && n + 8n <= BigInt(size)) return 'safetensors';
   }
+  if (head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) return 'legacy';
   if (head.length >= 262 && Buffer.from(head.buffer, head.byteOffset + 257, 5).toString('latin1') === 'ustar') {
     throw new CheckpointError('a tar archive: the tar-based format of PyTorch before 0.4 is not supported', { file });
   }
