@@ -72,6 +72,19 @@ async function trainStep(data, o) {
   return { seconds_per_step: total / o.steps, phases: times, peak_rss_mb: peakRssMb() };
 }
 
+async function firstEpoch(opts) {
+  const first = await Trainer.create(opts);
+  let cacheSeconds = NaN;
+  let firstTrain = NaN;
+  const started = now();
+  first.on('epoch', (e) => {
+    cacheSeconds = now() - started - e.seconds;
+    firstTrain = e.trainSeconds;
+  });
+  await first.run();
+  return { cacheSeconds, firstTrain };
+}
+
 async function epoch(data, o) {
   const samples = loadSamples(data).slice(0, o.samples);
   // A captions file for the Trainer, from the bench samples.
@@ -102,15 +115,9 @@ async function epoch(data, o) {
   };
   // The first run builds the feature cache, then trains an epoch on it; the second finds the cache
   // and trains another. Checkpoint writing is left out of both (the epoch event's trainSeconds).
-  const first = await Trainer.create(opts);
-  let cacheSeconds = NaN;
-  let firstTrain = NaN;
-  const started = now();
-  first.on('epoch', (e) => {
-    cacheSeconds = now() - started - e.seconds;
-    firstTrain = e.trainSeconds;
-  });
-  await first.run();
+  // The first run lives in a function of its own: once it returns, its models are garbage and their
+  // memory serves the second run, as the book's later epochs reuse the first one's.
+  const { cacheSeconds, firstTrain } = await firstEpoch(opts);
   const t = await Trainer.create(opts);
   let seconds = NaN;
   t.on('epoch', (e) => (seconds = e.trainSeconds));
