@@ -10,7 +10,7 @@
 //     REPEATS (default 3) interleaved runs.
 // The fast-mode training step in bf16 against float32 is in bench/train-step.js.
 //
-// Usage: node bench/bf16.js            (needs dist/: npx tsc -p .; PARTS=demo,coco,latency picks)
+// Usage: node bench/bf16.js            (needs dist/: npx tsc -p .; BF16_PARTS=demo,coco,latency picks)
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -18,7 +18,7 @@ const { execFileSync } = require('child_process');
 const { PYTHON, median, pythonHasTorch, machine } = require('./common');
 
 const REPEATS = Number(process.env.REPEATS || 3);
-const PARTS = (process.env.PARTS || 'demo,coco,latency').split(',');
+const PARTS = (process.env.BF16_PARTS || 'demo,coco,latency').split(','); // not PARTS: npm run bench's own PARTS reaches this process too
 const SHARED = process.env.TORCHCAP_SHARED_DATA || path.resolve(__dirname, '../../shared/data');
 const VOCAB = 9948;
 
