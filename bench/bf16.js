@@ -38,12 +38,15 @@ async function captionBoth(files, images, opts = {}) {
 }
 
 async function demoPart(tmp) {
+  // the demo's run here is `npm run demo`'s: its time is printed too (seconds of each stage)
   const { runDemo, DEMO_DEFAULTS } = dist('demo/run');
   const { generateScenes } = dist('demo/scenes');
   const { readCaptions } = dist('data/datasets');
   const { evaluateCaptionsSync } = dist('evaluate');
   const out = path.join(tmp, 'demo');
   const demo = await runDemo({ out, quiet: true, log: () => undefined });
+  const sec = demo.summary.seconds;
+  console.log(`the demo's run: ${sec.total.toFixed(0)} s (data ${sec.data.toFixed(0)}, pretraining ${sec.pretrain.toFixed(0)}, training ${sec.train.toFixed(0)}, captioning ${sec.caption.toFixed(0)}); targets ${demo.summary.met ? 'met' : 'NOT met'}`);
   const data = await generateScenes({ outDir: path.join(out, 'data'), count: DEMO_DEFAULTS.images, heldOut: DEMO_DEFAULTS.heldOut, size: DEMO_DEFAULTS.size, seed: DEMO_DEFAULTS.seed });
   const test = readCaptions(data.test, data.images);
   const paths = test.images.map((i) => test.imagePath(i.id));
@@ -51,7 +54,7 @@ async function demoPart(tmp) {
   const bleu = (captions) => evaluateCaptionsSync(test.toCoco(), test.images.map((img, k) => ({ image_id: img.id, caption: captions[k] }))).metrics.Bleu_4;
   console.log(
     `1. the demo (ResNet-18 at 64x64, trained in float32): ${paths.length} held-out scenes on the fast path: BLEU-4 float32 ${bleu(r.float32).toFixed(4)}, bf16 ${bleu(r.bf16).toFixed(4)} ` +
-      `(the demo's own run, eval mode: ${demo.metrics.Bleu_4.toFixed(4)}); identical captions ${r.same}/${paths.length}`,
+      `(the demo's own run, eval mode: ${demo.summary.metrics.Bleu_4.toFixed(4)}); identical captions ${r.same}/${paths.length}`,
   );
 }
 
@@ -126,7 +129,8 @@ async function latencyWorker({ dir, autocast }) {
   manualSeed(0);
   const files = [...new Set(JSON.parse(fs.readFileSync(path.join(dir, 'samples.json'), 'utf8')).samples.map((s) => path.join(dir, 'images', s.image)))].slice(0, 16);
   const vocab = Vocabulary.fromWords(['<pad>', '<start>', '<end>', '<unk>', ...Array.from({ length: VOCAB - 4 }, (_, i) => `w${i}`)]);
-  const c = await Captioner.load({ encoder: new CaptionEncoder({ backbone: 152, backboneMode: 'fast' }), decoder: new CaptionDecoder({ vocabSize: VOCAB }), vocab, autocast });
+  // autocast is the encoder's own, fixed when it is built (Captioner.load's option is for files)
+  const c = await Captioner.load({ encoder: new CaptionEncoder({ backbone: 152, backboneMode: 'fast', autocast }), decoder: new CaptionDecoder({ vocabSize: VOCAB }), vocab });
   await c.caption(files[0]);
   const times = [];
   for (const f of files) {

@@ -47,7 +47,13 @@ function interleave(runs, repeats = REPEATS) {
 /** Runs another bench script; echoes and returns its printed lines (progress goes to stderr). */
 function script(name, env) {
   process.stderr.write(`bench/${name} ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
-  const out = execFileSync(process.execPath, [path.join(here, name)], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out;
+  try {
+    out = execFileSync(process.execPath, [path.join(here, name)], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
+  } catch (e) {
+    process.stdout.write(e.stdout || ''); // what the script printed before it failed
+    throw e;
+  }
   const lines = out.trim().split('\n').filter(Boolean);
   for (const l of lines) console.log(`  ${l}`);
   return lines;
