@@ -10,8 +10,9 @@
 //
 // Blocks of 2 MiB and more are aligned to 2 MiB and advised to use transparent huge pages
 // (madvise MADV_HUGEPAGE, which Debian's default THP mode "madvise" honours): one fault maps 2 MiB
-// instead of 4 KiB, so filling a 235 MB ResNet-152 checkpoint's weights costs a few hundred faults,
-// not 57,000. TORCHCAP_HUGE_PAGES=0 keeps 4 KiB pages.
+// instead of 4 KiB, which is what filling a checkpoint's larger weights mostly costs on a virtual
+// machine (Captioner.load of ResNet-152: 2.82 -> 2.42 s, bench/cold-start.js). Smaller blocks keep
+// 4 KiB pages. TORCHCAP_HUGE_PAGES=0 keeps 4 KiB pages for all.
 //
 // At most TORCHCAP_CPU_CACHE_MB megabytes (default 2048) sit unused in the cache; beyond that the
 // largest free blocks go back to the system. TORCHCAP_CPU_CACHE_MB=0 installs nothing.
