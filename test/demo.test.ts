@@ -4,11 +4,13 @@
  * and its failures (a bad option in words; a run that fails leaves no summary behind).
  * The demo's own numbers at full size are measured by `npm run demo`, not here.
  */
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runDemoCommand } from '../lib/commands/demo';
-import { DEMO_TARGETS, type DemoSummary } from '../lib/demo/run';
+import { DEMO_TARGETS, pretrainAutocast, type DemoSummary } from '../lib/demo/run';
+import { cpuBf16Support } from '../lib/nn/resnet';
 import { Captioner } from '../lib/captioner';
 import { augmentation, CHANNEL_ORDERS } from '../lib/demo/pretrain';
 import { PALETTE, WITHHELD_KINDS, sampleScene } from '../lib/demo/scene-layout';
@@ -83,6 +85,8 @@ describe('a small demo run', () => {
       }
     }
     expect(summary.settings).toMatchObject({ heldOut: 60, unseen: 20, size: 64, pretrainEpochs: 1, epochs: 2 });
+    // 'auto': bfloat16 where the CPU has it natively, float32 elsewhere, and the summary says which
+    expect(summary.settings.pretrainPrecision).toBe(cpuBf16Support().supported ? 'bf16' : 'float32');
     expect((summary.settings.withheld as string[]).length).toBeGreaterThan(0);
   });
 
@@ -107,6 +111,7 @@ describe('failures', () => {
       [{ backbone: 'imagenet' }, /backbone/],
       [{ pretrainEpochs: 0 }, /pretrainEpochs/],
       [{ augment: 'yes' }, /augment/],
+      [{ pretrainPrecision: 'fp16' }, /pretrainPrecision/],
     ] as const) {
       const io = capture();
       expect(await runDemoCommand({ out, ...(opts as object) }, io)).toBe(1);
@@ -114,6 +119,18 @@ describe('failures', () => {
       expect(io.stderr).toMatch(message);
     }
     expect(fs.existsSync(out)).toBe(false);
+  });
+
+  test("pretraining in bf16 where the CPU lacks it is refused with the reason; 'float32' and 'auto' fall back", () => {
+    // In a child process with bfloat16 turned off (TORCHCAP_CPU_BF16=0: it then counts as unsupported)
+    const script = `const { pretrainAutocast } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'demo', 'run'))});
+      let refused = null;
+      try { pretrainAutocast('bf16'); } catch (e) { refused = e.message; }
+      console.log(JSON.stringify({ refused, auto: pretrainAutocast('auto') ?? null, float32: pretrainAutocast('float32') ?? null }));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TORCHCAP_CPU_BF16: '0' }, encoding: 'utf8' }));
+    expect(out).toEqual({ refused: 'pretraining in bf16 is not possible here: turned off by TORCHCAP_CPU_BF16=0', auto: null, float32: null });
+    expect(pretrainAutocast('float32')).toBeUndefined();
+    expect(pretrainAutocast('auto')).toBe(cpuBf16Support().supported ? 'bf16' : undefined);
   });
 
   test('a run that fails leaves no summary.json of an earlier run behind', async () => {

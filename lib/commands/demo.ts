@@ -5,7 +5,7 @@
  * that serves the trained model and the page to open.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { runDemo, DEMO_DEFAULTS, type DemoBackbone, type DemoOptions } from '../demo/run';
+import { runDemo, DEMO_DEFAULTS, type DemoBackbone, type DemoOptions, type PretrainPrecision } from '../demo/run';
 import { commandFailed, processIO, type CommandIO } from './io';
 
 /** The demo's options; its log lines go to the command's output. */
@@ -45,6 +45,7 @@ interface DemoArgv {
   backbone: DemoBackbone;
   'pretrain-epochs': number;
   augment: boolean;
+  'pretrain-precision': PretrainPrecision;
   seed: number;
   quiet: boolean;
 }
@@ -66,9 +67,14 @@ export const demoCommand: CommandModule<object, DemoArgv> = {
       })
       .option('pretrain-epochs', { type: 'number', default: DEMO_DEFAULTS.pretrainEpochs, describe: 'epochs of the backbone pretraining' })
       .option('augment', { type: 'boolean', default: DEMO_DEFAULTS.augment, describe: 'mirror and recolour the scenes while pretraining (--no-augment: as drawn)' })
+      .option('pretrain-precision', {
+        choices: ['auto', 'bf16', 'float32'] as const,
+        default: DEMO_DEFAULTS.pretrainPrecision,
+        describe: 'precision of the pretraining: auto is bf16 (CPU autocast) where the CPU has native bfloat16 (AVX-512 BF16), else float32',
+      })
       .option('seed', { type: 'number', default: DEMO_DEFAULTS.seed, describe: 'seed of the scenes, the pretraining and the training' })
       .option('quiet', { type: 'boolean', default: false, describe: 'no per-step log lines' }),
   handler: async (argv) => {
-    process.exitCode = await runDemoCommand({ ...argv, heldOut: argv['held-out'], pretrainEpochs: argv['pretrain-epochs'] });
+    process.exitCode = await runDemoCommand({ ...argv, heldOut: argv['held-out'], pretrainEpochs: argv['pretrain-epochs'], pretrainPrecision: argv['pretrain-precision'] });
   },
 };

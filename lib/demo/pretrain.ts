@@ -78,6 +78,8 @@ export interface PretrainOptions {
   withheld: readonly ObjectKind[];
   /** Mirror and recolour the scenes at random (see {@link augmentation}). Default true. */
   augment?: boolean;
+  /** Train under CPU autocast in bfloat16 (where cpuBf16Support() says so); default float32. */
+  autocast?: 'bf16';
   backbone?: ResNetDepth;
   epochs: number;
   batchSize?: number;
@@ -223,7 +225,8 @@ export async function pretrainBackbone(opts: PretrainOptions): Promise<PretrainR
       for (const g of parts) {
         for (const i of g.ids) viewLabels(heads, opts.scenes[i].objects, g.view).forEach((l, k) => perHead[k].push(l));
       }
-      const logits = await net.forwardAsync(x, { train: true });
+      const out = await net.forwardAsync(x, { train: true, autocast: opts.autocast });
+      const logits = out.dtype === 'float32' ? out : out.to('float32'); // the losses in float32
       let loss: Tensor | null = null;
       let offset = 0;
       for (let k = 0; k < heads.length; k++) {

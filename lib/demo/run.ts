@@ -28,8 +28,10 @@ import { readCaptions } from '../data/datasets';
 import { evaluateCaptionsSync } from '../evaluate';
 import { writeFileAtomic } from '../util/files';
 import { checkChoice, expected, positiveInt } from '../util/checks';
+import { cpuBf16Support } from '../nn/resnet';
 
 export type DemoBackbone = 'pretrained' | 'random';
+export type PretrainPrecision = 'auto' | 'bf16' | 'float32';
 
 export interface DemoOptions {
   /** Folder for the data, checkpoints, summary and report. */
@@ -44,6 +46,11 @@ export interface DemoOptions {
   pretrainEpochs?: number;
   /** Mirror and recolour the scenes while pretraining (see pretrain.ts). Default true. */
   augment?: boolean;
+  /**
+   * Pretrain under CPU autocast in bfloat16: 'auto' (default) where the CPU has native bfloat16
+   * (cpuBf16Support()), else float32; 'bf16' insists (refused where unsupported); 'float32' never.
+   */
+  pretrainPrecision?: PretrainPrecision;
   seed?: number;
   quiet?: boolean;
   log?: (line: string) => void;
@@ -96,7 +103,15 @@ export const DEMO_DEFAULTS = Object.freeze({
   backbone: 'pretrained' as DemoBackbone,
   pretrainEpochs: 6,
   augment: true,
+  pretrainPrecision: 'auto' as PretrainPrecision,
 });
+
+/** The precision the pretraining runs in: bfloat16 where asked for (or 'auto' and supported), else float32. */
+export function pretrainAutocast(precision: PretrainPrecision): 'bf16' | undefined {
+  const { supported, reason } = cpuBf16Support();
+  if (precision === 'bf16' && !supported) throw new Error(`pretraining in bf16 is not possible here: ${reason}`);
+  return precision === 'float32' || !supported ? undefined : 'bf16';
+}
 
 /** The targets: BLEU-4 and exact captions over the held-out scenes, and exact captions of the unseen ones. */
 export const DEMO_TARGETS = Object.freeze({ bleu4: 0.8, exact: 0.8, unseenExact: 0.5 });
@@ -130,6 +145,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   checkChoice(o.backbone, 'backbone', ['pretrained', 'random'] as const);
   positiveInt(o.pretrainEpochs, 'pretrainEpochs');
   if (typeof o.augment !== 'boolean') expected('a boolean', 'augment', o.augment);
+  checkChoice(o.pretrainPrecision, 'pretrainPrecision', ['auto', 'bf16', 'float32'] as const);
+  const autocast = o.backbone === 'pretrained' ? pretrainAutocast(o.pretrainPrecision) : undefined;
   const started = Date.now();
   const seconds = { total: 0, data: 0, pretrain: 0, train: 0, caption: 0 };
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
@@ -156,6 +173,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       size: o.size,
       withheld: sidecar.settings.withheld as ObjectKind[],
       augment: o.augment,
+      autocast,
       epochs: o.pretrainEpochs,
       probe: { seen: heldOut.filter((s) => !s.unseen).map(scene), unseen: heldOut.filter((s) => s.unseen).map(scene) },
       seed: o.seed,
@@ -232,6 +250,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     backbone: `resnet18, ${backboneWords}`,
     pretrainEpochs: pretrained ? o.pretrainEpochs : 0,
     augment: pretrained ? o.augment : false,
+    pretrainPrecision: pretrained ? (autocast ?? 'float32') : null,
     epochs: o.epochs,
     seed: o.seed,
   };
@@ -244,7 +263,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const summary: DemoSummary = { demo: 'torchcap', version: 1, settings, metrics, scenes, targets: tgts, met: tgts.every((t) => t.met), files, seconds };
 
   const pretrainNote = pretrained
-    ? `backbone pretrained for ${o.pretrainEpochs} epochs on the training scenes${o.augment ? ' (mirrored and recoloured at random)' : ''} (the book's ImageNet weights cannot be downloaded here) in ${seconds.pretrain.toFixed(0)} s, then frozen`
+    ? `backbone pretrained for ${o.pretrainEpochs} epochs on the training scenes${o.augment ? ' (mirrored and recoloured at random)' : ''}${autocast ? ' under bfloat16 autocast' : ''} (the book's ImageNet weights cannot be downloaded here) in ${seconds.pretrain.toFixed(0)} s, then frozen`
     : 'backbone frozen with random weights (no pretraining)';
   await writeReport({
     file: report,
