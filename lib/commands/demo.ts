@@ -5,7 +5,7 @@
  * that serves the trained model and the page to open.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { runDemo, DEMO_DEFAULTS, type DemoBackbone, type DemoOptions, type PretrainPrecision } from '../demo/run';
+import { runDemo, DEMO_DEFAULTS, PRETRAIN_PRECISIONS, type DemoBackbone, type DemoOptions, type PretrainPrecision } from '../demo/run';
 import { commandFailed, processIO, type CommandIO } from './io';
 
 /** The demo's options; its log lines go to the command's output. */
@@ -68,7 +68,7 @@ export const demoCommand: CommandModule<object, DemoArgv> = {
       .option('pretrain-epochs', { type: 'number', default: DEMO_DEFAULTS.pretrainEpochs, describe: 'epochs of the backbone pretraining' })
       .option('augment', { type: 'boolean', default: DEMO_DEFAULTS.augment, describe: 'mirror and recolour the scenes while pretraining (--no-augment: as drawn)' })
       .option('pretrain-precision', {
-        choices: ['auto', 'bf16', 'float32'] as const,
+        choices: PRETRAIN_PRECISIONS,
         default: DEMO_DEFAULTS.pretrainPrecision,
         describe: 'precision of the pretraining: auto is bf16 (CPU autocast) where the CPU has native bfloat16 (AVX-512 BF16), else float32',
       })

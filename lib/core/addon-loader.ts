@@ -112,14 +112,24 @@ export function noAddonMessage(opts: {
 /**
  * OpenBLAS's idle worker threads spin on sched_yield for about 2^28 cycles before they sleep; on a
  * machine with few cores that spinning takes the cores from the threads doing the work (a decoder
- * step's many small matrix products, 1.05x faster with 4, bench/openblas-idle.js). OpenBLAS reads
- * OPENBLAS_THREAD_TIMEOUT (log2 of the cycles) when libtorch loads it, so it is set before the
- * addon loads, unless the user set it.
+ * step's many small matrix products: 1.05x and 1.16x faster with 4, bench/openblas-idle.js).
+ * OpenBLAS reads OPENBLAS_THREAD_TIMEOUT (log2 of the cycles) once, when libtorch loads it, so it
+ * is set for the load only, unless the user set it: child processes (a Python the benches compare
+ * against, say) get the environment as it was.
  */
 export const OPENBLAS_THREAD_TIMEOUT = '4';
 
 export function loadAddon(): { module: unknown; info: AddonInfo } {
-  process.env.OPENBLAS_THREAD_TIMEOUT ??= OPENBLAS_THREAD_TIMEOUT;
+  const ours = process.env.OPENBLAS_THREAD_TIMEOUT === undefined;
+  if (ours) process.env.OPENBLAS_THREAD_TIMEOUT = OPENBLAS_THREAD_TIMEOUT;
+  try {
+    return loadFirstAddon();
+  } finally {
+    if (ours) delete process.env.OPENBLAS_THREAD_TIMEOUT;
+  }
+}
+
+function loadFirstAddon(): { module: unknown; info: AddonInfo } {
   const d = discovery();
   const tried: string[] = [];
   // The cheap probes first; asking Python costs a second, so only when nothing else is found.

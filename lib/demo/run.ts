@@ -31,7 +31,8 @@ import { checkChoice, expected, positiveInt } from '../util/checks';
 import { cpuBf16Support } from '../nn/resnet';
 
 export type DemoBackbone = 'pretrained' | 'random';
-export type PretrainPrecision = 'auto' | 'bf16' | 'float32';
+export const PRETRAIN_PRECISIONS = ['auto', 'bf16', 'float32'] as const;
+export type PretrainPrecision = (typeof PRETRAIN_PRECISIONS)[number];
 
 export interface DemoOptions {
   /** Folder for the data, checkpoints, summary and report. */
@@ -145,7 +146,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   checkChoice(o.backbone, 'backbone', ['pretrained', 'random'] as const);
   positiveInt(o.pretrainEpochs, 'pretrainEpochs');
   if (typeof o.augment !== 'boolean') expected('a boolean', 'augment', o.augment);
-  checkChoice(o.pretrainPrecision, 'pretrainPrecision', ['auto', 'bf16', 'float32'] as const);
+  checkChoice(o.pretrainPrecision, 'pretrainPrecision', PRETRAIN_PRECISIONS);
   const autocast = o.backbone === 'pretrained' ? pretrainAutocast(o.pretrainPrecision) : undefined;
   const started = Date.now();
   const seconds = { total: 0, data: 0, pretrain: 0, train: 0, caption: 0 };
