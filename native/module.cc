@@ -229,6 +229,68 @@ void ModuleWrap::FoldSlot::Drop() {
   folded.reset();
 }
 
+// A CPU linear layer without gradients, one matrix-vector product per row: each row's result is
+// independent of the others in the batch, and at the decoder's sizes (a few rows, a weight of a few
+// MB to tens of MB) it is several times faster than a matrix product, which repacks the whole weight
+// on every call. The sums run in another order than the matrix product's: the same to float
+// rounding, not bit for bit.
+static torch::Tensor LinearRows(nn::LinearImpl& linear, const torch::Tensor& x) {
+  const torch::Tensor& w = linear.weight;
+  if (x.dim() != 2 || x.scalar_type() != torch::kFloat32 || w.scalar_type() != torch::kFloat32) return linear.forward(x);
+  if (x.size(1) != w.size(1)) return linear.forward(x);  // PyTorch's own message names the mismatch
+  torch::Tensor out = torch::empty({x.size(0), w.size(0)}, x.options());
+  const torch::Tensor& b = linear.bias;
+  for (int64_t r = 0; r < x.size(0); ++r) {
+    torch::Tensor row = out.select(0, r);
+    if (b.defined()) {
+      at::addmv_out(row, b, w, x.select(0, r));
+    } else {
+      at::mv_out(row, w, x.select(0, r));
+    }
+  }
+  return out;
+}
+
+// One step of a CPU LSTM without gradients ([B, 1, in] batch-first or [1, B, in]), its gate
+// products row by row as matrix-vector products (see LinearRows), then PyTorch's cell arithmetic:
+// gates = W_hh h + b_hh + W_ih x + b_ih, in the order i, f, g, o. Empty when the module or input is
+// not a plain one-direction float32 LSTM stepped once (the caller then runs PyTorch's own forward).
+static Tensors LstmStepRows(nn::LSTMImpl& lstm, const torch::Tensor& input, const torch::Tensor& h0, const torch::Tensor& c0) {
+  const auto& o = lstm.options;
+  if (o.bidirectional() || o.proj_size() > 0 || !o.bias() || input.dim() != 3 || input.scalar_type() != torch::kFloat32) return {};
+  const bool bf = o.batch_first();
+  if (input.size(bf ? 1 : 0) != 1 || input.size(2) != o.input_size()) return {};
+  const int64_t b = input.size(bf ? 0 : 1), hidden = o.hidden_size(), layers = o.num_layers();
+  const std::vector<int64_t> stateShape{layers, b, hidden};
+  if ((h0.defined() && h0.sizes() != torch::IntArrayRef(stateShape)) || (c0.defined() && c0.sizes() != torch::IntArrayRef(stateShape))) return {};
+  const auto weights = lstm.all_weights();  // per layer: w_ih, w_hh, b_ih, b_hh
+  torch::Tensor x = input.reshape({b, o.input_size()});
+  torch::Tensor h = h0.defined() ? h0 : torch::zeros(stateShape, input.options());
+  torch::Tensor c = c0.defined() ? c0 : torch::zeros(stateShape, input.options());
+  torch::Tensor hn = torch::empty(stateShape, input.options()), cn = torch::empty(stateShape, input.options());
+  torch::Tensor gates = torch::empty({b, 4 * hidden}, input.options()), fromInput = torch::empty({hidden * 4}, input.options());
+  for (int64_t l = 0; l < layers; ++l) {
+    const auto& wih = weights[4 * l];
+    const auto& whh = weights[4 * l + 1];
+    const auto& bih = weights[4 * l + 2];
+    const auto& bhh = weights[4 * l + 3];
+    for (int64_t r = 0; r < b; ++r) {
+      torch::Tensor g = gates.select(0, r);
+      at::addmv_out(g, bhh, whh, h.select(0, l).select(0, r));
+      at::addmv_out(fromInput, bih, wih, x.select(0, r));
+      g.add_(fromInput);
+    }
+    auto chunks = gates.chunk(4, 1);
+    torch::Tensor i = chunks[0].sigmoid(), f = chunks[1].sigmoid(), cell = chunks[2].tanh(), out = chunks[3].sigmoid();
+    torch::Tensor cl = cn.select(0, l), hl = hn.select(0, l);
+    at::mul_out(cl, f, c.select(0, l));
+    cl.add_(i * cell);
+    at::mul_out(hl, out, cl.tanh());
+    x = hl;
+  }
+  return {bf ? x.unsqueeze(1) : x.unsqueeze(0), hn, cn};
+}
+
 static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m, const std::shared_ptr<ModuleWrap::FoldSlot>& slot,
                           Tensors in, bool train, bool fast, bool packed, const std::string& autocast) {
   m->train(train);
@@ -237,8 +299,12 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
     if (in[i].defined() && in[i].device() != device && !(packed && i == 1)) in[i] = in[i].to(device, /*non_blocking=*/true);
   }
   switch (kind) {
-    case ModuleKind::Linear:
-      return {std::dynamic_pointer_cast<nn::LinearImpl>(m)->forward(Need(in, 0, "an input tensor"))};
+    case ModuleKind::Linear: {
+      auto linear = std::dynamic_pointer_cast<nn::LinearImpl>(m);
+      const torch::Tensor& x = Need(in, 0, "an input tensor");
+      if (fast && !torch::GradMode::is_enabled() && device.is_cpu()) return {LinearRows(*linear, x)};
+      return {linear->forward(x)};
+    }
     case ModuleKind::Embedding:
       return {std::dynamic_pointer_cast<nn::EmbeddingImpl>(m)->forward(Need(in, 0, "an index tensor"))};
     case ModuleKind::BatchNorm1d:
@@ -280,6 +346,11 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
       // [input, h0?, c0?]
       torch::optional<std::tuple<torch::Tensor, torch::Tensor>> state;
       if (in.size() > 2 && in[1].defined() && in[2].defined()) state = std::make_tuple(in[1], in[2]);
+      if (fast && !train && !torch::GradMode::is_enabled() && device.is_cpu()) {
+        const bool given = in.size() > 2 && in[1].defined() && in[2].defined();  // as below: both or neither
+        Tensors step = LstmStepRows(*lstm, Need(in, 0, "an input tensor"), given ? in[1] : torch::Tensor(), given ? in[2] : torch::Tensor());
+        if (!step.empty()) return step;
+      }
       auto r = lstm->forward(Need(in, 0, "an input tensor"), state);
       return {std::get<0>(r), std::get<0>(std::get<1>(r)), std::get<1>(std::get<1>(r))};
     }

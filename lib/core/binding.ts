@@ -80,7 +80,11 @@ export type ModuleKind = 'linear' | 'embedding' | 'batchnorm1d' | 'lstm' | 'resn
 /** Options of every forward call: the mode is explicit, never left over from an earlier call. */
 export interface ForwardOptions {
   train: boolean;
-  /** ResNet: the folded eval-mode fast path (train: false); folds first if the weights changed since the last fold. */
+  /**
+   * ResNet: the folded eval-mode fast path (train: false); folds first if the weights changed since
+   * the last fold. Linear, and an LSTM's single step in eval mode: on the CPU without gradients,
+   * row by row (matrix-vector products).
+   */
   fast?: boolean;
   /**
    * ResNet: mixed precision, bfloat16 or float16 on CUDA, bfloat16 on a CPU with AVX-512 BF16

@@ -7,6 +7,7 @@
 import { AsyncLocalStorage } from 'async_hooks';
 import { type NativeExecutor } from './binding';
 import { native } from './native';
+import { asyncGradMode } from './tensor/grad';
 
 const current = new AsyncLocalStorage<Executor>();
 
@@ -29,14 +30,20 @@ export class Executor {
   }
 }
 
-/** Starts a native async call on the executor of the current context (the default one outside any). */
+/**
+ * Starts a native async call on the executor of the current context (the default one outside any),
+ * with the grad mode of the dispatchWithGrad chain it belongs to (the thread's own outside any).
+ */
 export function dispatch<T>(start: () => Promise<T>): Promise<T> {
   const exec = current.getStore();
-  if (!exec) return start();
-  native.setExecutor(exec.native);
+  const grad = asyncGradMode();
+  if (!exec && grad === undefined) return start();
+  if (exec) native.setExecutor(exec.native);
+  const prevGrad = grad === undefined ? undefined : native.setGradEnabled(grad);
   try {
     return start();
   } finally {
-    native.setExecutor(null);
+    if (prevGrad !== undefined) native.setGradEnabled(prevGrad);
+    if (exec) native.setExecutor(null);
   }
 }

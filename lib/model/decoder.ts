@@ -70,14 +70,18 @@ export class CaptionDecoder extends Module {
     return packPaddedSequence(inputs, lengths, { batchFirst: true });
   }
 
-  /** One LSTM step: inputs [B, E] -> logits [B, V] and the new state. */
+  /**
+   * One LSTM step of sampling: inputs [B, E] -> logits [B, V] and the new state. Without gradients
+   * on the CPU the LSTM's gates and the logits are computed row by row (Linear's `rows`): each caption's words do not
+   * depend on the other images in its batch.
+   */
   step(inputs: Tensor, state?: LSTMState): { logits: Tensor; state: LSTMState } {
-    const r = this.lstm.forward(inputs.unsqueeze(1), { train: false }, state);
-    return { logits: this.linear.forward(r.output.squeeze(1)), state: r.state };
+    const r = this.lstm.forward(inputs.unsqueeze(1), { train: false }, state, { rows: true });
+    return { logits: this.linear.forward(r.output.squeeze(1), { rows: true }), state: r.state };
   }
   async stepAsync(inputs: Tensor, state?: LSTMState): Promise<{ logits: Tensor; state: LSTMState }> {
-    const r = await this.lstm.forwardAsync(inputs.unsqueeze(1), { train: false }, state);
-    return { logits: await this.linear.forwardAsync(r.output.squeeze(1)), state: r.state };
+    const r = await this.lstm.forwardAsync(inputs.unsqueeze(1), { train: false }, state, { rows: true });
+    return { logits: await this.linear.forwardAsync(r.output.squeeze(1), { rows: true }), state: r.state };
   }
 
   /** Word ids [B] -> embeddings [B, E]. */

@@ -5,16 +5,26 @@ import { checkInt } from '../util/checks';
 import { native } from '../core/native';
 
 /** y = x Wᵀ + b (torch.nn.Linear; parameters `weight` [out, in], `bias` [out]). */
+export interface LinearOptions {
+  /** Row by row, as matrix-vector products (CPU, no gradients); see Linear.forward. */
+  rows?: boolean;
+}
+
 export class Linear extends NativeLeaf<'linear'> {
   constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
     super(native.createModule('linear', { inFeatures: checkInt(inFeatures, 'inFeatures', 1), outFeatures: checkInt(outFeatures, 'outFeatures', 1), bias: opts.bias ?? true }));
   }
-  /** [*, in] -> [*, out] */
-  forward(x: Tensor): Tensor {
-    return this.run({ input: x }, { train: false }).output;
+  /**
+   * [*, in] -> [*, out]. `rows: true` (used by sampling): on the CPU without gradients, a [B, in]
+   * input is multiplied row by row (matrix-vector products), so each row's result is independent
+   * of the batch and a few rows run several times faster than as a matrix product; the same
+   * result to float rounding, not bit for bit.
+   */
+  forward(x: Tensor, opts: LinearOptions = {}): Tensor {
+    return this.run({ input: x }, { train: false, fast: opts.rows === true }).output;
   }
-  async forwardAsync(x: Tensor): Promise<Tensor> {
-    return (await this.runAsync({ input: x }, { train: false })).output;
+  async forwardAsync(x: Tensor, opts: LinearOptions = {}): Promise<Tensor> {
+    return (await this.runAsync({ input: x }, { train: false, fast: opts.rows === true })).output;
   }
 }
 

@@ -98,13 +98,17 @@ export class LSTM extends NativeLeaf<'lstm'> {
     return packedResult(wrapRecord(await dispatch(() => this.native.forwardPackedAsync(packedInput(input, state), options))));
   }
 
-  /** Over a padded tensor: outputs [B, T, hidden] (batchFirst) and the final state ([layers, B, hidden] each). */
-  forward(input: Tensor, mode: Mode, state?: LSTMState): { output: Tensor; state: LSTMState } {
-    const { output, h, c } = this.run({ input, h: state?.h, c: state?.c }, { train: checkMode(mode).train });
+  /**
+   * Over a padded tensor: outputs [B, T, hidden] (batchFirst) and the final state ([layers, B,
+   * hidden] each). `rows: true` (used by sampling): one step (T = 1) on the CPU in eval mode without
+   * gradients computes its gate products row by row, as Linear's `rows` does.
+   */
+  forward(input: Tensor, mode: Mode, state?: LSTMState, opts: { rows?: boolean } = {}): { output: Tensor; state: LSTMState } {
+    const { output, h, c } = this.run({ input, h: state?.h, c: state?.c }, { train: checkMode(mode).train, fast: opts.rows === true });
     return { output, state: { h, c } };
   }
-  async forwardAsync(input: Tensor, mode: Mode, state?: LSTMState): Promise<{ output: Tensor; state: LSTMState }> {
-    const { output, h, c } = await this.runAsync({ input, h: state?.h, c: state?.c }, { train: checkMode(mode).train });
+  async forwardAsync(input: Tensor, mode: Mode, state?: LSTMState, opts: { rows?: boolean } = {}): Promise<{ output: Tensor; state: LSTMState }> {
+    const { output, h, c } = await this.runAsync({ input, h: state?.h, c: state?.c }, { train: checkMode(mode).train, fast: opts.rows === true });
     return { output, state: { h, c } };
   }
 }

@@ -1,4 +1,5 @@
 /** Grad mode and the random seed: per-thread libtorch state that async work inherits when it is dispatched. */
+import { AsyncLocalStorage } from 'async_hooks';
 import { native } from '../native';
 import { checkInt } from '../../util/checks';
 
@@ -23,19 +24,27 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+const asyncGrad = new AsyncLocalStorage<boolean>();
+
 /**
  * Calls `fn` with grad mode set to `enabled` and restores it before returning. Native async work
- * captures the grad mode when it is dispatched, so `fn` may return a promise of work it started;
- * only what `fn` dispatches synchronously is affected.
+ * captures the grad mode when it is dispatched, so `fn` may return a promise of work it started:
+ * every native async call `fn` starts, also after its awaits (through AsyncLocalStorage, see
+ * dispatch in core/executor.ts), runs with `enabled`.
  * @internal
  */
 export function dispatchWithGrad<T>(enabled: boolean, fn: () => T): T {
   const prev = native.setGradEnabled(enabled);
   try {
-    return fn();
+    return asyncGrad.run(enabled, fn);
   } finally {
     native.setGradEnabled(prev);
   }
+}
+
+/** The grad mode of the dispatchWithGrad call whose async chain this is, if any. @internal */
+export function asyncGradMode(): boolean | undefined {
+  return asyncGrad.getStore();
 }
 
 export function isGradEnabled(): boolean {
