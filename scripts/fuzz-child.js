@@ -193,10 +193,16 @@ function newModule() {
 }
 
 const mode = () => (chance(0.85) ? { train: chance(0.3) } : garbage());
+// The sampling step's row-by-row option (Linear's second argument, LSTM's fourth), with a state
+// that may have any shape, reaches the native no-grad path when the call runs under noGrad.
+const rowsOpt = () => (chance(0.8) ? { rows: chance(0.8) } : garbage());
+const lstmState = () => (chance(0.5) ? { h: tensor(), c: tensor() } : anyArg());
 function forward(m, async) {
   const x = chance(0.6) ? api.Tensor.randn(Array.from({ length: int(1, 3) }, () => int(1, 8))) : tensor();
-  const a = [x, mode(), chance(0.2) ? anyArg() : undefined];
-  return [`${show(m)}.${async ? 'forwardAsync' : 'forward'}(${a.map(show).join(', ')})`, () => (async ? m.forwardAsync(...a) : m.forward(...a))];
+  const a = m instanceof api.Linear && chance(0.4) ? [x, rowsOpt()] : [x, mode(), chance(0.3) ? lstmState() : undefined, chance(0.4) ? rowsOpt() : undefined];
+  const noGrad = !async && chance(0.5);
+  const call = () => (async ? m.forwardAsync(...a) : m.forward(...a));
+  return [`${noGrad ? 'noGrad: ' : ''}${show(m)}.${async ? 'forwardAsync' : 'forward'}(${a.map(show).join(', ')})`, noGrad ? () => api.noGrad(call) : call];
 }
 
 function rawImage() {
