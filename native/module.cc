@@ -236,7 +236,7 @@ void ModuleWrap::FoldSlot::Drop() {
 // rounding, not bit for bit.
 static torch::Tensor LinearRows(nn::LinearImpl& linear, const torch::Tensor& x) {
   const torch::Tensor& w = linear.weight;
-  if (x.dim() != 2 || x.scalar_type() != torch::kFloat32 || w.scalar_type() != torch::kFloat32) return linear.forward(x);
+  if (x.dim() != 2 || x.layout() != torch::kStrided || x.scalar_type() != torch::kFloat32 || w.scalar_type() != torch::kFloat32) return linear.forward(x);
   if (x.size(1) != w.size(1)) return linear.forward(x);  // PyTorch's own message names the mismatch
   torch::Tensor out = torch::empty({x.size(0), w.size(0)}, x.options());
   const torch::Tensor& b = linear.bias;
@@ -257,12 +257,14 @@ static torch::Tensor LinearRows(nn::LinearImpl& linear, const torch::Tensor& x) 
 // not a plain one-direction float32 LSTM stepped once (the caller then runs PyTorch's own forward).
 static Tensors LstmStepRows(nn::LSTMImpl& lstm, const torch::Tensor& input, const torch::Tensor& h0, const torch::Tensor& c0) {
   const auto& o = lstm.options;
-  if (o.bidirectional() || o.proj_size() > 0 || !o.bias() || input.dim() != 3 || input.scalar_type() != torch::kFloat32) return {};
+  if (o.bidirectional() || o.proj_size() > 0 || !o.bias() || input.dim() != 3 || input.layout() != torch::kStrided || input.scalar_type() != torch::kFloat32) return {};
   const bool bf = o.batch_first();
   if (input.size(bf ? 1 : 0) != 1 || input.size(2) != o.input_size()) return {};
   const int64_t b = input.size(bf ? 0 : 1), hidden = o.hidden_size(), layers = o.num_layers();
   const std::vector<int64_t> stateShape{layers, b, hidden};
-  if ((h0.defined() && h0.sizes() != torch::IntArrayRef(stateShape)) || (c0.defined() && c0.sizes() != torch::IntArrayRef(stateShape))) return {};
+  for (const auto* s : {&h0, &c0}) {
+    if (s->defined() && (s->sizes() != torch::IntArrayRef(stateShape) || s->scalar_type() != torch::kFloat32 || s->layout() != torch::kStrided)) return {};
+  }
   const auto weights = lstm.all_weights();  // per layer: w_ih, w_hh, b_ih, b_hh
   torch::Tensor x = input.reshape({b, o.input_size()});
   torch::Tensor h = h0.defined() ? h0 : torch::zeros(stateShape, input.options());
