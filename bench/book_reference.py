@@ -7,7 +7,7 @@ dataset with PIL and torchvision transforms, the collate function, a DataLoader 
 Adam over the decoder and the encoder's linear and batch-norm layers, greedy sampling.
 
 Usage: book_reference.py TASK DATA_DIR [options as JSON]; prints one JSON object.
-Tasks: train-step, epoch, caption, data, forward.
+Tasks: train-step, epoch, caption, sample, data, forward.
 """
 import json
 import os
@@ -176,6 +176,21 @@ def task_caption(data, opts):
         batches.append(time.perf_counter() - t)
     batches.sort()
     return {'median_seconds': times[len(times) // 2], 'all_seconds': sum(times), 'batch16_seconds': batches[1], 'images': len(files)}
+
+
+def task_sample(data, opts):
+    """The book's greedy decoder.sample for one image's features (20 steps), seconds, median of opts['reps']."""
+    decoder = LSTMModel(256, 512, opts['vocab'], 1).eval()
+    features = torch.randn(1, 256)
+    times = []
+    with torch.no_grad():
+        decoder.sample(features)
+        for _ in range(opts['reps']):
+            t = time.perf_counter()
+            decoder.sample(features)
+            times.append(time.perf_counter() - t)
+    times.sort()
+    return {'sample_seconds': times[len(times) // 2]}
 
 
 def task_forward(data, opts):
