@@ -10,7 +10,7 @@
 //   node bench/caption-phases.js            (needs dist/: npx tsc -p .)
 const path = require('path');
 const { execFileSync } = require('child_process');
-const { PYTHON, median, pythonHasTorch, machine, loadAverage } = require('./common');
+const { PYTHON, median, pythonHasTorch, machine, loadAverage, reportWorker } = require('./common');
 
 const REPEATS = Number(process.env.REPEATS || 3);
 const VOCAB = 9948;
@@ -95,12 +95,7 @@ function main() {
 if (process.argv[2] === '--worker') {
   const kind = process.argv[3];
   const arg = JSON.parse(process.argv[4]);
-  (kind === 'forward' ? forwardWorker(arg ?? undefined) : sampleWorker(arg))
-    .then((r) => console.log(JSON.stringify(r)))
-    .catch((e) => {
-      console.error(e);
-      process.exit(1);
-    });
+  reportWorker(kind === 'forward' ? forwardWorker(arg ?? undefined) : sampleWorker(arg));
 } else {
   main();
 }

@@ -93,4 +93,14 @@ function time(fn) {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-module.exports = { PYTHON, JEMALLOC, MALLOC_CONF, median, python, pythonHasTorch, machine, time, tunedPythonEnv, onednnPeak, loadAverage };
+/** A bench worker process's end: its result as one JSON line on stdout, or its error and exit status 1. */
+function reportWorker(result) {
+  result
+    .then((r) => process.stdout.write(`${JSON.stringify(r)}\n`))
+    .catch((e) => {
+      process.stderr.write(`${e && e.stack ? e.stack : e}\n`);
+      process.exit(1);
+    });
+}
+
+module.exports = { PYTHON, JEMALLOC, MALLOC_CONF, median, python, pythonHasTorch, machine, time, tunedPythonEnv, onednnPeak, loadAverage, reportWorker };

@@ -10,7 +10,7 @@
 //   node bench/openblas-idle.js            (needs dist/: npx tsc -p .)
 const path = require('path');
 const { execFileSync } = require('child_process');
-const { median, machine, loadAverage } = require('./common');
+const { median, machine, loadAverage, reportWorker } = require('./common');
 
 const REPEATS = Number(process.env.REPEATS || 5);
 const STEPS = Number(process.env.STEPS || 120);
@@ -60,12 +60,7 @@ function main() {
 }
 
 if (process.argv[2] === '--worker') {
-  worker()
-    .then((r) => console.log(JSON.stringify(r)))
-    .catch((e) => {
-      console.error(e);
-      process.exit(1);
-    });
+  reportWorker(worker());
 } else {
   main();
 }

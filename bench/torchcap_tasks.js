@@ -10,6 +10,7 @@ const { crossEntropyAsync, backwardAsync } = require('../dist/nn/functional');
 const { packPaddedSequence } = require('../dist/nn/rnn');
 const { Adam } = require('../dist/nn/optim');
 const { Captioner } = require('../dist/captioner');
+const { reportWorker } = require('./common');
 const { CaptionLoader } = require('../dist/data/loader');
 const { Trainer } = require('../dist/train');
 const { Vocabulary } = require('../dist/vocabulary');
@@ -191,10 +192,5 @@ module.exports = { step, randomBatch };
 
 if (require.main === module) {
   const [task, data, json] = process.argv.slice(2);
-  tasks[task](data, JSON.parse(json || '{}'))
-    .then((r) => process.stdout.write(JSON.stringify(r) + '\n'))
-    .catch((e) => {
-      process.stderr.write(`${e.stack}\n`);
-      process.exit(1);
-    });
+  reportWorker(tasks[task](data, JSON.parse(json || '{}')));
 }

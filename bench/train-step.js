@@ -15,7 +15,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { execFileSync } = require('child_process');
-const { PYTHON, median, pythonHasTorch, machine, tunedPythonEnv, onednnPeak, loadAverage } = require('./common');
+const { PYTHON, median, pythonHasTorch, machine, tunedPythonEnv, onednnPeak, loadAverage, reportWorker } = require('./common');
 
 const BATCH = Number(process.env.BATCH || 128);
 const STEPS = Number(process.env.STEPS || 2); // timed steps after one untimed
@@ -174,12 +174,7 @@ function main() {
 }
 
 if (process.argv[2] === '--worker') {
-  worker(JSON.parse(process.argv[3]))
-    .then((r) => process.stdout.write(`${JSON.stringify(r)}\n`))
-    .catch((e) => {
-      process.stderr.write(`${e.stack}\n`);
-      process.exit(1);
-    });
+  reportWorker(worker(JSON.parse(process.argv[3])));
 } else {
   main();
 }
