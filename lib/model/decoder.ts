@@ -72,8 +72,8 @@ export class CaptionDecoder extends Module {
 
   /**
    * One LSTM step of sampling: inputs [B, E] -> logits [B, V] and the new state. Without gradients
-   * on the CPU the LSTM's gates and the logits are computed row by row (Linear's `rows`): each caption's words do not
-   * depend on the other images in its batch.
+   * on the CPU the LSTM's gates and the logits are computed row by row (Linear's `rows`): each
+   * caption's words do not depend on the other images in its batch.
    */
   step(inputs: Tensor, state?: LSTMState): { logits: Tensor; state: LSTMState } {
     const r = this.lstm.forward(inputs.unsqueeze(1), { train: false }, state, { rows: true });

@@ -4,12 +4,12 @@ import { NativeLeaf, checkMode, type Mode } from './module';
 import { checkInt } from '../util/checks';
 import { native } from '../core/native';
 
-/** y = x Wᵀ + b (torch.nn.Linear; parameters `weight` [out, in], `bias` [out]). */
 export interface LinearOptions {
   /** Row by row, as matrix-vector products (CPU, no gradients); see Linear.forward. */
   rows?: boolean;
 }
 
+/** y = x Wᵀ + b (torch.nn.Linear; parameters `weight` [out, in], `bias` [out]). */
 export class Linear extends NativeLeaf<'linear'> {
   constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
     super(native.createModule('linear', { inFeatures: checkInt(inFeatures, 'inFeatures', 1), outFeatures: checkInt(outFeatures, 'outFeatures', 1), bias: opts.bias ?? true }));
