@@ -229,32 +229,36 @@ void ModuleWrap::FoldSlot::Drop() {
   folded.reset();
 }
 
-// A CPU linear layer without gradients, one matrix-vector product per row: each row's result is
-// independent of the others in the batch, and at the decoder's sizes (a few rows, a weight of a few
-// MB to tens of MB) it is several times faster than a matrix product, which repacks the whole weight
-// on every call. The sums run in another order than the matrix product's: the same to float
-// rounding, not bit for bit.
+// out[r] = bias + w x[r] for each row r of x ([B, in] -> out [B, out]), one matrix-vector product per
+// row: each row's result is independent of the others in the batch, and at the decoder's sizes (a
+// few rows, a weight of a few MB to tens of MB) it is several times faster than a matrix product,
+// which repacks the whole weight on every call. The sums run in another order than the matrix
+// product's: the same to float rounding, not bit for bit.
+static void MatVecRows(torch::Tensor& out, const torch::Tensor& bias, const torch::Tensor& w, const torch::Tensor& x) {
+  for (int64_t r = 0; r < x.size(0); ++r) {
+    torch::Tensor row = out.select(0, r);
+    if (bias.defined()) {
+      at::addmv_out(row, bias, w, x.select(0, r));
+    } else {
+      at::mv_out(row, w, x.select(0, r));
+    }
+  }
+}
+
+// A CPU linear layer without gradients, row by row (MatVecRows).
 static torch::Tensor LinearRows(nn::LinearImpl& linear, const torch::Tensor& x) {
   const torch::Tensor& w = linear.weight;
   if (x.dim() != 2 || x.layout() != torch::kStrided || x.scalar_type() != torch::kFloat32 || w.scalar_type() != torch::kFloat32) return linear.forward(x);
   if (x.size(1) != w.size(1)) return linear.forward(x);  // PyTorch's own message names the mismatch
   torch::Tensor out = torch::empty({x.size(0), w.size(0)}, x.options());
-  const torch::Tensor& b = linear.bias;
-  for (int64_t r = 0; r < x.size(0); ++r) {
-    torch::Tensor row = out.select(0, r);
-    if (b.defined()) {
-      at::addmv_out(row, b, w, x.select(0, r));
-    } else {
-      at::mv_out(row, w, x.select(0, r));
-    }
-  }
+  MatVecRows(out, linear.bias, w, x);
   return out;
 }
 
 // One step of a CPU LSTM without gradients ([B, 1, in] batch-first or [1, B, in]), its gate
-// products row by row as matrix-vector products (see LinearRows), then PyTorch's cell arithmetic:
-// gates = W_hh h + b_hh + W_ih x + b_ih, in the order i, f, g, o. Empty when the module or input is
-// not a plain one-direction float32 LSTM stepped once (the caller then runs PyTorch's own forward).
+// products row by row (MatVecRows), then PyTorch's cell arithmetic: gates = W_hh h + b_hh + W_ih x
+// + b_ih, in the order i, f, g, o. Empty when the module or input is not a plain one-direction
+// float32 LSTM stepped once (the caller then runs PyTorch's own forward).
 static Tensors LstmStepRows(nn::LSTMImpl& lstm, const torch::Tensor& input, const torch::Tensor& h0, const torch::Tensor& c0) {
   const auto& o = lstm.options;
   if (o.bidirectional() || o.proj_size() > 0 || !o.bias() || input.dim() != 3 || input.layout() != torch::kStrided || input.scalar_type() != torch::kFloat32) return {};
@@ -270,18 +274,11 @@ static Tensors LstmStepRows(nn::LSTMImpl& lstm, const torch::Tensor& input, cons
   torch::Tensor h = h0.defined() ? h0 : torch::zeros(stateShape, input.options());
   torch::Tensor c = c0.defined() ? c0 : torch::zeros(stateShape, input.options());
   torch::Tensor hn = torch::empty(stateShape, input.options()), cn = torch::empty(stateShape, input.options());
-  torch::Tensor gates = torch::empty({b, 4 * hidden}, input.options()), fromInput = torch::empty({hidden * 4}, input.options());
+  torch::Tensor gates = torch::empty({b, 4 * hidden}, input.options()), fromInput = torch::empty({b, 4 * hidden}, input.options());
   for (int64_t l = 0; l < layers; ++l) {
-    const auto& wih = weights[4 * l];
-    const auto& whh = weights[4 * l + 1];
-    const auto& bih = weights[4 * l + 2];
-    const auto& bhh = weights[4 * l + 3];
-    for (int64_t r = 0; r < b; ++r) {
-      torch::Tensor g = gates.select(0, r);
-      at::addmv_out(g, bhh, whh, h.select(0, l).select(0, r));
-      at::addmv_out(fromInput, bih, wih, x.select(0, r));
-      g.add_(fromInput);
-    }
+    MatVecRows(gates, weights[4 * l + 3], weights[4 * l + 1], h.select(0, l));
+    MatVecRows(fromInput, weights[4 * l + 2], weights[4 * l], x);
+    gates.add_(fromInput);
     auto chunks = gates.chunk(4, 1);
     torch::Tensor i = chunks[0].sigmoid(), f = chunks[1].sigmoid(), cell = chunks[2].tanh(), out = chunks[3].sigmoid();
     torch::Tensor cl = cn.select(0, l), hl = hn.select(0, l);
