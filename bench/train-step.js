@@ -1,13 +1,14 @@
 'use strict';
 // The book's training step at the book's batch size (128; BATCH overrides), ResNet-152 at 224x224,
 // V = 9,948, random batches: the book's Python as users run it and with jemalloc tuned, torchcap in
-// book mode (PyTorch's kernels, the default; the opt-in oneDNN blocked path; bf16 under CPU
-// autocast), and the fast path in float32 and bfloat16. Each configuration runs in its own process, interleaved, REPEATS times (default 2;
+// book mode (the default: activations in oneDNN's blocked layout where blockedTrainSupport() says
+// so; the same on PyTorch's kernels; bf16 under CPU autocast), and the fast path in float32 and
+// bfloat16. Each configuration runs in its own process, interleaved, REPEATS times (default 2;
 // PLAIN_PYTHON_REPEATS for the slow plain Python, default 1, 0 leaves it out); medians compared.
 // Prints seconds a step, every ratio against both Pythons, the backbone's GFLOP/s against oneDNN's
 // peak measured in the same run (a large 1x1 convolution in float32 and bfloat16, through the
-// same libtorch), peak RSS, and how far the oneDNN blocked path is from PyTorch's kernels (the
-// first step's loss, every running statistic after the steps).
+// same libtorch), peak RSS, and whether book mode's two paths give the same numbers (the first
+// step's loss, every running statistic after the steps, bit for bit).
 //
 // Usage: node bench/train-step.js            (needs dist/: npx tsc -p .)
 //        BATCH=16 STEPS=3 REPEATS=3 node bench/train-step.js
@@ -33,7 +34,7 @@ async function worker(o) {
   const { step, randomBatch } = require('./torchcap_tasks');
   manualSeed(0);
   const encoder = new CaptionEncoder({ backbone: 152, backboneMode: o.mode, autocast: o.autocast });
-  if (o.blockedTrain) encoder.resnet.blockedTrain = true;
+  if (o.blockedTrain !== undefined) encoder.resnet.blockedTrain = o.blockedTrain;
   const decoder = new CaptionDecoder({ vocabSize: VOCAB });
   const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
   await encoder.prepareAsync();
@@ -83,13 +84,13 @@ function compareStats(fileA, fileB) {
   const a = floats(fileA);
   const b = floats(fileB);
   let worst = 0;
-  let worstRel = 0;
+  let differing = 0;
   for (let i = 0; i < b.length; i++) {
     const d = Math.abs(a[i] - b[i]);
+    if (!(d === 0 || (Number.isNaN(a[i]) && Number.isNaN(b[i])))) differing++;
     worst = Math.max(worst, d / (1e-5 * Math.abs(b[i]) + 1e-6));
-    if (Math.abs(b[i]) > 1e-3) worstRel = Math.max(worstRel, d / Math.abs(b[i]));
   }
-  return { ratioToTolerance: worst, maxRelative: worstRel, count: b.length };
+  return { ratioToTolerance: worst, differing, count: b.length };
 }
 
 function main() {
@@ -98,13 +99,15 @@ function main() {
     return;
   }
   const tuned = tunedPythonEnv();
-  const { cpuBf16Support } = require('../dist/nn/resnet');
+  const { cpuBf16Support, blockedTrainSupport } = require('../dist/nn/resnet');
   const bf16 = cpuBf16Support();
   if (!bf16.supported) console.log(`SKIP bfloat16: ${bf16.reason}`);
+  const blocked = blockedTrainSupport();
+  console.log(`book mode: ${blocked.supported ? "activations in oneDNN's blocked layout" : `PyTorch's kernels (${blocked.reason})`}`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-train-step-'));
   const configs = {
     book: { mode: 'book', statsFile: path.join(tmp, 'book.f32') },
-    'book, oneDNN blocked (opt-in)': { mode: 'book', blockedTrain: true, statsFile: path.join(tmp, 'book-blocked.f32') },
+    "book, PyTorch's kernels": { mode: 'book', blockedTrain: false, statsFile: path.join(tmp, 'book-pytorch.f32') },
     'fast float32': { mode: 'fast' },
     ...(bf16.supported ? { 'fast bf16': { mode: 'fast', autocast: 'bf16' }, 'book bf16': { mode: 'book', autocast: 'bf16' } } : {}),
   };
@@ -135,7 +138,7 @@ function main() {
   if (runs['python plain'].length) console.log(`Python plain: ${fmt(plain)} s a step, peak RSS ${fmt(med('python plain', (x) => x.peakRssMb), 0)} MB`);
   else console.log('Python plain: not run (PLAIN_PYTHON_REPEATS=0)');
   console.log(`Python with jemalloc tuned: ${fmt(tunedS)} s a step, peak RSS ${fmt(med('python tuned', (x) => x.peakRssMb), 0)} MB`);
-  const targets = { book: 1.5, 'book, oneDNN blocked (opt-in)': 1.5, 'fast float32': 1.7, 'fast bf16': 2.5 };
+  const targets = { book: 1.5, 'fast float32': 1.7, 'fast bf16': 2.5 };
   // What `npm run bench` (bench/run.js) puts in its table, written where SUMMARY says.
   const summary = { batch: BATCH, steps: STEPS, repeats: REPEATS, plain, tuned: tunedS, peak32, peak16, plainRss: med('python plain', (x) => x.peakRssMb), tunedRss: med('python tuned', (x) => x.peakRssMb), configs: {} };
   for (const name of Object.keys(configs)) {
@@ -153,20 +156,20 @@ function main() {
     );
   }
   const bookRss = med('book', (x) => x.peakRssMb);
-  const blockedRss = med('book, oneDNN blocked (opt-in)', (x) => x.peakRssMb);
-  const before = BATCH === 128 ? ` (${Math.max(bookRss, blockedRss) <= TODAY_PEAK_RSS_MB ? 'neither above' : 'ABOVE'} the ${TODAY_PEAK_RSS_MB} MB of book mode at batch 128 before)` : '';
-  console.log(`peak RSS in book mode: ${fmt(bookRss, 0)} MB, on the oneDNN blocked path ${fmt(blockedRss, 0)} MB${before}`);
+  const kernelsRss = med("book, PyTorch's kernels", (x) => x.peakRssMb);
+  const before = BATCH === 128 ? ` (${bookRss <= TODAY_PEAK_RSS_MB ? 'not above' : 'ABOVE'} the ${TODAY_PEAK_RSS_MB} MB of book mode at batch 128 before)` : '';
+  console.log(`peak RSS in book mode: ${fmt(bookRss, 0)} MB${before}; on PyTorch's kernels ${fmt(kernelsRss, 0)} MB`);
   if (configs['fast bf16']) {
     const f32 = med('fast float32', (x) => x.seconds);
     const b16 = med('fast bf16', (x) => x.seconds);
     console.log(`fast-mode step, bf16 vs float32: ${fmt(f32 / b16)}x (target >= 1.6: ${f32 / b16 >= 1.6 ? 'met' : 'NOT met'})`);
   }
-  const lossA = runs['book, oneDNN blocked (opt-in)'][0].firstLoss;
-  const lossB = runs.book[0].firstLoss;
-  const stats = compareStats(configs['book, oneDNN blocked (opt-in)'].statsFile, configs.book.statsFile);
+  const lossA = runs.book[0].firstLoss;
+  const lossB = runs["book, PyTorch's kernels"][0].firstLoss;
+  const stats = compareStats(configs.book.statsFile, configs["book, PyTorch's kernels"].statsFile);
   console.log(
-    `book mode, oneDNN blocked vs PyTorch's kernels: first step's loss ${lossA.toFixed(6)} vs ${lossB.toFixed(6)} (relative ${(Math.abs(lossA - lossB) / lossB).toExponential(1)}); ` +
-      `${stats.count} running statistics after ${STEPS + 1} steps: largest |difference| / (1e-5 |value| + 1e-6) ${fmt(stats.ratioToTolerance)}, largest relative difference (values above 1e-3) ${stats.maxRelative.toExponential(1)}`,
+    `book mode vs the same on PyTorch's kernels: first step's loss ${lossA.toFixed(7)} vs ${lossB.toFixed(7)} (${lossA === lossB ? 'equal' : 'DIFFERENT'}); ` +
+      `${stats.count} running statistics after ${STEPS + 1} steps: ${stats.differing} differ bit for bit, largest |difference| / (1e-5 |value| + 1e-6) ${fmt(stats.ratioToTolerance)}`,
   );
   console.log(`load average at end: ${loadAverage()} (the machine is shared: ratios within one run, not absolute times, are the figures)`);
   if (process.env.SUMMARY) fs.writeFileSync(process.env.SUMMARY, JSON.stringify(summary));

@@ -14,7 +14,7 @@ export { Module } from './nn/module';
 export { Linear, Embedding, BatchNorm1d } from './nn/layers';
 export { LSTM, packPaddedSequence, padPackedSequence } from './nn/rnn';
 export type { PackedSequence, LSTMState, LSTMOptions } from './nn/rnn';
-export { ResNet, RESNET_DEPTHS, cpuBf16Support } from './nn/resnet';
+export { ResNet, RESNET_DEPTHS, cpuBf16Support, blockedTrainSupport } from './nn/resnet';
 export type { ResNetDepth, ResNetOptions } from './nn/resnet';
 export { crossEntropy, crossEntropyAsync, backwardAsync } from './nn/functional';
 export { Adam, SGD, Optimizer } from './nn/optim';

@@ -91,14 +91,28 @@ static Napi::Value CreateModule(const Napi::CallbackInfo& info) {
   });
 }
 
+static Napi::Object Support(Napi::Env env, bool supported, const std::string& reason) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("supported", supported);
+  o.Set("reason", reason);
+  return o;
+}
+
 // cpuBf16Support() -> { supported, reason }: whether autocast 'bf16' can run on this CPU.
 static Napi::Value CpuBf16Info(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     const CpuBf16 bf16 = CpuBf16Support();
-    Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("supported", bf16.supported);
-    o.Set("reason", bf16.reason);
-    return o;
+    return Support(info.Env(), bf16.supported, bf16.reason);
+  });
+}
+
+// blockedTrainSupport() -> { supported, reason }: whether book-mode forwards of a frozen float32
+// CPU backbone can keep their activations in oneDNN's layout in this build, on this CPU.
+static Napi::Value BlockedTrainInfo(const Napi::CallbackInfo& info) {
+  TORCHCAP_GUARD(info, {
+    std::string reason;
+    const bool ok = BlockedTrainSupport(&reason);
+    return Support(info.Env(), ok, reason);
   });
 }
 
@@ -127,6 +141,7 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Module", ctor);
   exports.Set("createModule", Napi::Function::New<CreateModule>(env, "createModule"));
   exports.Set("cpuBf16Support", Napi::Function::New<CpuBf16Info>(env, "cpuBf16Support"));
+  exports.Set("blockedTrainSupport", Napi::Function::New<BlockedTrainInfo>(env, "blockedTrainSupport"));
 }
 
 ModuleWrap* ModuleWrap::Of(Napi::Env env, Napi::Value v) { return NativeClass<ModuleWrap>::Of(env, v, Data(env).moduleCtor); }
@@ -321,7 +336,7 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
         Autocast amp(device, folded->onednn ? at::kFloat : precision);
         y = folded->forward(x);
       } else if (train && slot->blockedTrain && precision == at::kFloat && resnet->blockedFits(x)) {
-        y = resnet->forwardBlocked(x);  // opted in: the book's mode in oneDNN's blocked layout
+        y = resnet->forwardBlocked(x);  // the book's mode in oneDNN's blocked layout, PyTorch's numbers
       } else {
         Autocast amp(device, precision);
         y = resnet->forward(x);
@@ -430,8 +445,8 @@ Napi::Value ModuleWrap::FastReady(const Napi::CallbackInfo& info) {
   });
 }
 
-// setBlockedTrain(on): ResNet only. true runs train-mode forwards of a frozen float32 CPU backbone
-// on ResNetImpl::forwardBlocked (oneDNN's blocked layout and batch norm).
+// setBlockedTrain(on): ResNet only. true (the default) runs train-mode forwards of a frozen float32
+// CPU backbone on ResNetImpl::forwardBlocked (oneDNN's blocked layout) where it can run.
 Napi::Value ModuleWrap::SetBlockedTrain(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     if (kind != ModuleKind::ResNet) ThrowType("setBlockedTrain() is for ResNet modules");

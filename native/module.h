@@ -32,11 +32,11 @@ class ModuleWrap {
   // next fast forward rebuilds the fold first, on the thread that runs it (a worker thread for
   // forwardAsync), in the precision asked for (float32, or bfloat16 on a CPU that has it).
   // prepareFast() builds it ahead of time. A shared slot, so an async build can fill it even if
-  // the JS object is collected meanwhile. It also holds the opt-in for the oneDNN book-mode path.
+  // the JS object is collected meanwhile. It also holds the switch for the oneDNN book-mode path.
   struct FoldSlot {
     std::mutex mu;
     std::shared_ptr<FoldedResNet> folded;
-    std::atomic<bool> blockedTrain{false};  // train-mode forwards on ResNetImpl::forwardBlocked
+    std::atomic<bool> blockedTrain{true};  // train-mode forwards on ResNetImpl::forwardBlocked where they fit
     // The fold of the module's current weights: the one held if current, else a new one.
     std::shared_ptr<FoldedResNet> Current(const ResNetImpl& m, at::ScalarType compute);
     bool IsCurrent(const ResNetImpl& m, at::ScalarType compute);

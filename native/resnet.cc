@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "blocked_norm.h"
 #include "common.h"
 
 namespace torchcap {
@@ -294,8 +295,17 @@ torch::Tensor FoldedResNet::forward(const torch::Tensor& input) const {
 
 // ---------- the book-mode path on oneDNN ----------
 
+bool BlockedTrainSupport(std::string* reason) {
+  if (!BlockedNormAvailable(reason)) return false;
+  if (!OnednnPrepack()) {
+    if (reason) *reason = "turned off by TORCHCAP_ONEDNN_PREPACK=0";
+    return false;
+  }
+  return true;
+}
+
 bool ResNetImpl::blockedFits(const torch::Tensor& x) const {
-  if (!is_training() || !prepackable()) return false;
+  if (!is_training() || !prepackable() || !BlockedTrainSupport()) return false;
   if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat32 || x.requires_grad()) return false;
   if (!torch::GradMode::is_enabled()) return true;
   for (const auto& p : parameters(true)) {
@@ -304,40 +314,32 @@ bool ResNetImpl::blockedFits(const torch::Tensor& x) const {
   return true;
 }
 
-// nn::BatchNorm2d's train-mode forward, on a oneDNN tensor: count the batch, normalize with the
-// batch statistics, update the running ones in place (momentum, or the cumulative average when
-// momentum is unset; the unbiased variance).
-static torch::Tensor BatchNormTrain(nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
-  const auto sizes = x.sizes();
-  if (sizes[0] * sizes[2] * sizes[3] == 1) ThrowError("Expected more than 1 value per channel when training, got input size " + c10::str(sizes));
-  const auto& o = bn.options;
-  double factor = o.momentum().value_or(0.0);
-  if (o.track_running_stats() && bn.num_batches_tracked.defined()) {
-    bn.num_batches_tracked += 1;
-    if (!o.momentum()) factor = 1.0 / bn.num_batches_tracked.item<double>();
-  }
-  return std::get<0>(at::native_batch_norm(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, /*training=*/true, factor, o.eps()));
-}
-
 torch::Tensor ResNetImpl::forwardBlocked(const torch::Tensor& input) {
   torch::NoGradGuard guard;
   ++generation_;  // the running statistics change under the fold
-  auto unit = [](const ConvImpl& c, nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
-    return BatchNormTrain(bn, at::mkldnn_convolution(x, c.weight, {}, {c.padding, c.padding}, {c.stride, c.stride}, {1, 1}, 1));
+  // A convolution on oneDNN's blocked activations, then its batch norm in place (bit for bit
+  // PyTorch's, blocked_norm.h), with the residual and the ReLU that follow it.
+  auto unit = [](const ConvImpl& c, nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual, bool relu) {
+    return BatchNormTrainBlocked(bn, at::mkldnn_convolution(x, c.weight, {}, {c.padding, c.padding}, {c.stride, c.stride}, {1, 1}, 1), residual, relu);
   };
-  torch::Tensor x = unit(*conv1, *bn1, input.contiguous().to_mkldnn()).relu_();
+  const torch::Tensor none;
+  torch::Tensor x = unit(*conv1, *bn1, input.contiguous().to_mkldnn(), none, true);
   x = torch::max_pool2d(x, 3, 2, 1);
   for (auto& layer : layers) {
     for (const auto& m : layer->children()) {
       auto* b = m->as<BlockImpl>();
-      torch::Tensor out = unit(*b->conv1, *b->bn1, x).relu_();
-      out = unit(*b->conv2, *b->bn2, out);
-      if (b->bottleneck) out = unit(*b->conv3, *b->bn3, out.relu_());
-      torch::Tensor identity = b->downsample ? unit(*b->downConv(), *b->downBn(), x) : x;
-      x = out.add_(identity).relu_();
+      const torch::Tensor identity = b->downsample ? unit(*b->downConv(), *b->downBn(), x, none, false) : x;
+      torch::Tensor out = unit(*b->conv1, *b->bn1, x, none, true);
+      if (b->bottleneck) {
+        out = unit(*b->conv2, *b->bn2, out, none, true);
+        x = unit(*b->conv3, *b->bn3, out, identity, true);
+      } else {
+        x = unit(*b->conv2, *b->bn2, out, identity, true);
+      }
     }
   }
-  x = PoolOnednn(x);
+  // PyTorch's own pooling on dense memory, as forward() pools
+  x = F::adaptive_avg_pool2d(x.to_dense(), F::AdaptiveAvgPool2dFuncOptions({1, 1})).flatten(1);
   if (fc) x = fc(x);
   return x;
 }

@@ -5,8 +5,9 @@
 // Besides the plain forward (any mode, any device, autograd), two paths for a frozen backbone:
 //  - FoldedResNet: eval mode, each BatchNorm folded into the convolution before it; derived from
 //    the weights, rebuilt by its owner (module.h, FoldSlot) when they change;
-//  - ResNetImpl::forwardBlocked (opt-in): the book's train mode (batch statistics, running
-//    statistics updated as PyTorch does) with frozen weights and no gradient, on oneDNN.
+//  - ResNetImpl::forwardBlocked: the book's train mode (batch statistics, running statistics
+//    updated as PyTorch does) with frozen weights and no gradient, activations in oneDNN's layout;
+//    PyTorch's numbers bit for bit.
 #pragma once
 
 #include <torch/torch.h>
@@ -59,6 +60,10 @@ struct CpuBf16 {
 };
 CpuBf16 CpuBf16Support();
 
+// Whether book-mode forwards can run on ResNetImpl::forwardBlocked here: BlockedNormAvailable()
+// (the build and the CPU) and oneDNN prepacking not turned off (TORCHCAP_ONEDNN_PREPACK=0).
+bool BlockedTrainSupport(std::string* reason = nullptr);
+
 // The eval-mode backbone with each BatchNorm folded into the convolution before it. On the CPU
 // with oneDNN the weights are reordered once into oneDNN's layout (float32, or bfloat16 when
 // `compute` is bfloat16) and activations stay in oneDNN's layout; elsewhere the convolutions run
@@ -102,15 +107,13 @@ struct ResNetImpl : torch::nn::Module {
   std::shared_ptr<FoldedResNet> fold(at::ScalarType compute) const;
   WeightsStamp stamp() const;
 
-  // Whether a train-mode forward of x can run on forwardBlocked: prepackable weights, float32
-  // CPU input, no gradient wanted.
+  // Whether a train-mode forward of x can run on forwardBlocked: BlockedTrainSupport(),
+  // prepackable weights, float32 CPU input, no gradient wanted.
   bool blockedFits(const torch::Tensor& x) const;
   // The train-mode forward with activations in oneDNN's blocked layout from the first convolution
-  // to the pooling (convolutions on the module's weights, which oneDNN reorders on use; batch
-  // norm by oneDNN): the same numbers as forward() in train mode (batch statistics; running
-  // statistics updated with the momentum and the unbiased variance), to float32 rounding.
-  // A third less CPU work than PyTorch's kernels on one thread, but oneDNN's multi-threaded
-  // batch norm waits on spinning barriers, which cost more than that on a busy machine: opt-in.
+  // to the last block (oneDNN's convolutions on the module's weights, reordered on use; each batch
+  // norm with the residual and ReLU after it in one pass, blocked_norm.h): bit for bit forward()
+  // in train mode, with a third less work (no reorder of the activations around each convolution).
   torch::Tensor forwardBlocked(const torch::Tensor& x);
 
   Conv conv1{nullptr};

@@ -158,6 +158,15 @@ function torchDefinitions(info) {
   return [...defs];
 }
 
+/**
+ * Whether the oneDNN wrapper that a system libtorch was built with (Debian's libideep-dev) is
+ * installed: the book-mode backbone then keeps its activations in oneDNN's layout
+ * (native/blocked_norm.cc). Only for a system libtorch, whose build used those same headers.
+ */
+function ideep(info) {
+  return info.system && exists('/usr/include/ideep.hpp') && exists('/usr/include/oneapi/dnnl/dnnl.hpp');
+}
+
 /** Whether libjpeg-turbo's TurboJPEG API is installed (header and library). */
 function turbojpeg() {
   return exists('/usr/include/turbojpeg.h') && SYSTEM_PREFIXES.some((d) => exists(path.join(d, 'libturbojpeg.so')));
@@ -170,7 +179,7 @@ function gypFlags(info, what) {
     case 'cflags':
       return `-D_GLIBCXX_USE_CXX11_ABI=${info.cxx11Abi}`;
     case 'defines':
-      return [info.cuda ? 'TORCHCAP_CUDA' : 'TORCHCAP_CPU_ONLY', ...torchDefinitions(info), ...(turbojpeg() ? ['TORCHCAP_TURBOJPEG'] : [])].join(' ');
+      return [info.cuda ? 'TORCHCAP_CUDA' : 'TORCHCAP_CPU_ONLY', ...torchDefinitions(info), ...(turbojpeg() ? ['TORCHCAP_TURBOJPEG'] : []), ...(ideep(info) ? ['TORCHCAP_IDEEP'] : [])].join(' ');
     case 'libs': {
       const libs = [`-L${info.libDir}`];
       if (!info.system) libs.push(`-Wl,-rpath,${info.libDir}`);
@@ -185,7 +194,7 @@ function gypFlags(info, what) {
   }
 }
 
-module.exports = { findLibtorch, openblasPresent, gypFlags, torchConfigUnder, torchDefinitions };
+module.exports = { findLibtorch, openblasPresent, gypFlags, torchConfigUnder, torchDefinitions, ideep };
 
 if (require.main === module) {
   const arg = process.argv[2] || '--json';

@@ -77,8 +77,9 @@ function ensureLibtorch() {
 
 // With Debian's libtorch: OpenBLAS (without it libtorch uses the reference BLAS, ~35x slower),
 // the Gloo headers that c10d's ProcessGroupGloo needs (distributed training), and libjpeg-turbo's
-// TurboJPEG API (the training loader's native JPEG decoding).
-const SYSTEM_EXTRAS = ['libopenblas0-pthread', 'libgloo-dev', 'libturbojpeg0-dev'];
+// TurboJPEG API (the training loader's native JPEG decoding), and the oneDNN wrapper libtorch was
+// built with (libideep-dev: the book-mode backbone in oneDNN's layout).
+const SYSTEM_EXTRAS = ['libopenblas0-pthread', 'libgloo-dev', 'libturbojpeg0-dev', 'libideep-dev'];
 
 function glooHeadersPresent() {
   return fs.existsSync('/usr/include/gloo/algorithm.h');
@@ -90,11 +91,13 @@ function ensureSystemExtras(info) {
   if (!openblasPresent()) missing.push('libopenblas0-pthread');
   if (!glooHeadersPresent()) missing.push('libgloo-dev');
   if (!fs.existsSync('/usr/include/turbojpeg.h')) missing.push('libturbojpeg0-dev');
+  if (!fs.existsSync('/usr/include/ideep.hpp')) missing.push('libideep-dev');
   if (!missing.length) return;
   if (canApt()) aptInstall(missing);
   else {
     if (missing.includes('libopenblas0-pthread')) log('WARNING: OpenBLAS is missing; libtorch falls back to the reference BLAS (~35x slower). Install libopenblas0-pthread.');
     if (missing.includes('libgloo-dev')) log('WARNING: the Gloo headers are missing; torchcap builds without distributed training. Install libgloo-dev.');
+    if (missing.includes('libideep-dev')) log('WARNING: libideep-dev is missing; book-mode training runs on PyTorch\'s kernels in NCHW, more slowly. Install libideep-dev.');
     if (missing.includes('libturbojpeg0-dev')) log('WARNING: libjpeg-turbo (libturbojpeg0-dev) is missing; the loader decodes every image with sharp, more slowly.');
   }
 }

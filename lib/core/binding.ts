@@ -137,7 +137,7 @@ export interface NativeModule<K extends ModuleKind = ModuleKind> {
   prepareFastAsync(options?: { autocast?: 'bf16' | 'fp16' }): Promise<void>;
   /** Whether the fast path is built for the current weights and that precision (any weight change makes it stale). */
   fastReady(options?: { autocast?: 'bf16' | 'fp16' }): boolean;
-  /** ResNet only: true runs train-mode forwards of a frozen float32 CPU backbone in oneDNN's blocked layout. */
+  /** ResNet only: true (the default) runs train-mode forwards of a frozen float32 CPU backbone in oneDNN's blocked layout where supported. */
   setBlockedTrain(on: boolean): void;
   /** Handles sharing storage with the module's own tensors, in registration order. */
   namedParameters(): [string, NativeTensor][];
@@ -305,6 +305,8 @@ export interface Native {
   createModule<K extends ModuleKind>(kind: K, options: Record<string, number | boolean>): NativeModule<K>;
   /** Whether autocast 'bf16' runs on this CPU (AVX-512 BF16 and oneDNN), and if not, why. */
   cpuBf16Support(): { supported: boolean; reason: string };
+  /** Whether book-mode forwards can keep activations in oneDNN's layout in this build, on this CPU; if not, why. */
+  blockedTrainSupport(): { supported: boolean; reason: string };
   Optimizer: new () => NativeOptimizer;
   createOptimizer(kind: 'adam' | 'sgd', params: NativeTensor[], options: Record<string, number>): NativeOptimizer;
 

@@ -41,6 +41,16 @@ export function cpuBf16Support(): { supported: boolean; reason: string } {
   return native.cpuBf16Support();
 }
 
+/**
+ * Whether book-mode forwards of a frozen float32 CPU backbone keep their activations in oneDNN's
+ * layout (ResNet.blockedTrain) in this build, on this CPU; if not, why. It needs the oneDNN wrapper
+ * libtorch was built with (Debian: libideep-dev, installed by `npm install`) and a CPU with
+ * AVX-512 and FMA; elsewhere book mode runs on PyTorch's kernels, with the same numbers.
+ */
+export function blockedTrainSupport(): { supported: boolean; reason: string } {
+  return native.blockedTrainSupport();
+}
+
 export class ResNet extends NativeLeaf<'resnet'> {
   readonly depth: ResNetDepth;
   readonly featureDim: number;
@@ -53,15 +63,14 @@ export class ResNet extends NativeLeaf<'resnet'> {
     this.featureDim = this.native.featureDim();
   }
 
-  private blocked = false;
+  private blocked = true;
   /**
-   * Opt-in (default false): on the CPU, train-mode forwards of a frozen float32 backbone with no
-   * gradient (the book's mode) keep activations in oneDNN's blocked layout from the first
-   * convolution to the pooling, and oneDNN computes the batch norms (batch statistics, then
-   * PyTorch's running-statistics update). Float32 results are PyTorch's to rounding, not bit for
-   * bit. It does a third less CPU work than PyTorch's kernels on one thread, but oneDNN's
-   * multi-threaded batch norm waits on spinning barriers that cost more than that on a busy
-   * machine (bench/train-step.js measures both).
+   * Default true: on the CPU, train-mode forwards of a frozen float32 backbone with no gradient
+   * (the book's mode) keep activations in oneDNN's blocked layout from the first convolution to
+   * the last block, where blockedTrainSupport() says so. Bit for bit PyTorch's numbers (the
+   * features, and every running statistic after the batch-norm updates); a third less work than
+   * PyTorch's kernels, which reorder the activations around every convolution. false runs
+   * PyTorch's kernels.
    */
   get blockedTrain(): boolean {
     return this.blocked;

@@ -1,0 +1,227 @@
+#include "blocked_norm.h"
+
+#include <cmath>
+#include <cstdlib>
+
+#include "common.h"
+
+#if defined(TORCHCAP_IDEEP) && defined(__GNUC__) && defined(__x86_64__)
+#define TORCHCAP_BLOCKED_NORM 1
+#include <immintrin.h>
+
+#include <ideep.hpp>
+
+namespace at {
+namespace native {
+// libtorch's own accessor for the oneDNN memory behind a oneDNN tensor (exported by libtorch_cpu;
+// its header is not installed).
+ideep::tensor& itensor_from_mkldnn(const at::Tensor& mkldnn_tensor);
+}  // namespace native
+}  // namespace at
+#endif
+
+namespace torchcap {
+
+namespace nn = torch::nn;
+
+#ifdef TORCHCAP_BLOCKED_NORM
+
+namespace {
+
+constexpr int64_t kLanes = 16;  // channels per block in oneDNN's nChw16c layout
+
+// A float32 oneDNN tensor in nChw16c: element (n, c, h, w) at
+// data[n * batchStride + (c / 16) * blockStride + (h * W + w) * 16 + c % 16].
+struct Blocked {
+  float* data = nullptr;
+  int64_t n = 0, c = 0, h = 0, w = 0, batchStride = 0, blockStride = 0;
+};
+
+bool AsBlocked(const torch::Tensor& t, Blocked* out) {
+  if (!t.defined() || !t.is_mkldnn() || t.scalar_type() != torch::kFloat32 || t.dim() != 4) return false;
+  at::AutoDispatchBelowADInplaceOrView below;  // the accessor is for code below autograd
+  const ideep::tensor& it = at::native::itensor_from_mkldnn(t);
+  const dnnl_memory_desc_t md = it.get_desc().data;
+  if (md.ndims != 4 || md.data_type != dnnl_f32 || md.format_kind != dnnl_blocked || md.offset0 != 0) return false;
+  for (int d = 0; d < 4; ++d) {
+    if (md.padded_offsets[d] != 0) return false;
+  }
+  const dnnl_blocking_desc_t& b = md.format_desc.blocking;
+  if (b.inner_nblks != 1 || b.inner_idxs[0] != 1 || b.inner_blks[0] != kLanes) return false;
+  if (md.padded_dims[1] % kLanes != 0) return false;
+  const int64_t w = md.dims[3];
+  if (b.strides[3] != kLanes || b.strides[2] != w * kLanes) return false;  // rows and columns dense
+  out->data = static_cast<float*>(it.get_data_handle());
+  out->n = md.dims[0];
+  out->c = md.dims[1];
+  out->h = md.dims[2];
+  out->w = w;
+  out->batchStride = b.strides[0];
+  out->blockStride = b.strides[1];
+  return out->data != nullptr;
+}
+
+bool SameLayout(const Blocked& a, const Blocked& b) {
+  return a.n == b.n && a.c == b.c && a.h == b.h && a.w == b.w && a.batchStride == b.batchStride && a.blockStride == b.blockStride;
+}
+
+struct NormParams {
+  double momentum, eps;
+  const float *weight, *bias;   // null: 1 and 0
+  float *runningMean, *runningVar;  // null: not tracked
+};
+
+// The running statistics and 1 / sqrt(var + eps) of `lanes` channels from their float means and
+// double sums of squares, in PyTorch's precision and without fused multiply-adds (PyTorch computes
+// them in code built for any x86-64); kept out of line so the AVX-512 code around it cannot fuse.
+__attribute__((noinline)) void UpdateStats(const NormParams& p, int64_t first, int64_t lanes, int64_t count, const float* mean, const double* varSums, float* invstd) {
+  const float m = static_cast<float>(p.momentum);
+  for (int64_t l = 0; l < lanes; ++l) {
+    const int64_t c = first + l;
+    const float varSum = static_cast<float>(varSums[l]);
+    const double var = static_cast<double>(varSum / static_cast<float>(count));
+    invstd[l] = (var != 0 || p.eps != 0) ? static_cast<float>(1.0 / std::sqrt(var + p.eps)) : 0.0f;
+    if (p.runningMean) p.runningMean[c] = m * mean[l] + (1 - m) * p.runningMean[c];
+    if (p.runningVar) {
+      const double unbiased = static_cast<double>(varSum / static_cast<float>(count - 1));
+      p.runningVar[c] = static_cast<float>(static_cast<double>(m) * unbiased + static_cast<double>((1 - m) * p.runningVar[c]));
+    }
+  }
+}
+
+// One block of 16 channels: PyTorch's statistics (batch_norm_cpu_collect_stats_contiguous_impl),
+// running-statistics update (batch_norm_cpu_update_stats_template) and transform
+// (batch_norm_cpu_contiguous_impl, whose AVX-512 build fuses both multiply-adds), lane by lane in
+// the same order and precision.
+__attribute__((target("avx512f,fma"))) void NormBlock(const Blocked& x, const Blocked* residual, bool relu, const NormParams& p, int64_t block) {
+  const int64_t first = block * kLanes;
+  const int64_t lanes = std::min<int64_t>(kLanes, x.c - first);
+  const __mmask16 mask = static_cast<__mmask16>((1u << lanes) - 1u);
+  const int64_t plane = x.h * x.w;
+  const int64_t count = x.n * plane;
+
+  // sum in double, value after value: batch, then position
+  __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+  for (int64_t n = 0; n < x.n; ++n) {
+    const float* src = x.data + n * x.batchStride + block * x.blockStride;
+    for (int64_t i = 0; i < plane; ++i) {
+      const __m512 v = _mm512_loadu_ps(src + i * kLanes);
+      lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+      hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+    }
+  }
+  alignas(64) double sum[kLanes];
+  _mm512_store_pd(sum, lo);
+  _mm512_store_pd(sum + 8, hi);
+  alignas(64) float mean[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) mean[l] = static_cast<float>(sum[l] / static_cast<double>(count));
+
+  // the squared distances from the float mean, each rounded to float, summed in double
+  const __m512 meanV = _mm512_load_ps(mean);
+  lo = _mm512_setzero_pd();
+  hi = _mm512_setzero_pd();
+  for (int64_t n = 0; n < x.n; ++n) {
+    const float* src = x.data + n * x.batchStride + block * x.blockStride;
+    for (int64_t i = 0; i < plane; ++i) {
+      const __m512 d = _mm512_sub_ps(_mm512_loadu_ps(src + i * kLanes), meanV);
+      const __m512 sq = _mm512_mul_ps(d, d);
+      lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(sq)));
+      hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sq), 1))));
+    }
+  }
+  _mm512_store_pd(sum, lo);
+  _mm512_store_pd(sum + 8, hi);
+
+  alignas(64) float invstd[kLanes] = {}, alpha[kLanes] = {}, beta[kLanes] = {};
+  UpdateStats(p, first, lanes, count, mean, sum, invstd);
+  for (int64_t l = 0; l < lanes; ++l) {
+    alpha[l] = invstd[l] * (p.weight ? p.weight[first + l] : 1.0f);
+    beta[l] = std::fma(-mean[l], alpha[l], p.bias ? p.bias[first + l] : 0.0f);  // PyTorch's build fuses it
+  }
+
+  // y = fma(x, alpha, beta), then + residual, then max(0, y) as PyTorch's clamp_min (NaN stays)
+  const __m512 alphaV = _mm512_load_ps(alpha), betaV = _mm512_load_ps(beta), zero = _mm512_setzero_ps();
+  for (int64_t n = 0; n < x.n; ++n) {
+    float* dst = x.data + n * x.batchStride + block * x.blockStride;
+    const float* res = residual ? residual->data + n * residual->batchStride + block * residual->blockStride : nullptr;
+    for (int64_t i = 0; i < plane; ++i) {
+      __m512 v = _mm512_fmadd_ps(_mm512_loadu_ps(dst + i * kLanes), alphaV, betaV);
+      if (res) v = _mm512_add_ps(v, _mm512_loadu_ps(res + i * kLanes));
+      if (relu) v = _mm512_max_ps(zero, v);
+      _mm512_mask_storeu_ps(dst + i * kLanes, mask, v);
+    }
+  }
+}
+
+const float* FloatData(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
+
+bool ParamsFit(const nn::BatchNorm2dImpl& bn, int64_t channels) {
+  for (const torch::Tensor* t : {&bn.weight, &bn.bias, &bn.running_mean, &bn.running_var}) {
+    if (!t->defined()) continue;
+    if (t->scalar_type() != torch::kFloat32 || !t->device().is_cpu() || !t->is_contiguous() || t->numel() != channels) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool BlockedNormAvailable(std::string* reason) {
+  auto no = [reason](const char* why) {
+    if (reason) *reason = why;
+    return false;
+  };
+  if (!at::hasMKLDNN()) return no("libtorch was built without oneDNN");
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("fma")) return no("the CPU lacks AVX-512 or FMA");
+  // PyTorch's own kernels fuse multiply-adds only in their AVX2 and AVX-512 builds.
+  const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
+  if (cap && std::string(cap) == "default") return no("ATEN_CPU_CAPABILITY=default selects PyTorch's kernels without fused multiply-adds");
+  return true;
+}
+
+torch::Tensor BatchNormTrainBlocked(nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual, bool relu) {
+  const auto sizes = x.sizes();
+  if (sizes[0] * sizes[2] * sizes[3] == 1) ThrowError("Expected more than 1 value per channel when training, got input size " + c10::str(sizes));
+  Blocked bx, br;
+  const bool fits = BlockedNormAvailable() && AsBlocked(x, &bx) && ParamsFit(bn, bx.c) && (!residual.defined() || (AsBlocked(residual, &br) && SameLayout(bx, br)));
+  if (!fits) {
+    // Any other layout: PyTorch's own kernels on dense memory (the same numbers, slower).
+    torch::Tensor y = bn.forward(x.to_dense());
+    if (residual.defined()) y.add_(residual.to_dense());
+    if (relu) y.relu_();
+    return y.to_mkldnn();
+  }
+  // nn::BatchNorm2d's bookkeeping: count the batch; without a momentum, the cumulative average.
+  const auto& o = bn.options;
+  double factor = o.momentum().value_or(0.0);
+  if (o.track_running_stats() && bn.num_batches_tracked.defined()) {
+    bn.num_batches_tracked += 1;
+    if (!o.momentum()) factor = 1.0 / bn.num_batches_tracked.item<double>();
+  }
+  NormParams p{factor, o.eps(), FloatData(bn.weight), FloatData(bn.bias), nullptr, nullptr};
+  if (bn.running_mean.defined()) p.runningMean = bn.running_mean.data_ptr<float>();
+  if (bn.running_var.defined()) p.runningVar = bn.running_var.data_ptr<float>();
+  const int64_t blocks = (bx.c + kLanes - 1) / kLanes;
+  const Blocked* res = residual.defined() ? &br : nullptr;
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) NormBlock(bx, res, relu, p, b);
+  });
+  return x;
+}
+
+#else  // built without libtorch's oneDNN wrapper
+
+bool BlockedNormAvailable(std::string* reason) {
+  if (reason) *reason = "torchcap was built without libtorch's oneDNN wrapper (ideep)";
+  return false;
+}
+
+torch::Tensor BatchNormTrainBlocked(nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual, bool relu) {
+  torch::Tensor y = bn.forward(x.to_dense());
+  if (residual.defined()) y.add_(residual.to_dense());
+  if (relu) y.relu_();
+  return y.to_mkldnn();
+}
+
+#endif
+
+}  // namespace torchcap

@@ -1,0 +1,33 @@
+// The book's train-mode batch norm on oneDNN tensors (activations in oneDNN's blocked layout),
+// with PyTorch's CPU arithmetic: the same numbers, bit for bit, as nn::BatchNorm2d's train-mode
+// forward on the same values in NCHW (libtorch's contiguous CPU kernel).
+//
+// PyTorch's kernel sums each channel in double, one value after another (batch, then row, then
+// column), then the squared distances from the float mean the same way; it updates the running
+// statistics in float (momentum, unbiased variance) and normalises with one fused multiply-add a
+// value. In oneDNN's blocked layout 16 channels lie side by side, so their 16 sums run in one
+// vector register in exactly that order: PyTorch's numbers, a vector at a time, without a reorder
+// of the activations around each convolution (the convolutions, oneDNN's in both layouts, give
+// the same numbers too).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace torchcap {
+
+// Whether this build and CPU can run BatchNormTrainBlocked: built against the oneDNN wrapper that
+// libtorch itself was built with (Debian's libideep-dev for Debian's libtorch), on an x86-64 CPU
+// with AVX-512 and FMA (whose PyTorch kernels fuse the multiply-add as this one does).
+// `reason` says why not.
+bool BlockedNormAvailable(std::string* reason = nullptr);
+
+// In place on x (returned), a float32 oneDNN tensor [N, C, H, W] (a convolution's output): normalise with the
+// batch statistics and update bn's running statistics as nn::BatchNorm2d's train-mode forward
+// does, then add `residual` (a oneDNN tensor of x's size, or undefined), then ReLU if `relu`:
+// bit for bit PyTorch's bn(x), then `+= residual`, then relu_(), on dense tensors. Any other
+// layout takes PyTorch's own kernels on a dense copy (the same numbers, returned as a new tensor).
+torch::Tensor BatchNormTrainBlocked(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual, bool relu);
+
+}  // namespace torchcap
