@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "blocked_norm.h"
+#include "onednn.h"
 #include "common.h"
 
 namespace torchcap {
@@ -275,18 +275,26 @@ torch::Tensor FoldedResNet::forward(const torch::Tensor& input) const {
   torch::NoGradGuard guard;
   const bool packedInput = onednn && input.device().is_cpu() && input.scalar_type() == torch::kFloat32;
   if (onednn && !packedInput) ThrowType("the fast path was prepared for float32 CPU input, got " + std::string(c10::toString(input.scalar_type())) + " on " + input.device().str());
-  torch::Tensor x = Apply(stem, onednn ? input.contiguous().to_mkldnn(compute) : input.contiguous(torch::MemoryFormat::ChannelsLast)).relu_();
+  // A convolution with the residual add and ReLU after it: fused into oneDNN's convolution on
+  // prepacked weights, else three steps.
+  const torch::Tensor none;
+  auto conv = [this](const FoldedConv& c, const torch::Tensor& x, const torch::Tensor& residual, bool relu) {
+    if (onednn) return ConvFused(x, c.packed, c.bias, c.stride, c.padding, residual, relu);
+    torch::Tensor y = Apply(c, x);
+    if (residual.defined()) y.add_(residual);
+    return relu ? y.relu_() : y;
+  };
+  torch::Tensor x = conv(stem, onednn ? input.contiguous().to_mkldnn(compute) : input.contiguous(torch::MemoryFormat::ChannelsLast), none, true);
   x = torch::max_pool2d(x, 3, 2, 1);
   for (const auto& b : blocks) {
-    torch::Tensor out = Apply(b.c1, x).relu_();
+    const torch::Tensor identity = b.hasDown ? conv(b.down, x, none, false) : x;
+    torch::Tensor out = conv(b.c1, x, none, true);
     if (b.bottleneck) {
-      out = Apply(b.c2, out).relu_();
-      out = Apply(b.c3, out);
+      out = conv(b.c2, out, none, true);
+      x = conv(b.c3, out, identity, true);
     } else {
-      out = Apply(b.c2, out);
+      x = conv(b.c2, out, identity, true);
     }
-    out.add_(b.hasDown ? Apply(b.down, x) : x).relu_();
-    x = out;
   }
   x = onednn ? PoolOnednn(x) : x.mean({2, 3});
   if (fcWeight.defined()) x = torch::linear(x, fcWeight, fcBias);
@@ -318,7 +326,7 @@ torch::Tensor ResNetImpl::forwardBlocked(const torch::Tensor& input) {
   torch::NoGradGuard guard;
   ++generation_;  // the running statistics change under the fold
   // A convolution on oneDNN's blocked activations, then its batch norm in place (bit for bit
-  // PyTorch's, blocked_norm.h), with the residual and the ReLU that follow it.
+  // PyTorch's, onednn.h), with the residual and the ReLU that follow it.
   auto unit = [](const ConvImpl& c, nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual, bool relu) {
     return BatchNormTrainBlocked(bn, at::mkldnn_convolution(x, c.weight, {}, {c.padding, c.padding}, {c.stride, c.stride}, {1, 1}, 1), residual, relu);
   };

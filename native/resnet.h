@@ -112,7 +112,7 @@ struct ResNetImpl : torch::nn::Module {
   bool blockedFits(const torch::Tensor& x) const;
   // The train-mode forward with activations in oneDNN's blocked layout from the first convolution
   // to the last block (oneDNN's convolutions on the module's weights, reordered on use; each batch
-  // norm with the residual and ReLU after it in one pass, blocked_norm.h): bit for bit forward()
+  // norm with the residual and ReLU after it in one pass, onednn.h): bit for bit forward()
   // in train mode, with a third less work (no reorder of the activations around each convolution).
   torch::Tensor forwardBlocked(const torch::Tensor& x);
 

@@ -160,8 +160,9 @@ function torchDefinitions(info) {
 
 /**
  * Whether the oneDNN wrapper that a system libtorch was built with (Debian's libideep-dev) is
- * installed: the book-mode backbone then keeps its activations in oneDNN's layout
- * (native/blocked_norm.cc). Only for a system libtorch, whose build used those same headers.
+ * installed: the book-mode backbone then keeps its activations in oneDNN's layout and the fast
+ * path fuses the residual add and ReLU into its convolutions (native/onednn.cc). Only for a
+ * system libtorch, whose build used those same headers.
  */
 function ideep(info) {
   return info.system && exists('/usr/include/ideep.hpp') && exists('/usr/include/oneapi/dnnl/dnnl.hpp');

@@ -1,6 +1,8 @@
-// The book's train-mode batch norm on oneDNN tensors (activations in oneDNN's blocked layout),
-// with PyTorch's CPU arithmetic: the same numbers, bit for bit, as nn::BatchNorm2d's train-mode
-// forward on the same values in NCHW (libtorch's contiguous CPU kernel).
+// torchcap's own work on oneDNN tensors, through the oneDNN wrapper libtorch was built with (ideep):
+//  - the book's train-mode batch norm on activations in oneDNN's blocked layout, with PyTorch's CPU
+//    arithmetic: the same numbers, bit for bit, as nn::BatchNorm2d's train-mode forward on the
+//    same values in NCHW (libtorch's contiguous CPU kernel);
+//  - the fast path's convolutions with the residual add and ReLU fused in.
 //
 // PyTorch's kernel sums each channel in double, one value after another (batch, then row, then
 // column), then the squared distances from the float mean the same way; it updates the running
@@ -29,5 +31,13 @@ bool BlockedNormAvailable(std::string* reason = nullptr);
 // bit for bit PyTorch's bn(x), then `+= residual`, then relu_(), on dense tensors. Any other
 // layout takes PyTorch's own kernels on a dense copy (the same numbers, returned as a new tensor).
 torch::Tensor BatchNormTrainBlocked(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual, bool relu);
+
+// oneDNN's convolution of x (a oneDNN tensor) with `packed` (weights reordered for oneDNN) and a
+// dense float32 bias, with the residual add (a oneDNN tensor of the output's size, or undefined)
+// and the ReLU after it applied by the convolution itself as it writes each output block (oneDNN
+// post-ops): relu(conv(x) + bias + residual) in one pass over the output instead of three, the same
+// float operations in the same order. Without libtorch's oneDNN wrapper: the three passes.
+torch::Tensor ConvFused(const torch::Tensor& x, const torch::Tensor& packed, const torch::Tensor& bias, int64_t stride, int64_t padding,
+                        const torch::Tensor& residual, bool relu);
 
 }  // namespace torchcap

@@ -1,4 +1,4 @@
-#include "blocked_norm.h"
+#include "onednn.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -13,9 +13,11 @@
 
 namespace at {
 namespace native {
-// libtorch's own accessor for the oneDNN memory behind a oneDNN tensor (exported by libtorch_cpu;
-// its header is not installed).
+// libtorch's own bridges between its tensors and oneDNN's (exported by libtorch_cpu; their header
+// is not installed).
 ideep::tensor& itensor_from_mkldnn(const at::Tensor& mkldnn_tensor);
+ideep::tensor itensor_from_tensor(const at::Tensor& tensor);
+at::Tensor new_with_itensor_mkldnn(ideep::tensor&& it, c10::optional<at::ScalarType> dtype, c10::optional<at::Device> device);
 }  // namespace native
 }  // namespace at
 #endif
@@ -89,6 +91,10 @@ __attribute__((noinline)) void UpdateStats(const NormParams& p, int64_t first, i
   }
 }
 
+// GCC 12's own AVX-512 headers trip -Wmaybe-uninitialized in the conversions below.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 // One block of 16 channels: PyTorch's statistics (batch_norm_cpu_collect_stats_contiguous_impl),
 // running-statistics update (batch_norm_cpu_update_stats_template) and transform
 // (batch_norm_cpu_contiguous_impl, whose AVX-512 build fuses both multiply-adds), lane by lane in
@@ -153,6 +159,8 @@ __attribute__((target("avx512f,fma"))) void NormBlock(const Blocked& x, const Bl
   }
 }
 
+#pragma GCC diagnostic pop
+
 const float* FloatData(const torch::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 
 bool ParamsFit(const nn::BatchNorm2dImpl& bn, int64_t channels) {
@@ -208,7 +216,38 @@ torch::Tensor BatchNormTrainBlocked(nn::BatchNorm2dImpl& bn, const torch::Tensor
   return x;
 }
 
+torch::Tensor ConvFused(const torch::Tensor& x, const torch::Tensor& packed, const torch::Tensor& bias, int64_t stride, int64_t padding,
+                        const torch::Tensor& residual, bool relu) {
+  const int64_t n = x.size(0), oh = (x.size(2) + 2 * padding - packed.size(2)) / stride + 1, ow = (x.size(3) + 2 * padding - packed.size(3)) / stride + 1;
+  if (oh < 1 || ow < 1) ThrowRange("the convolution's output would be empty for input " + c10::str(x.sizes()));
+  at::AutoDispatchBelowADInplaceOrView below;
+  const ideep::tensor& src = at::native::itensor_from_mkldnn(x);
+  const ideep::tensor& weights = at::native::itensor_from_mkldnn(packed);
+  const ideep::tensor b = at::native::itensor_from_tensor(bias);
+  const ideep::dims dst{n, packed.size(0), oh, ow};
+  ideep::post_ops ops;
+  if (residual.defined()) ops.append_binary(ideep::algorithm::binary_add, at::native::itensor_from_mkldnn(residual).get_desc());
+  if (relu) ops.append_eltwise(1.0f, ideep::algorithm::eltwise_relu, 0.0f, 0.0f);
+  const ideep::attr_t attr = ideep::attr_t::attr_post_ops(ops);
+  ideep::tensor y;
+  if (residual.defined()) {
+    ideep::convolution_forward::compute_binary(src, at::native::itensor_from_mkldnn(residual), weights, b, dst, y, {stride, stride}, {1, 1}, {padding, padding},
+                                               {padding, padding}, 1, false, attr);
+  } else {
+    ideep::convolution_forward::compute_v3(src, weights, b, dst, y, {stride, stride}, {1, 1}, {padding, padding}, {padding, padding}, 1, false, attr);
+  }
+  return at::native::new_with_itensor_mkldnn(std::move(y), x.scalar_type(), x.device());
+}
+
 #else  // built without libtorch's oneDNN wrapper
+
+torch::Tensor ConvFused(const torch::Tensor& x, const torch::Tensor& packed, const torch::Tensor& bias, int64_t stride, int64_t padding,
+                        const torch::Tensor& residual, bool relu) {
+  torch::Tensor y = at::mkldnn_convolution(x, packed, torch::optional<torch::Tensor>(bias), {padding, padding}, {stride, stride}, {1, 1}, 1);
+  if (residual.defined()) y.add_(residual);
+  if (relu) y.relu_();
+  return y;
+}
 
 bool BlockedNormAvailable(std::string* reason) {
   if (reason) *reason = "torchcap was built without libtorch's oneDNN wrapper (ideep)";
