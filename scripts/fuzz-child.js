@@ -174,7 +174,9 @@ function creatorArgs(k) {
 }
 
 function newModule() {
-  const k = pick(['Linear', 'Embedding', 'BatchNorm1d', 'LSTM']);
+  // A ResNet-18 now and then: its book-mode forward (frozen, no gradient, train mode) runs torchcap's
+  // batch norm on oneDNN's layout, its fast path the fused convolutions.
+  const k = chance(0.1) ? 'ResNet' : pick(['Linear', 'Embedding', 'BatchNorm1d', 'LSTM']);
   const n = () => (chance(0.85) ? int(1, 8) : size());
   switch (k) {
     case 'Linear':
@@ -183,6 +185,19 @@ function newModule() {
       return [`new Embedding`, () => new api.Embedding(n(), n())];
     case 'BatchNorm1d':
       return [`new BatchNorm1d`, () => new api.BatchNorm1d(n(), chance(0.3) ? { momentum: rand(), eps: pick([1e-5, -1, NaN]) } : undefined)];
+    case 'ResNet': {
+      const frozen = chance(0.7);
+      const blocked = chance(0.9) ? true : garbage();
+      return [
+        `new ResNet(18)${frozen ? ', frozen' : ''}, blockedTrain = ${show(blocked)}`,
+        () => {
+          const r = new api.ResNet(18);
+          if (frozen) r.requiresGrad(false);
+          r.blockedTrain = blocked;
+          return r;
+        },
+      ];
+    }
     default: {
       // Layer counts are small or impossible: a legal million layers would only be slow to build.
       const layers = chance(0.9) ? int(1, 3) : pick([0, -1, 2.5, 2 ** 40, 2 ** 62, NaN, 'x']);
@@ -197,7 +212,18 @@ const mode = () => (chance(0.85) ? { train: chance(0.3) } : garbage());
 // that may have any shape, reaches the native no-grad path when the call runs under noGrad.
 const rowsOpt = () => (chance(0.8) ? { rows: chance(0.8) } : garbage());
 const lstmState = () => (chance(0.5) ? { h: tensor(), c: tensor() } : anyArg());
+// An image batch for a ResNet: mostly [N, 3, H, W] of any small size (down to sizes whose last
+// stage has one value per channel), else anything.
+const images = () =>
+  chance(0.8) ? api.Tensor.randn([int(1, 3), chance(0.9) ? 3 : int(1, 4), int(1, 48), int(1, 48)]) : tensor();
+const resnetMode = () => pick([{ train: true }, { train: false }, { train: false, fast: true }, { train: true, fast: true }, garbage()]);
 function forward(m, async) {
+  if (m instanceof api.ResNet) {
+    const a = [images(), resnetMode()];
+    const noGrad = !async && chance(0.7);
+    const call = () => (async ? m.forwardAsync(...a) : m.forward(...a));
+    return [`${noGrad ? 'noGrad: ' : ''}${show(m)}.${async ? 'forwardAsync' : 'forward'}(${a.map(show).join(', ')})`, noGrad ? () => api.noGrad(call) : call];
+  }
   const x = chance(0.6) ? api.Tensor.randn(Array.from({ length: int(1, 3) }, () => int(1, 8))) : tensor();
   const a = m instanceof api.Linear && chance(0.4) ? [x, rowsOpt()] : [x, mode(), chance(0.3) ? lstmState() : undefined, chance(0.4) ? rowsOpt() : undefined];
   const noGrad = !async && chance(0.5);
