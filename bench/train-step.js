@@ -7,7 +7,8 @@
 // PLAIN_PYTHON_REPEATS for the slow plain Python, default 1, 0 leaves it out); medians compared.
 // Prints seconds a step, every ratio against both Pythons, the backbone's GFLOP/s against oneDNN's
 // peak measured in the same run (a large 1x1 convolution in float32 and bfloat16, through the
-// same libtorch), peak RSS, and whether book mode's two paths give the same numbers (the first
+// same libtorch; GFLOP/s count a direct convolution's multiply-adds, which the fast path's Winograd
+// convolutions undercut), peak RSS, and whether book mode's two paths give the same numbers (the first
 // step's loss, every running statistic after the steps, bit for bit).
 //
 // Usage: node bench/train-step.js            (needs dist/: npx tsc -p .)
@@ -151,7 +152,7 @@ function main() {
     summary.configs[name] = { seconds: s, encoder: enc, gflops, peakFraction: gflops / peak, peakRssMb: med(name, (x) => x.peakRssMb) };
     console.log(
       `torchcap ${name}: ${fmt(s)} s a step (encoder ${fmt(enc)}, decoder ${fmt(med(name, (x) => x.phases.decoder))}, backward+Adam ${fmt(med(name, (x) => x.phases.backward))}); ` +
-        `${fmt(tunedS / s)}x the tuned Python${target}${Number.isFinite(plain) ? `, ${fmt(plain / s)}x the plain` : ''}; backbone ${fmt(gflops, 0)} GFLOP/s = ${fmt(gflops / peak)} of the ${configs[name].autocast === 'bf16' ? 'bfloat16' : 'float32'} peak; ` +
+        `${fmt(tunedS / s)}x the tuned Python${target}${Number.isFinite(plain) ? `, ${fmt(plain / s)}x the plain` : ''}; backbone ${fmt(gflops, 0)} GFLOP/s (as direct convolutions) = ${fmt(gflops / peak)} of the ${configs[name].autocast === 'bf16' ? 'bfloat16' : 'float32'} peak; ` +
         `peak RSS ${fmt(med(name, (x) => x.peakRssMb), 0)} MB`,
     );
   }

@@ -1,5 +1,6 @@
 #include "onednn.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 
@@ -31,6 +32,7 @@ namespace nn = torch::nn;
 namespace {
 
 constexpr int64_t kLanes = 16;  // channels per block in oneDNN's nChw16c layout
+constexpr int64_t kWinogradMinPixels = 784;  // batch x output height x width
 
 // A float32 oneDNN tensor in nChw16c: element (n, c, h, w) at
 // data[n * batchStride + (c / 16) * blockStride + (h * W + w) * 16 + c % 16].
@@ -216,26 +218,52 @@ torch::Tensor BatchNormTrainBlocked(nn::BatchNorm2dImpl& bn, const torch::Tensor
   return x;
 }
 
+// TORCHCAP_WINOGRAD=0 keeps every convolution direct; a CPU without oneDNN's Winograd kernels
+// (they need AVX-512) turns it off on the first refusal.
+static std::atomic<bool> winogradOn{[] {
+  const char* env = std::getenv("TORCHCAP_WINOGRAD");
+  return !(env && std::string(env) == "0");
+}()};
+
+// 3x3, stride 1, float32, at least kWinogradMinPixels output pixels, Winograd on.
+static bool WinogradApplies(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding) {
+  if (!winogradOn.load(std::memory_order_relaxed) || x.scalar_type() != torch::kFloat32 || x.dim() != 4 || weight.dim() != 4) return false;
+  if (weight.size(2) != 3 || weight.size(3) != 3 || stride != 1) return false;
+  const int64_t oh = x.size(2) + 2 * padding - 2, ow = x.size(3) + 2 * padding - 2;
+  return oh > 0 && ow > 0 && x.size(0) * oh * ow >= kWinogradMinPixels;
+}
+
 torch::Tensor ConvFused(const torch::Tensor& x, const torch::Tensor& packed, const torch::Tensor& bias, int64_t stride, int64_t padding,
                         const torch::Tensor& residual, bool relu) {
   const int64_t n = x.size(0), oh = (x.size(2) + 2 * padding - packed.size(2)) / stride + 1, ow = (x.size(3) + 2 * padding - packed.size(3)) / stride + 1;
   if (oh < 1 || ow < 1) ThrowRange("the convolution's output would be empty for input " + c10::str(x.sizes()));
   at::AutoDispatchBelowADInplaceOrView below;
   const ideep::tensor& src = at::native::itensor_from_mkldnn(x);
-  const ideep::tensor& weights = at::native::itensor_from_mkldnn(packed);
+  const ideep::tensor& w = at::native::itensor_from_mkldnn(packed);
   const ideep::tensor b = at::native::itensor_from_tensor(bias);
   const ideep::dims dst{n, packed.size(0), oh, ow};
+  const ideep::dims strides{stride, stride}, dilates{1, 1}, pads{padding, padding};
   ideep::post_ops ops;
   if (residual.defined()) ops.append_binary(ideep::algorithm::binary_add, at::native::itensor_from_mkldnn(residual).get_desc());
   if (relu) ops.append_eltwise(1.0f, ideep::algorithm::eltwise_relu, 0.0f, 0.0f);
   const ideep::attr_t attr = ideep::attr_t::attr_post_ops(ops);
   ideep::tensor y;
   if (residual.defined()) {
-    ideep::convolution_forward::compute_binary(src, at::native::itensor_from_mkldnn(residual), weights, b, dst, y, {stride, stride}, {1, 1}, {padding, padding},
-                                               {padding, padding}, 1, false, attr);
-  } else {
-    ideep::convolution_forward::compute_v3(src, weights, b, dst, y, {stride, stride}, {1, 1}, {padding, padding}, {padding, padding}, 1, false, attr);
+    ideep::convolution_forward::compute_binary(src, at::native::itensor_from_mkldnn(residual), w, b, dst, y, strides, dilates, pads, pads, 1, false, attr);
+    return at::native::new_with_itensor_mkldnn(std::move(y), x.scalar_type(), x.device());
   }
+  // oneDNN's Winograd F(4x4, 3x3) where WinogradApplies: it reads the same prepacked weights and
+  // takes the ReLU as a post-op, but not the residual add.
+  if (WinogradApplies(x, packed, stride, padding)) {
+    try {
+      ideep::convolution_forward::compute_v3(src, w, b, dst, y, strides, dilates, pads, pads, 1, false, attr, ideep::algorithm::convolution_winograd);
+      return at::native::new_with_itensor_mkldnn(std::move(y), x.scalar_type(), x.device());
+    } catch (const std::exception&) {
+      winogradOn = false;  // no Winograd kernel for this CPU: direct from now on
+      y = ideep::tensor();
+    }
+  }
+  ideep::convolution_forward::compute_v3(src, w, b, dst, y, strides, dilates, pads, pads, 1, false, attr);
   return at::native::new_with_itensor_mkldnn(std::move(y), x.scalar_type(), x.device());
 }
 
