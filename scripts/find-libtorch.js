@@ -178,7 +178,8 @@ function gypFlags(info, what) {
     case 'include':
       return info.includeDirs.join(' ');
     case 'cflags':
-      return `-D_GLIBCXX_USE_CXX11_ABI=${info.cxx11Abi}`;
+      // OpenMP as a system libtorch uses it (CMakeLists.txt says why)
+      return `-D_GLIBCXX_USE_CXX11_ABI=${info.cxx11Abi}${info.system ? ' -fopenmp' : ''}`;
     case 'defines':
       return [info.cuda ? 'TORCHCAP_CUDA' : 'TORCHCAP_CPU_ONLY', ...torchDefinitions(info), ...(turbojpeg() ? ['TORCHCAP_TURBOJPEG'] : []), ...(ideep(info) ? ['TORCHCAP_IDEEP'] : [])].join(' ');
     case 'libs': {
@@ -187,6 +188,7 @@ function gypFlags(info, what) {
       // torch_cuda is only reached through static registration: keep it linked.
       if (info.cuda) libs.push('-Wl,--no-as-needed', '-ltorch_cuda', '-lc10_cuda', '-Wl,--as-needed');
       libs.push('-ltorch', '-ltorch_cpu', '-lc10');
+      if (info.system) libs.push('-fopenmp');
       if (turbojpeg()) libs.push('-lturbojpeg');
       return libs.join(' ');
     }

@@ -4,6 +4,8 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import type { AddressInfo } from 'net';
+import { execFileSync } from 'child_process';
+import { testIf } from './support/skip';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { fetchPrebuild } = require('../scripts/install.js') as { fetchPrebuild: (info: object, url: string, root: string) => Promise<boolean> };
@@ -66,4 +68,25 @@ test.each([
   } finally {
     await srv.close();
   }
+});
+
+describe("torchcap's own parallel loops use the OpenMP runtime of a system libtorch", () => {
+  // at::parallel_for is a header template: torchcap's loops (the book-mode batch norm, image
+  // batches, weight-file reads) run on one thread unless torchcap itself is compiled with OpenMP.
+  const { gypFlags } = require('../scripts/find-libtorch.js') as { gypFlags: (info: object, what: string) => string };
+  const systemInfo = { system: true, cxx11Abi: 1, cuda: false, libDir: '/usr/lib/x86_64-linux-gnu', includeDirs: [], cmakePrefix: '/nonexistent' };
+
+  test('node-gyp compiles and links with -fopenmp for a system libtorch, not for a downloaded one (which carries its own runtime)', () => {
+    expect(gypFlags(systemInfo, 'cflags').split(' ')).toContain('-fopenmp');
+    expect(gypFlags(systemInfo, 'libs').split(' ')).toContain('-fopenmp');
+    const downloaded = { ...systemInfo, system: false, libDir: '/opt/libtorch/lib' };
+    expect(gypFlags(downloaded, 'cflags').split(' ')).not.toContain('-fopenmp');
+    expect(gypFlags(downloaded, 'libs').split(' ')).not.toContain('-fopenmp');
+  });
+
+  const system = (info as unknown as { system?: boolean }).system === true;
+  testIf(system && fs.existsSync(built), 'no source build of the addon against a system libtorch here', 'the source-built addon opens OpenMP parallel regions itself (it imports GOMP_parallel)', () => {
+    const symbols = execFileSync('nm', ['-D', '--undefined-only', built], { encoding: 'utf8' });
+    expect(symbols).toMatch(/\bGOMP_parallel\b/);
+  });
 });
