@@ -27,6 +27,15 @@ namespace torchcap {
 
 namespace nn = torch::nn;
 
+// PyTorch's own kernels on a dense copy, then the residual add and the ReLU, back in oneDNN's
+// layout: BatchNormTrainBlocked wherever the blocked arithmetic does not apply (the same numbers).
+static torch::Tensor BatchNormDense(nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual, bool relu) {
+  torch::Tensor y = bn.forward(x.to_dense());
+  if (residual.defined()) y.add_(residual.to_dense());
+  if (relu) y.relu_();
+  return y.to_mkldnn();
+}
+
 #ifdef TORCHCAP_BLOCKED_NORM
 
 namespace {
@@ -176,16 +185,17 @@ bool ParamsFit(const nn::BatchNorm2dImpl& bn, int64_t channels) {
 }  // namespace
 
 bool BlockedNormAvailable(std::string* reason) {
-  auto no = [reason](const char* why) {
-    if (reason) *reason = why;
-    return false;
-  };
-  if (!at::hasMKLDNN()) return no("libtorch was built without oneDNN");
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("fma")) return no("the CPU lacks AVX-512 or FMA");
-  // PyTorch's own kernels fuse multiply-adds only in their AVX2 and AVX-512 builds.
-  const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
-  if (cap && std::string(cap) == "default") return no("ATEN_CPU_CAPABILITY=default selects PyTorch's kernels without fused multiply-adds");
-  return true;
+  // The build, the CPU and libtorch's kernel choice (read once, as libtorch reads it) do not change.
+  static const std::string why = []() -> std::string {
+    if (!at::hasMKLDNN()) return "libtorch was built without oneDNN";
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("fma")) return "the CPU lacks AVX-512 or FMA";
+    // PyTorch's own kernels fuse multiply-adds only in their AVX2 and AVX-512 builds.
+    const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
+    if (cap && std::string(cap) == "default") return "ATEN_CPU_CAPABILITY=default selects PyTorch's kernels without fused multiply-adds";
+    return "";
+  }();
+  if (reason && !why.empty()) *reason = why;
+  return why.empty();
 }
 
 torch::Tensor BatchNormTrainBlocked(nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual, bool relu) {
@@ -193,13 +203,7 @@ torch::Tensor BatchNormTrainBlocked(nn::BatchNorm2dImpl& bn, const torch::Tensor
   if (sizes[0] * sizes[2] * sizes[3] == 1) ThrowError("Expected more than 1 value per channel when training, got input size " + c10::str(sizes));
   Blocked bx, br;
   const bool fits = BlockedNormAvailable() && AsBlocked(x, &bx) && ParamsFit(bn, bx.c) && (!residual.defined() || (AsBlocked(residual, &br) && SameLayout(bx, br)));
-  if (!fits) {
-    // Any other layout: PyTorch's own kernels on dense memory (the same numbers, slower).
-    torch::Tensor y = bn.forward(x.to_dense());
-    if (residual.defined()) y.add_(residual.to_dense());
-    if (relu) y.relu_();
-    return y.to_mkldnn();
-  }
+  if (!fits) return BatchNormDense(bn, x, residual, relu);  // any other layout
   // nn::BatchNorm2d's bookkeeping: count the batch; without a momentum, the cumulative average.
   const auto& o = bn.options;
   double factor = o.momentum().value_or(0.0);
@@ -283,10 +287,7 @@ bool BlockedNormAvailable(std::string* reason) {
 }
 
 torch::Tensor BatchNormTrainBlocked(nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual, bool relu) {
-  torch::Tensor y = bn.forward(x.to_dense());
-  if (residual.defined()) y.add_(residual.to_dense());
-  if (relu) y.relu_();
-  return y.to_mkldnn();
+  return BatchNormDense(bn, x, residual, relu);
 }
 
 #endif
