@@ -229,14 +229,6 @@ static std::atomic<bool> winogradOn{[] {
   return !(env && std::string(env) == "0");
 }()};
 
-// 3x3, stride 1, float32, at least kWinogradMinPixels output pixels, Winograd on.
-static bool WinogradApplies(const torch::Tensor& x, const torch::Tensor& weight, int64_t stride, int64_t padding) {
-  if (!winogradOn.load(std::memory_order_relaxed) || x.scalar_type() != torch::kFloat32 || x.dim() != 4 || weight.dim() != 4) return false;
-  if (weight.size(2) != 3 || weight.size(3) != 3 || stride != 1) return false;
-  const int64_t oh = x.size(2) + 2 * padding - 2, ow = x.size(3) + 2 * padding - 2;
-  return oh > 0 && ow > 0 && x.size(0) * oh * ow >= kWinogradMinPixels;
-}
-
 torch::Tensor ConvFused(const torch::Tensor& x, const torch::Tensor& packed, const torch::Tensor& bias, int64_t stride, int64_t padding,
                         const torch::Tensor& residual, bool relu) {
   const int64_t n = x.size(0), oh = (x.size(2) + 2 * padding - packed.size(2)) / stride + 1, ow = (x.size(3) + 2 * padding - packed.size(3)) / stride + 1;
@@ -256,9 +248,12 @@ torch::Tensor ConvFused(const torch::Tensor& x, const torch::Tensor& packed, con
     ideep::convolution_forward::compute_binary(src, at::native::itensor_from_mkldnn(residual), w, b, dst, y, strides, dilates, pads, pads, 1, false, attr);
     return at::native::new_with_itensor_mkldnn(std::move(y), x.scalar_type(), x.device());
   }
-  // oneDNN's Winograd F(4x4, 3x3) where WinogradApplies: it reads the same prepacked weights and
-  // takes the ReLU as a post-op, but not the residual add.
-  if (WinogradApplies(x, packed, stride, padding)) {
+  // oneDNN's Winograd F(4x4, 3x3) for float32 3x3 stride-1 convolutions from kWinogradMinPixels
+  // output pixels on (below, the direct convolution is faster here): it reads the same prepacked
+  // weights and takes the ReLU as a post-op, but not the residual add.
+  const bool winograd = winogradOn.load(std::memory_order_relaxed) && x.scalar_type() == torch::kFloat32 && packed.size(2) == 3 &&
+                        packed.size(3) == 3 && stride == 1 && n * oh * ow >= kWinogradMinPixels;
+  if (winograd) {
     try {
       ideep::convolution_forward::compute_v3(src, w, b, dst, y, strides, dilates, pads, pads, 1, false, attr, ideep::algorithm::convolution_winograd);
       return at::native::new_with_itensor_mkldnn(std::move(y), x.scalar_type(), x.device());
