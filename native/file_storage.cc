@@ -93,9 +93,10 @@ struct FileResult {
   std::vector<uint32_t> crcs;
 };
 
-// Reads [offset, offset + bytes) into `into`, computing the CRC-32 a chunk at a time.
+// Reads [offset, offset + bytes) into `into`, computing the CRC-32 a chunk at a time, each chunk
+// while it is still in the core's cache.
 uint32_t ReadRange(int fd, int64_t offset, int64_t bytes, uint8_t* into) {
-  constexpr int64_t kChunk = 4 << 20;
+  constexpr int64_t kChunk = 512 << 10;
   uint32_t crc = 0;
   int64_t done = 0;
   while (done < bytes) {
@@ -119,6 +120,38 @@ uint32_t ReadRange(int fd, int64_t offset, int64_t bytes, uint8_t* into) {
   return crc;
 }
 
+// A part of one range, read by one thread.
+struct Piece {
+  size_t range;
+  int64_t begin, bytes;  // within the range
+  uint32_t crc = 0;
+};
+
+// The ranges cut into pieces of at most kPiece bytes, where their CRC-32s can be joined again
+// (zlib's crc32_combine); without zlib, one piece a range.
+std::vector<Piece> Pieces(const std::vector<Range>& ranges) {
+#ifdef TORCHCAP_ZLIB
+  constexpr int64_t kPiece = 2 << 20;
+#else
+  constexpr int64_t kPiece = INT64_MAX;
+#endif
+  std::vector<Piece> pieces;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    for (int64_t b = 0; b < ranges[i].bytes; b += kPiece) pieces.push_back({i, b, std::min(kPiece, ranges[i].bytes - b)});
+  }
+  return pieces;
+}
+
+uint32_t JoinCrcs(uint32_t crc, uint32_t next, int64_t nextBytes) {
+#ifdef TORCHCAP_ZLIB
+  return static_cast<uint32_t>(::crc32_combine(crc, next, static_cast<z_off_t>(nextBytes)));
+#else
+  (void)crc;
+  (void)nextBytes;
+  return next;  // one piece a range: nothing to join
+#endif
+}
+
 FileResult ReadStorages(int fd, const std::vector<Range>& ranges) {
   struct stat st;
   if (::fstat(fd, &st) != 0) ThrowError(std::string("cannot read the file: ") + std::strerror(errno));
@@ -134,18 +167,33 @@ FileResult ReadStorages(int fd, const std::vector<Range>& ranges) {
 #endif
   FileResult out;
   out.tensors.resize(ranges.size());
-  out.crcs.resize(ranges.size());
+  out.crcs.assign(ranges.size(), 0);
   for (size_t i = 0; i < ranges.size(); ++i) {
     const int64_t size = c10::elementSize(ranges[i].dtype);
     out.tensors[i] = ranges[i].into.defined() ? ranges[i].into : torch::empty({ranges[i].bytes / size}, torch::TensorOptions().dtype(ranges[i].dtype));
   }
-  // Storages in parallel: from the page cache the reads are copies, bound by memory and the CRC.
-  at::parallel_for(0, static_cast<int64_t>(ranges.size()), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const Range& r = ranges[i];
-      out.crcs[i] = ReadRange(fd, r.offset, r.bytes, static_cast<uint8_t*>(out.tensors[i].data_ptr()));
+  // From the page cache the reads are copies into fresh memory, bound by memory and the CRC: the
+  // pieces go to the threads in equal shares of bytes (a weight file's storages range from a few
+  // bytes to megabytes, so equal numbers of storages would leave one thread waiting).
+  std::vector<Piece> pieces = Pieces(ranges);
+  int64_t total = 0;
+  for (const Piece& p : pieces) total += p.bytes;
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), static_cast<int64_t>(pieces.size())));
+  at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      // the pieces that start in this thread's share of the bytes
+      const int64_t from = total * t / threads, to = total * (t + 1) / threads;
+      int64_t at = 0;
+      for (Piece& p : pieces) {
+        if (at >= from && at < to) {
+          const Range& r = ranges[p.range];
+          p.crc = ReadRange(fd, r.offset + p.begin, p.bytes, static_cast<uint8_t*>(out.tensors[p.range].data_ptr()) + p.begin);
+        }
+        at += p.bytes;
+      }
     }
   });
+  for (const Piece& p : pieces) out.crcs[p.range] = p.begin == 0 ? p.crc : JoinCrcs(out.crcs[p.range], p.crc, p.bytes);
   // A filled tensor has changed: what is derived from it (a module's fold) must see that.
   for (const Range& r : ranges)
     if (r.into.defined()) r.into.unsafeGetTensorImpl()->bump_version();

@@ -266,7 +266,26 @@ torch::Tensor ConvFused(const torch::Tensor& x, const torch::Tensor& packed, con
   return at::native::new_with_itensor_mkldnn(std::move(y), x.scalar_type(), x.device());
 }
 
+torch::Tensor PrepackConvWeight(const torch::Tensor& w, int64_t stride, int64_t padding, at::ScalarType compute) {
+  at::AutoDispatchBelowADInplaceOrView below;
+  const torch::Tensor dense = w.contiguous();
+  const ideep::tensor src = at::native::itensor_from_tensor(dense);  // a view of w's memory
+  const ideep::data_type type = compute == at::kBFloat16 ? ideep::data_type::bf16 : ideep::data_type::f32;
+  const ideep::dims strides{stride, stride}, dilates{1, 1}, pads{padding, padding};
+  // libtorch's mkldnn_reorder_conv2d_weight asks for the same layout (direct convolution, forward)
+  const ideep::tensor::desc desc = ideep::convolution_forward::expected_weights_desc(
+      src.get_dims(), type, strides, pads, pads, dilates, 1, ideep::algorithm::convolution_direct, ideep::prop_kind::forward, type);
+  ideep::tensor packed;
+  packed.init(desc);
+  packed.feed_from(src);
+  return at::native::new_with_itensor_mkldnn(std::move(packed), compute, w.device());
+}
+
 #else  // built without libtorch's oneDNN wrapper
+
+torch::Tensor PrepackConvWeight(const torch::Tensor& w, int64_t stride, int64_t padding, at::ScalarType compute) {
+  return at::mkldnn_reorder_conv2d_weight(w.contiguous().to_mkldnn(compute), {padding, padding}, {stride, stride}, {1, 1}, 1);
+}
 
 torch::Tensor ConvFused(const torch::Tensor& x, const torch::Tensor& packed, const torch::Tensor& bias, int64_t stride, int64_t padding,
                         const torch::Tensor& residual, bool relu) {

@@ -45,4 +45,10 @@ torch::Tensor BatchNormTrainBlocked(torch::nn::BatchNorm2dImpl& bn, const torch:
 torch::Tensor ConvFused(const torch::Tensor& x, const torch::Tensor& packed, const torch::Tensor& bias, int64_t stride, int64_t padding,
                         const torch::Tensor& residual, bool relu);
 
+// A dense float32 convolution weight [O, I, kh, kw] reordered into the layout oneDNN's direct
+// convolution with this stride and padding reads, in `compute` (float32 or bfloat16): the same
+// bytes as at::mkldnn_reorder_conv2d_weight(w.to_mkldnn(compute), ...), read straight from w's
+// memory instead of through a oneDNN copy of it first.
+torch::Tensor PrepackConvWeight(const torch::Tensor& w, int64_t stride, int64_t padding, at::ScalarType compute);
+
 }  // namespace torchcap

@@ -188,11 +188,6 @@ static bool OnednnPrepack() {
   return at::hasMKLDNN() && !(env && std::string(env) == "0");
 }
 
-// A weight reordered into oneDNN's layout for its convolution, in float32 or bfloat16.
-static torch::Tensor Prepack(const torch::Tensor& w, int64_t stride, int64_t padding, at::ScalarType compute) {
-  return at::mkldnn_reorder_conv2d_weight(w.contiguous().to_mkldnn(compute), {padding, padding}, {stride, stride}, {1, 1}, 1);
-}
-
 // oneDNN layout in, float32 dense [N, C] out: the global average pool, computed in float32.
 static torch::Tensor PoolOnednn(const torch::Tensor& x) {
   if (x.scalar_type() == at::kFloat) return torch::adaptive_avg_pool2d(x, {1, 1}).to_dense().flatten(1);
@@ -212,7 +207,7 @@ static FoldedConv Fold(const ConvImpl& conv, const nn::BatchNorm2dImpl& bn, bool
   if (onednn) {
     // Reordered once here instead of on every call: at batch 1 that reorder of all the weights
     // is a large part of a forward pass.
-    f.packed = Prepack(w, f.stride, f.padding, compute);
+    f.packed = PrepackConvWeight(w, f.stride, f.padding, compute);
   } else {
     f.weight = w.contiguous(torch::MemoryFormat::ChannelsLast);
   }
@@ -248,22 +243,48 @@ std::shared_ptr<FoldedResNet> ResNetImpl::fold(at::ScalarType compute) const {
   const bool onednn = prepackable();
   f->onednn = onednn;
   f->compute = compute;
-  f->stem = Fold(*conv1, *bn1, onednn, compute);
+  // Where each folded convolution goes, then the folds themselves, two at a time where there are
+  // two cores: each is a few small operations and a reorder of one weight into fresh memory, too
+  // small to keep both cores busy one at a time.
+  struct Job {
+    FoldedConv* into;
+    const ConvImpl* conv;
+    const nn::BatchNorm2dImpl* bn;
+  };
+  std::vector<Job> jobs{{&f->stem, conv1.get(), bn1.get()}};
+  for (const auto& layer : layers) f->blocks.resize(f->blocks.size() + layer->size());
+  size_t next = 0;
   for (const auto& layer : layers) {
     for (const auto& m : layer->children()) {
       const auto* b = m->as<BlockImpl>();
-      FoldedBlock fb;
+      FoldedBlock& fb = f->blocks[next++];
       fb.bottleneck = b->bottleneck;
-      fb.c1 = Fold(*b->conv1, *b->bn1, onednn, compute);
-      fb.c2 = Fold(*b->conv2, *b->bn2, onednn, compute);
-      if (b->bottleneck) fb.c3 = Fold(*b->conv3, *b->bn3, onednn, compute);
+      jobs.push_back({&fb.c1, b->conv1.get(), b->bn1.get()});
+      jobs.push_back({&fb.c2, b->conv2.get(), b->bn2.get()});
+      if (b->bottleneck) jobs.push_back({&fb.c3, b->conv3.get(), b->bn3.get()});
       if (b->downsample) {
         fb.hasDown = true;
-        fb.down = Fold(*b->downConv(), *b->downBn(), onednn, compute);
+        jobs.push_back({&fb.down, b->downConv(), b->downBn()});
       }
-      f->blocks.push_back(std::move(fb));
     }
   }
+  // equal shares of the weights' bytes for each thread (the last stage's weights are the largest)
+  std::vector<int64_t> starts;
+  int64_t total = 0;
+  for (const Job& j : jobs) {
+    starts.push_back(total);
+    total += j.conv->weight.numel();
+  }
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), static_cast<int64_t>(jobs.size())));
+  at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
+    torch::NoGradGuard guard;  // grad mode is per thread
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t from = total * t / threads, to = total * (t + 1) / threads;
+      for (size_t i = 0; i < jobs.size(); ++i) {
+        if (starts[i] >= from && starts[i] < to) *jobs[i].into = Fold(*jobs[i].conv, *jobs[i].bn, onednn, compute);
+      }
+    }
+  });
   if (fc) {
     f->fcWeight = fc->weight.detach().clone();
     f->fcBias = fc->bias.detach().clone();

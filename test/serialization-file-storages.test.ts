@@ -64,6 +64,28 @@ test('a changed byte inside a stored record read from a file is refused by its C
   expect(e.message).toMatch(/flipped\.pt: record '[^']+\/data\/0' is corrupt: CRC-32 [0-9a-f]{8} does not match [0-9a-f]{8} in the central directory$/);
 });
 
+test('storages of several megabytes, read in pieces on every thread, come back whole and each CRC-32 joined from its pieces', async () => {
+  // 2 MiB pieces: a 5 MiB storage is three pieces, next to storages of a few bytes and of exactly one piece
+  const sizes = [5 * 262144 + 3, 7, 524288, 262144 * 3 - 1, 1];
+  const saved = new OrderedDict<string, Tensor>(sizes.map((n, k) => [`t${k}`, Tensor.from(Float32Array.from({ length: n }, (_, i) => Math.fround(Math.sin(i + k * 1e6))))]));
+  const file = path.join(tmp, 'pieces.pt');
+  await saveTorchFile(file, saved);
+  const read = (await readTorchFileContents(file)).value as Map<string, Tensor>;
+  for (const [name, t] of saved) expect(Buffer.from((read.get(name)!.toTypedArray() as Float32Array).buffer).equals(Buffer.from((t.toTypedArray() as Float32Array).buffer))).toBe(true);
+
+  // one changed byte in the third piece of the first storage is still refused by that record's CRC-32
+  const bytes = fs.readFileSync(file);
+  const element = 4 * 262144 + 5; // in the third 2 MiB piece
+  const value = Buffer.alloc(4);
+  value.writeFloatLE(Math.fround(Math.sin(element)));
+  const at = bytes.indexOf(value);
+  expect(at).toBeGreaterThan(4 * 1048576);
+  bytes[at] ^= 0x01;
+  fs.writeFileSync(file, bytes);
+  const e = await rejected(readTorchFileContents(file));
+  expect(e.message).toMatch(/pieces\.pt: record '[^']+\/data\/0' is corrupt: CRC-32 [0-9a-f]{8} does not match/);
+});
+
 test('a legacy file cut inside its last storage is refused naming the file, not read past its end', async () => {
   const whole = fs.readFileSync(fixture('state_dict_legacy.pt'));
   const file = path.join(tmp, 'cut_legacy.pt');
