@@ -97,6 +97,21 @@ Napi::Value TensorWrap::Binary(const Napi::CallbackInfo& info) {
 }
 
 // inPlace(op, other?, alpha?) -> this
+// a.copy_(src), except that a copy of a tensor onto its own memory (a loader that read a file
+// straight into a module's tensor copies that tensor into the module's) moves nothing: a version
+// bump only, as copy_ would leave it. libtorch 2.x returns early there itself; 1.13 copies the
+// bytes onto themselves. With gradients recorded, copy_ always runs (it records the copy).
+static void CopyInto(torch::Tensor& a, const torch::Tensor& src) {
+  const bool same = a.layout() == torch::kStrided && src.layout() == torch::kStrided && a.has_storage() && src.has_storage() &&
+                    !a.is_inference() && a.device() == src.device() && a.scalar_type() == src.scalar_type() && a.sizes() == src.sizes() &&
+                    a.strides() == src.strides() && a.storage().is_alias_of(src.storage()) && a.storage_offset() == src.storage_offset();
+  if (same && (!torch::GradMode::is_enabled() || (!a.requires_grad() && !src.requires_grad()))) {
+    a.unsafeGetTensorImpl()->bump_version();
+    return;
+  }
+  a.copy_(src);
+}
+
 Napi::Value TensorWrap::InPlace(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     std::string op = ArgString(info, 0, "op");
@@ -114,7 +129,7 @@ Napi::Value TensorWrap::InPlace(const Napi::CallbackInfo& info) {
     };
     if (op == "zero") a.zero_();
     else if (op == "fill") a.fill_(ArgNumber(info, 1, "value"));
-    else if (op == "copy") a.copy_(ArgTensor(info, 1, "source"));
+    else if (op == "copy") CopyInto(a, ArgTensor(info, 1, "source"));
     else if (op == "add") a.add_(operand(), alpha());
     else if (op == "sub") a.sub_(operand(), alpha());
     else if (op == "mul") a.mul_(operand());

@@ -129,6 +129,20 @@ describe('operations', () => {
     expect(t.toArray()).toEqual(a().toArray());
   });
 
+  test('copyFrom a tensor sharing its memory (a loader reading a file straight into a module) keeps the values; with gradients recorded the copy is still recorded', () => {
+    const t = a();
+    const alias = t.view([6]).view([2, 3]);
+    noGrad(() => t.copyFrom(alias));
+    expect(t.toArray()).toEqual(a().toArray());
+    // a detached alias copied from the tensor it aliases, which requires grad: copy_ records it
+    const x = Tensor.from([1, 2, 3], { requiresGrad: true });
+    const y = x.detach();
+    y.copyFrom(x);
+    expect(y.requiresGrad).toBe(true);
+    y.mul(y).sum().backward();
+    expect(x.grad!.toArray()).toEqual([2, 4, 6]);
+  });
+
   test('reductions', () => {
     expect(a().sum().item()).toBe(21);
     expect(a().sum(0).toArray()).toEqual([5, 7, 9]);
