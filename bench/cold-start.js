@@ -35,6 +35,17 @@ const tRequire = performance.now();
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
+// Loading libtorch alone: a fresh process's first native call (Captioner.load pays it, as Python pays
+// it inside `import torch`).
+const LIBTORCH_CHILD = `
+const path = require('path');
+const { Tensor } = require(path.join(process.argv[1], 'dist'));
+const t = performance.now();
+Tensor.zeros([1]);
+console.log(JSON.stringify({ libtorch_seconds: (performance.now() - t) / 1e3 }));
+process.exit(0);
+`;
+
 /** The ResNet-152 book checkpoints, made once. */
 function models(dir = path.join(os.tmpdir(), 'torchcap-bench-cold-start-152')) {
   if (!fs.existsSync(path.join(dir, 'vocabulary.pkl'))) {
@@ -70,8 +81,9 @@ function coldStart(repeats = 5, log = (s) => process.stderr.write(s)) {
     torchcap: () => timed(process.execPath, ['-e', CHILD, HERE, dir, image]),
     // the same with 4 KiB pages only: what the allocator's huge pages save (README, performance notes)
     smallPages: () => timed(process.execPath, ['-e', CHILD, HERE, dir, image], { TORCHCAP_HUGE_PAGES: '0' }),
+    libtorch: () => timed(process.execPath, ['-e', LIBTORCH_CHILD, HERE]),
   };
-  const out = { python: [], torchcap: [], smallPages: [] };
+  const out = { python: [], torchcap: [], smallPages: [], libtorch: [] };
   for (let r = -1; r < repeats; r++) {
     for (const [k, fn] of Object.entries(runs)) {
       log(`  cold start ${k} (${r < 0 ? 'untimed, warms the page cache' : `${r + 1}/${repeats}`})\n`);
@@ -87,6 +99,7 @@ function coldStart(repeats = 5, log = (s) => process.stderr.write(s)) {
     python: { whole: med('python', 'seconds'), import: med('python', 'import_seconds'), model: med('python', 'model_seconds'), torchLoad: med('python', 'torch_load_seconds'), loadStateDict: med('python', 'load_state_dict_seconds'), caption: med('python', 'caption_seconds') },
     torchcap: { whole: med('torchcap', 'seconds'), beforeScript: med('torchcap', 'before_script_seconds'), require: med('torchcap', 'require_seconds'), load: med('torchcap', 'load_seconds'), caption: med('torchcap', 'caption_seconds') },
     smallPages: { whole: med('smallPages', 'seconds'), load: med('smallPages', 'load_seconds') },
+    libtorch: med('libtorch', 'libtorch_seconds'),
   };
 }
 
@@ -98,5 +111,5 @@ if (require.main === module) {
   const f = (x) => x.toFixed(3);
   console.log(`cold start, one caption, ResNet-152 book checkpoints (${r.checkpointMB.toFixed(0)} MB), ${r.image}; ${machine()}; median of ${r.repeats} interleaved runs after one untimed run each`);
   console.log(`whole process torchcap / Python: ${(r.torchcap.whole / r.python.whole).toFixed(2)}x (target <= 0.35) — Python ${f(r.python.whole)} s (import ${f(r.python.import)}, models ${f(r.python.model)}, torch.load ${f(r.python.torchLoad)}, load_state_dict ${f(r.python.loadStateDict)}, caption ${f(r.python.caption)}), torchcap ${f(r.torchcap.whole)} s (node start ${f(r.torchcap.beforeScript)}, require ${f(r.torchcap.require)}, Captioner.load ${f(r.torchcap.load)}, caption ${f(r.torchcap.caption)})`);
-  console.log(`Captioner.load: ${f(r.torchcap.load)} s (target <= 1.0); with 4 KiB pages only (TORCHCAP_HUGE_PAGES=0) ${f(r.smallPages.load)} s`);
+  console.log(`Captioner.load: ${f(r.torchcap.load)} s (target <= 1.0), of which loading libtorch about ${f(r.libtorch)} s (a fresh process's first native call alone); with 4 KiB pages only (TORCHCAP_HUGE_PAGES=0) ${f(r.smallPages.load)} s`);
 }

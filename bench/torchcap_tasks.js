@@ -33,6 +33,17 @@ function randomBatch(batch, vocab) {
   return { images, captions, lengths };
 }
 
+/** Runs `fn` on a new random batch, then frees the batch (one alive at a time, as a loader hands them out). */
+async function withBatch(batch, fn, vocab = 9948) {
+  const b = randomBatch(batch, vocab);
+  try {
+    return await fn(b);
+  } finally {
+    b.images.dispose();
+    b.captions.dispose();
+  }
+}
+
 /** The training step as lib/train.ts runs it, with time spent per phase. */
 async function step(m, b, times) {
   const mode = { train: true };
@@ -63,12 +74,20 @@ async function trainStep(data, o) {
   const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
   await encoder.prepareAsync();
   const m = { encoder, decoder, optimizer };
-  const batches = Array.from({ length: o.steps + 1 }, () => randomBatch(o.batch, o.vocab));
-  await step(m, batches[0], {});
+  await withBatch(o.batch, (b) => step(m, b, {}), o.vocab);
   const times = {};
-  const t = now();
-  for (const b of batches.slice(1)) await step(m, b, times);
-  const total = now() - t;
+  let total = 0;
+  for (let i = 0; i < o.steps; i++) {
+    await withBatch(
+      o.batch,
+      async (b) => {
+        const t = now();
+        await step(m, b, times);
+        total += now() - t;
+      },
+      o.vocab,
+    );
+  }
   for (const k of Object.keys(times)) times[k] /= o.steps;
   return { seconds_per_step: total / o.steps, phases: times, peak_rss_mb: peakRssMb() };
 }
@@ -188,7 +207,7 @@ async function forward(data, o) {
 
 const tasks = { 'train-step': trainStep, epoch, caption, data: dataPipeline, forward };
 
-module.exports = { step, randomBatch };
+module.exports = { step, withBatch };
 
 if (require.main === module) {
   const [task, data, json] = process.argv.slice(2);
