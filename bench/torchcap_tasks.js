@@ -34,7 +34,7 @@ function randomBatch(batch, vocab) {
 }
 
 /** Runs `fn` on a new random batch, then frees the batch (one alive at a time, as a loader hands them out). */
-async function withBatch(batch, fn, vocab = 9948) {
+async function withBatch(batch, vocab, fn) {
   const b = randomBatch(batch, vocab);
   try {
     return await fn(b);
@@ -74,19 +74,15 @@ async function trainStep(data, o) {
   const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
   await encoder.prepareAsync();
   const m = { encoder, decoder, optimizer };
-  await withBatch(o.batch, (b) => step(m, b, {}), o.vocab);
+  await withBatch(o.batch, o.vocab, (b) => step(m, b, {}));
   const times = {};
   let total = 0;
   for (let i = 0; i < o.steps; i++) {
-    await withBatch(
-      o.batch,
-      async (b) => {
-        const t = now();
-        await step(m, b, times);
-        total += now() - t;
-      },
-      o.vocab,
-    );
+    await withBatch(o.batch, o.vocab, async (b) => {
+      const t = now();
+      await step(m, b, times);
+      total += now() - t;
+    });
   }
   for (const k of Object.keys(times)) times[k] /= o.steps;
   return { seconds_per_step: total / o.steps, phases: times, peak_rss_mb: peakRssMb() };

@@ -42,19 +42,15 @@ async function worker(o) {
   const m = { encoder, decoder, optimizer };
   const now = () => Number(process.hrtime.bigint()) / 1e9;
   // one batch alive at a time, made outside the clock, as book_reference.py does
-  const firstLoss = await withBatch(o.batch, (b) => step(m, b, {}), VOCAB);
+  const firstLoss = await withBatch(o.batch, VOCAB, (b) => step(m, b, {}));
   const times = {};
   let seconds = 0;
   for (let i = 0; i < o.steps; i++) {
-    await withBatch(
-      o.batch,
-      async (b) => {
-        const t0 = now();
-        await step(m, b, times);
-        seconds += now() - t0;
-      },
-      VOCAB,
-    );
+    await withBatch(o.batch, VOCAB, async (b) => {
+      const t0 = now();
+      await step(m, b, times);
+      seconds += now() - t0;
+    });
   }
   seconds /= o.steps;
   const per = (...ks) => ks.reduce((a, k) => a + (times[k] ?? 0), 0) / o.steps;

@@ -267,6 +267,7 @@ torch::Tensor ConvFused(const torch::Tensor& x, const torch::Tensor& packed, con
 }
 
 torch::Tensor PrepackConvWeight(const torch::Tensor& w, int64_t stride, int64_t padding, at::ScalarType compute) {
+  if (compute != at::kFloat && compute != at::kBFloat16) ThrowType("oneDNN's prepacked weights are float32 or bfloat16, not " + std::string(c10::toString(compute)));
   at::AutoDispatchBelowADInplaceOrView below;
   const torch::Tensor dense = w.contiguous();
   const ideep::tensor src = at::native::itensor_from_tensor(dense);  // a view of w's memory

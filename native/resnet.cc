@@ -277,7 +277,6 @@ std::shared_ptr<FoldedResNet> ResNetImpl::fold(at::ScalarType compute) const {
   }
   const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), static_cast<int64_t>(jobs.size())));
   at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
-    torch::NoGradGuard guard;  // grad mode is per thread
     for (int64_t t = begin; t < end; ++t) {
       const int64_t from = total * t / threads, to = total * (t + 1) / threads;
       for (size_t i = 0; i < jobs.size(); ++i) {

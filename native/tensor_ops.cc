@@ -96,7 +96,6 @@ Napi::Value TensorWrap::Binary(const Napi::CallbackInfo& info) {
   });
 }
 
-// inPlace(op, other?, alpha?) -> this
 // a.copy_(src), except that a copy of a tensor onto its own memory (a loader that read a file
 // straight into a module's tensor copies that tensor into the module's) moves nothing: a version
 // bump only, as copy_ would leave it. libtorch 2.x returns early there itself; 1.13 copies the
@@ -112,6 +111,7 @@ static void CopyInto(torch::Tensor& a, const torch::Tensor& src) {
   a.copy_(src);
 }
 
+// inPlace(op, other?, alpha?) -> this
 Napi::Value TensorWrap::InPlace(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     std::string op = ArgString(info, 0, "op");
