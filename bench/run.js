@@ -79,7 +79,8 @@ function main() {
   const sections = {};
   let part = '';
   const line = (name, ratio, target, detail, ok) => {
-    const text = `${name}: ${fmt(ratio)}x${target ? ` (target ${target}) ${ok ? 'met' : 'NOT met'}` : ''} — ${detail}`;
+    const unit = /seconds \(not a ratio\)/.test(name) ? ' s' : 'x';
+    const text = `${name}: ${fmt(ratio)}${unit}${target ? ` (target ${target}) ${ok ? 'met' : 'NOT met'}` : ''} — ${detail}`;
     console.log(text);
     rows.push({ part, name, ratio, target, detail, ok });
   };
