@@ -14,6 +14,7 @@
 
 #include "async.h"
 #include "common.h"
+#include "threads.h"
 
 #ifdef TORCHCAP_ZLIB
 #include <zlib.h>
@@ -176,22 +177,12 @@ FileResult ReadStorages(int fd, const std::vector<Range>& ranges) {
   // pieces go to the threads in equal shares of bytes (a weight file's storages range from a few
   // bytes to megabytes, so equal numbers of storages would leave one thread waiting).
   std::vector<Piece> pieces = Pieces(ranges);
-  int64_t total = 0;
-  for (const Piece& p : pieces) total += p.bytes;
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), static_cast<int64_t>(pieces.size())));
-  at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      // the pieces that start in this thread's share of the bytes
-      const int64_t from = total * t / threads, to = total * (t + 1) / threads;
-      int64_t at = 0;
-      for (Piece& p : pieces) {
-        if (at >= from && at < to) {
-          const Range& r = ranges[p.range];
-          p.crc = ReadRange(fd, r.offset + p.begin, p.bytes, static_cast<uint8_t*>(out.tensors[p.range].data_ptr()) + p.begin);
-        }
-        at += p.bytes;
-      }
-    }
+  std::vector<int64_t> bytes;
+  for (const Piece& p : pieces) bytes.push_back(p.bytes);
+  ParallelForShares(bytes, [&](size_t i) {
+    Piece& p = pieces[i];
+    const Range& r = ranges[p.range];
+    p.crc = ReadRange(fd, r.offset + p.begin, p.bytes, static_cast<uint8_t*>(out.tensors[p.range].data_ptr()) + p.begin);
   });
   for (const Piece& p : pieces) out.crcs[p.range] = p.begin == 0 ? p.crc : JoinCrcs(out.crcs[p.range], p.crc, p.bytes);
   // A filled tensor has changed: what is derived from it (a module's fold) must see that.

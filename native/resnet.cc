@@ -10,6 +10,7 @@
 
 #include "onednn.h"
 #include "common.h"
+#include "threads.h"
 
 namespace torchcap {
 
@@ -269,21 +270,9 @@ std::shared_ptr<FoldedResNet> ResNetImpl::fold(at::ScalarType compute) const {
     }
   }
   // equal shares of the weights' bytes for each thread (the last stage's weights are the largest)
-  std::vector<int64_t> starts;
-  int64_t total = 0;
-  for (const Job& j : jobs) {
-    starts.push_back(total);
-    total += j.conv->weight.numel();
-  }
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), static_cast<int64_t>(jobs.size())));
-  at::parallel_for(0, threads, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t from = total * t / threads, to = total * (t + 1) / threads;
-      for (size_t i = 0; i < jobs.size(); ++i) {
-        if (starts[i] >= from && starts[i] < to) *jobs[i].into = Fold(*jobs[i].conv, *jobs[i].bn, onednn, compute);
-      }
-    }
-  });
+  std::vector<int64_t> sizes;
+  for (const Job& j : jobs) sizes.push_back(j.conv->weight.numel());
+  ParallelForShares(sizes, [&](size_t i) { *jobs[i].into = Fold(*jobs[i].conv, *jobs[i].bn, onednn, compute); });
   if (fc) {
     f->fcWeight = fc->weight.detach().clone();
     f->fcBias = fc->bias.detach().clone();

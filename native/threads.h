@@ -2,10 +2,20 @@
 // threads that run async work apply it before each job.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
 namespace torchcap {
 
 int DesiredThreads();
 void SetDesiredThreads(int n);  // RangeError below 1
 void ApplyThreads();            // on the calling thread, if it differs
+
+// fn(i) for every item i, on libtorch's intra-op threads: each thread takes the contiguous run of
+// items that start in its equal share of the items' total weight (bytes, elements), so that items
+// of very different sizes keep every thread busy to the end. An exception from fn reaches the caller.
+void ParallelForShares(const std::vector<int64_t>& weights, const std::function<void(size_t)>& fn);
 
 }  // namespace torchcap
