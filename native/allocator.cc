@@ -10,12 +10,16 @@
 //
 // Blocks of 2 MiB and more are aligned to 2 MiB and advised to use transparent huge pages
 // (madvise MADV_HUGEPAGE, which Debian's default THP mode "madvise" honours): one fault maps 2 MiB
-// instead of 4 KiB, which is what filling a checkpoint's larger weights mostly costs on a virtual
-// machine (Captioner.load of ResNet-152: 2.82 -> 2.42 s, bench/cold-start.js). Smaller blocks keep
-// 4 KiB pages. TORCHCAP_HUGE_PAGES=0 keeps 4 KiB pages for all.
+// instead of 4 KiB, which is what filling a checkpoint's weights mostly costs on a virtual machine
+// (Captioner.load of ResNet-152: 2.82 -> 2.42 s, bench/cold-start.js). Blocks from 64 KiB up to
+// 2 MiB are carved one after another from 2 MiB huge-page chunks (a ResNet-152 keeps 85 of its
+// 241 MB in such weights, 71 of them of 1 MiB); a chunk goes back to the system when every block
+// carved from it is free and the cache is trimmed. TORCHCAP_HUGE_PAGES=0 keeps 4 KiB pages for all
+// and carves nothing.
 //
 // At most TORCHCAP_CPU_CACHE_MB megabytes (default 2048) sit unused in the cache; beyond that the
-// largest free blocks go back to the system. TORCHCAP_CPU_CACHE_MB=0 installs nothing.
+// largest free blocks go back to the system (a carved block with its whole chunk only, so free
+// blocks of chunks still in use stay cached past the limit). TORCHCAP_CPU_CACHE_MB=0 installs nothing.
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 #include <sys/mman.h>
@@ -23,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 
@@ -81,6 +86,10 @@ class CachingCpuAllocator final : public c10::Allocator {
         free_.erase(it);
         cached_ -= size;
         hits_++;
+        auto c = carved_.find(p);
+        if (c != carved_.end()) c->second->free_blocks--;
+      } else if (huge_ && size < kHugePage) {
+        p = CarveLocked(size);
       }
     }
     if (!p) {
@@ -116,8 +125,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     const size_t size = it->second;
     sizes_.erase(it);
     live_ -= size;
-    free_.emplace(size, p);
-    cached_ += size;
+    AddFreeLocked(p, size);
     TrimLocked(limit_);
   }
 
@@ -128,21 +136,92 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 
   struct Stats {
-    size_t cached, live, hits;
+    size_t cached, live, hits, chunks;
   };
   Stats GetStats() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return {cached_, live_, hits_};
+    return {cached_, live_, hits_, chunks_.size()};
   }
 
  private:
-  void TrimLocked(size_t keep) const {
-    while (cached_ > keep && !free_.empty()) {
-      auto last = std::prev(free_.end());
-      cached_ -= last->first;
-      c10::free_cpu(last->second);
-      free_.erase(last);
+  // A 2 MiB huge-page chunk that blocks under 2 MiB are carved from, front to back.
+  struct Chunk {
+    char* base;
+    size_t used = 0;         // bytes carved so far
+    size_t blocks = 0;       // blocks carved from it
+    size_t free_blocks = 0;  // of those, how many sit in free_
+  };
+
+  void AddFreeLocked(void* p, size_t size) const {
+    free_.emplace(size, p);
+    cached_ += size;
+    auto c = carved_.find(p);
+    if (c != carved_.end()) c->second->free_blocks++;
+  }
+
+  // A block of `size` (< 2 MiB) from the open chunk, or from a new one; nullptr if the system has
+  // no chunk to give (the caller then asks malloc, as for any block). The rest of a chunk too small
+  // for the request becomes a free block of its own if it is worth caching.
+  void* CarveLocked(size_t size) const {
+    if (!open_ || open_->used + size > kHugePage) {
+      void* base = nullptr;
+      if (posix_memalign(&base, kHugePage, kHugePage) != 0 || !base) return nullptr;
+      madvise(base, kHugePage, MADV_HUGEPAGE);  // advice only: a refusal changes nothing
+      if (open_ && kHugePage - open_->used >= kMinCached) {
+        void* rest = open_->base + open_->used;
+        const size_t rest_size = kHugePage - open_->used;
+        carved_[rest] = open_;
+        open_->blocks++;
+        open_->used = kHugePage;
+        AddFreeLocked(rest, rest_size);
+      }
+      auto chunk = std::make_unique<Chunk>();
+      chunk->base = static_cast<char*>(base);
+      open_ = chunk.get();
+      chunks_.emplace(base, std::move(chunk));
     }
+    void* p = open_->base + open_->used;
+    open_->used += size;
+    open_->blocks++;
+    carved_[p] = open_;
+    return p;
+  }
+
+  void TrimLocked(size_t keep) const {
+    if (cached_ <= keep) return;
+    // Largest first; a carved block goes back only with its whole chunk, once all of the chunk's
+    // blocks are free.
+    for (auto it = free_.end(); it != free_.begin() && cached_ > keep;) {
+      --it;
+      auto c = carved_.find(it->second);
+      if (c == carved_.end()) {
+        cached_ -= it->first;
+        c10::free_cpu(it->second);
+        it = free_.erase(it);
+        continue;
+      }
+      Chunk* chunk = c->second;
+      if (chunk->free_blocks != chunk->blocks) continue;
+      ReleaseChunkLocked(chunk);
+      it = free_.end();  // the chunk's blocks left free_: start again from the largest
+    }
+  }
+
+  void ReleaseChunkLocked(Chunk* chunk) const {
+    for (auto it = free_.begin(); it != free_.end();) {
+      auto c = carved_.find(it->second);
+      if (c != carved_.end() && c->second == chunk) {
+        cached_ -= it->first;
+        carved_.erase(c);
+        it = free_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (open_ == chunk) open_ = nullptr;
+    void* base = chunk->base;
+    chunks_.erase(base);
+    std::free(base);
   }
 
   static void Free(void* p);
@@ -152,6 +231,9 @@ class CachingCpuAllocator final : public c10::Allocator {
   mutable std::mutex mutex_;
   mutable std::unordered_map<void*, size_t> sizes_;  // blocks handed out, by address
   mutable std::multimap<size_t, void*> free_;         // blocks kept for reuse, by size
+  mutable std::unordered_map<void*, Chunk*> carved_;  // blocks carved from a chunk, handed out or free
+  mutable std::unordered_map<void*, std::unique_ptr<Chunk>> chunks_;  // by base address
+  mutable Chunk* open_ = nullptr;                     // the chunk new blocks are carved from
   mutable size_t cached_ = 0, live_ = 0, hits_ = 0;
 };
 
@@ -188,6 +270,7 @@ static Napi::Value CpuCache(const Napi::CallbackInfo& info) {
     o.Set("cachedBytes", static_cast<double>(s.cached));
     o.Set("liveBytes", static_cast<double>(s.live));
     o.Set("hits", static_cast<double>(s.hits));
+    o.Set("hugeChunks", static_cast<double>(s.chunks));
   }
   return o;
 }

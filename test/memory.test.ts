@@ -3,6 +3,7 @@
  * place. Measured in a child process so the figure is not the test runner's.
  */
 import { execFileSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import { testIf } from './support/skip';
 
@@ -29,4 +30,31 @@ testIf(cacheOn, 'TORCHCAP_CPU_CACHE_MB=0 turns the CPU tensor cache off', 'a fre
   const r = JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'scripts', 'cache-reuse.js')], { encoding: 'utf8' }));
   const MB = 1 << 20;
   expect(r).toEqual({ installed: true, start: 0, afterFree: MB, reuseHits: 1, whileReused: 0, tooSmall: MB, emptied: 0 });
+});
+
+const thpMode = (() => {
+  try {
+    return /\[(\w+)\]/.exec(fs.readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? 'unknown';
+  } catch {
+    return 'unavailable';
+  }
+})();
+const hugeOn = cacheOn && process.env.TORCHCAP_HUGE_PAGES !== '0' && (thpMode === 'madvise' || thpMode === 'always');
+
+testIf(hugeOn, `the CPU tensor cache is off, TORCHCAP_HUGE_PAGES=0, or the kernel's transparent huge pages are "${thpMode}"`, 'blocks under 2 MiB are carved from 2 MiB huge pages, and a chunk goes back to the system once all its blocks are free', () => {
+  const run = (env: NodeJS.ProcessEnv) => JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'scripts', 'cache-chunks.js')], { encoding: 'utf8', env: { ...process.env, ...env } }));
+  const MB = 1 << 20;
+  const r = run({});
+  // one 1 MiB tensor written: one huge page (2048 kB) backs it instead of 256 small ones
+  expect(r.hugeKBGrowth).toBe(2048);
+  expect(r.twoBlocks).toEqual({ cached: 0, chunks: 1 }); // two 1 MiB blocks share a chunk
+  expect(r.threeBlocks).toEqual({ cached: 0, chunks: 2 });
+  // a free block stays cached while its chunk holds a live one; the live tensors keep their values
+  expect(r.afterFreeingOne).toEqual({ cached: MB, chunks: 2 });
+  expect(r.sums).toEqual([MB / 4 * 2, (MB / 8) * 3]);
+  expect(r.emptied).toEqual({ cached: 0, chunks: 0 });
+  // TORCHCAP_HUGE_PAGES=0: small pages, nothing carved
+  const small = run({ TORCHCAP_HUGE_PAGES: '0' });
+  expect(small.hugeKBGrowth).toBe(0);
+  expect([small.twoBlocks.chunks, small.threeBlocks.chunks]).toEqual([0, 0]);
 });

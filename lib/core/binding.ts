@@ -297,7 +297,7 @@ export interface Native {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   /** The caching CPU allocator: bytes kept for reuse, bytes handed out, reuses so far. */
-  cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number };
+  cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; hugeChunks?: number };
   /** Returns every cached CPU block to the system. */
   emptyCpuCache(): void;
 

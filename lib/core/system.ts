@@ -43,8 +43,8 @@ export function memory(): { tensors: number; bytes: number } {
   return native.memory();
 }
 
-/** The CPU tensor cache (see README, Performance notes): bytes held unused and in use, reuse hits. */
-export function cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number } {
+/** The CPU tensor cache (see README, Performance notes): bytes held unused and in use, reuse hits, 2 MiB chunks that blocks under 2 MiB are carved from. */
+export function cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; hugeChunks?: number } {
   return native.cpuCache();
 }
 
