@@ -16,7 +16,8 @@
  */
 import * as fs from 'fs';
 import * as os from 'os';
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
+import { sharp } from '../util/sharp';
 import type { RawImage, PillowImage, PillowMode, ResampleFilter } from '../core/binding';
 import { Tensor } from '../core/tensor';
 import { dispatch, Executor } from '../core/executor';

@@ -1,5 +1,5 @@
 /** Drawing a demo scene: an SVG rendered by sharp (librsvg, anti-aliased) to JPEG or PNG. */
-import sharp from 'sharp';
+import { sharp } from '../util/sharp';
 import { BACKGROUND, PALETTE, round2, type SceneObject } from './scene-layout';
 
 // ---------------------------------------------------------------------------------------------

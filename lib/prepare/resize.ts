@@ -45,7 +45,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
+import { sharp } from '../util/sharp';
 import { DecodeError, encodeJpeg, loadPixels, sniffFormat, toRGB, type PillowImage } from '../data/images';
 import { jpegHeader, nativeJpeg } from '../data/jpeg';
 

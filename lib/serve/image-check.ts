@@ -1,5 +1,6 @@
 /** What the server checks in an upload before the model sees it: its format and pixel count, from the header. */
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
+import { sharp } from '../util/sharp';
 import { HttpError } from './http';
 
 /** Image formats the server decodes (sharp's raster formats; SVG and PDF are refused). */
