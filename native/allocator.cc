@@ -46,14 +46,23 @@ bool HugePagesWanted() {
   return !(env && env[0] == '0' && env[1] == '\0');
 }
 
-// A block of `size` bytes; from 2 MiB on, 2 MiB-aligned and advised to use huge pages. Freed with
-// c10::free_cpu (free) either way. Throws c10::Error when out of memory, as c10::alloc_cpu does.
+// `size` bytes, 2 MiB-aligned and advised to use huge pages; nullptr (and posix_memalign's error in
+// `err`) when the system has none. Freed with free (c10::free_cpu).
+void* HugeBlock(size_t size, int* err) {
+  void* p = nullptr;
+  *err = posix_memalign(&p, kHugePage, size);
+  if (*err != 0 || !p) return nullptr;
+  madvise(p, size / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only: a refusal changes nothing
+  return p;
+}
+
+// A block of `size` bytes; from 2 MiB on, a HugeBlock. Freed with c10::free_cpu (free) either way.
+// Throws c10::Error when out of memory, as c10::alloc_cpu does.
 void* AllocBlock(size_t size, bool huge) {
   if (!huge || size < kHugePage) return c10::alloc_cpu(size);
-  void* p = nullptr;
-  const int err = posix_memalign(&p, kHugePage, size);
-  TORCH_CHECK(err == 0 && p, "CPU allocator: can't allocate memory: you tried to allocate ", size, " bytes. Error code ", err, " (", std::strerror(err), ")");
-  madvise(p, size / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only: a refusal changes nothing
+  int err = 0;
+  void* p = HugeBlock(size, &err);
+  TORCH_CHECK(p, "CPU allocator: can't allocate memory: you tried to allocate ", size, " bytes. Error code ", err, " (", std::strerror(err), ")");
   return p;
 }
 
@@ -164,9 +173,9 @@ class CachingCpuAllocator final : public c10::Allocator {
   // for the request becomes a free block of its own if it is worth caching.
   void* CarveLocked(size_t size) const {
     if (!open_ || open_->used + size > kHugePage) {
-      void* base = nullptr;
-      if (posix_memalign(&base, kHugePage, kHugePage) != 0 || !base) return nullptr;
-      madvise(base, kHugePage, MADV_HUGEPAGE);  // advice only: a refusal changes nothing
+      int err = 0;
+      void* base = HugeBlock(kHugePage, &err);
+      if (!base) return nullptr;
       if (open_ && kHugePage - open_->used >= kMinCached) {
         void* rest = open_->base + open_->used;
         const size_t rest_size = kHugePage - open_->used;
