@@ -8,7 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { Tensor } from '../lib/core/tensor';
 import { readTorchFileContents, saveTorchFile, OrderedDict } from '../lib/serialization';
-import { rejected } from './support/errors';
+import { native } from '../lib/core/native';
+import { rejected, thrown } from './support/errors';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'serialization');
 const fixture = (name: string): string => path.join(FIXTURES, name);
@@ -114,4 +115,71 @@ test('storages go straight into the tensors a loader names, where the shape and 
   expect(sd.get('a')!.handle.sameStorage(intoA.handle)).toBe(true);
   expect(Array.from(intoB.toTypedArray() as Float32Array)).toEqual([0, 0, 0]);
   expect(Array.from(sd.get('b')!.toTypedArray() as Float32Array)).toEqual([7, 8, 9]);
+});
+
+test('an archive of 2,000 records, its central directory read through the read-ahead window and its local headers in one native call, reads as from memory', async () => {
+  // about twice a ResNet-152's records, of a few bytes to 96 KiB each, so that some local headers share a window and others do not
+  const saved = new OrderedDict<string, Tensor>(Array.from({ length: 2000 }, (_, k) => [`layer.${k}.weight`, Tensor.from(Float32Array.from({ length: k % 7 === 0 ? 24576 : (k % 13) + 1 }, (_, i) => k + i / 8))]));
+  const file = path.join(tmp, 'many.pt');
+  await saveTorchFile(file, saved);
+  const fromFile = (await readTorchFileContents(file)).value as Map<string, Tensor>;
+  const fromBytes = (await readTorchFileContents(fs.readFileSync(file), { name: 'many.pt' })).value as Map<string, Tensor>;
+  expect([...fromFile.keys()]).toEqual([...saved.keys()]);
+  expect(tensorsOf(fromFile)).toEqual(tensorsOf(fromBytes));
+  expect(Array.from((fromFile.get('layer.1999.weight')!.toTypedArray() as Float32Array).subarray(0, 3))).toEqual([1999, 1999.125, 1999.25]);
+});
+
+/** A saved two-record state dict, and where record data/1's local header starts. */
+async function twoRecords(name: string): Promise<{ file: string; bytes: Buffer; header: number }> {
+  const file = path.join(tmp, name);
+  await saveTorchFile(file, new OrderedDict<string, Tensor>([['a', Tensor.from(new Float32Array([1, 2, 3]))], ['b', Tensor.from(new Float32Array([4, 5]))]]));
+  const bytes = fs.readFileSync(file);
+  const nameAt = bytes.indexOf(Buffer.from('/data/1'));
+  const header = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x03, 0x04]), nameAt); // its local header's signature
+  expect(header).toBeGreaterThan(0);
+  return { file, bytes, header };
+}
+
+test("a record whose local header is damaged is refused naming the file and the record, from a file as from memory", async () => {
+  const { file, bytes, header } = await twoRecords('bad_local_header.pt');
+  bytes[header] = 0x58;
+  fs.writeFileSync(file, bytes);
+  const e = await rejected(readTorchFileContents(file));
+  expect(e.name).toBe('CheckpointError');
+  expect(e.message).toMatch(/bad_local_header\.pt: record '[^']+\/data\/1': invalid local file header signature 0x4034b58$/);
+  const m = await rejected(readTorchFileContents(bytes, { name: 'bad_local_header.pt' }));
+  expect(m.name).toBe('CheckpointError');
+  expect(m.message).toMatch(/invalid local file header signature: 0x4034b58/);
+});
+
+test("a local header whose extra field runs the record's data past the archive's end is refused, not read", async () => {
+  const { file, bytes, header } = await twoRecords('overflowing_header.pt');
+  bytes.writeUInt16LE(0xffff, header + 28); // the extra field's length
+  fs.writeFileSync(file, bytes);
+  const e = await rejected(readTorchFileContents(file));
+  expect(e.name).toBe('CheckpointError');
+  expect(e.message).toMatch(/overflowing_header\.pt: record '[^']+\/data\/1': its data \(\d+ \+ 8 bytes\) runs past the archive's end \(\d+\)$/);
+});
+
+describe('native readFileBytes', () => {
+  test('reads the bytes at each offset into one buffer, in order, and names the offset where the file ends first', async () => {
+    const file = path.join(tmp, 'bytes.bin');
+    fs.writeFileSync(file, Buffer.from(Array.from({ length: 300 }, (_, i) => i & 0xff)));
+    const fh = await fs.promises.open(file, 'r');
+    try {
+      const got = await native.readFileBytes(fh.fd, [0, 250, 7], 4);
+      expect(Array.from(got)).toEqual([0, 1, 2, 3, 250, 251, 252, 253, 7, 8, 9, 10]);
+      expect((await native.readFileBytes(fh.fd, [], 30)).length).toBe(0);
+      const e = await rejected(native.readFileBytes(fh.fd, [0, 290], 30));
+      expect(e.message).toBe('truncated: 30 bytes needed at offset 290 but the file ends after 10');
+      expect(thrown(() => native.readFileBytes(fh.fd, [-1], 4)).name).toBe('RangeError');
+      expect(thrown(() => native.readFileBytes(fh.fd, [0], 2 << 20)).name).toBe('RangeError');
+      expect(thrown(() => native.readFileBytes(fh.fd, 'x' as unknown as number[], 4)).name).toBe('TypeError');
+      expect(thrown(() => native.readFileBytes(fh.fd, [0.5], 4)).name).toMatch(/TypeError|RangeError/);
+    } finally {
+      await fh.close();
+    }
+    const bad = await rejected(native.readFileBytes(1 << 30, [0], 4));
+    expect(bad.message).toMatch(/^cannot read the file: Bad file descriptor$/);
+  });
 });

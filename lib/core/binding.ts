@@ -279,6 +279,12 @@ export interface Native {
    * contiguous CPU tensor of its dtype and size) fills that tensor instead, and bumps its version.
    */
   readFileStorages(fd: number, ranges: { offset: number; bytes: number; dtype?: DType; into?: NativeTensor }[]): Promise<[NativeTensor[], number[]]>;
+  /**
+   * [async] Reads `length` bytes at each offset of the open file `fd`, on a worker thread, into one
+   * Buffer (offsets.length * length bytes, in order); rejects naming the offset where the file ends
+   * first. The caller keeps `fd` open until the promise settles.
+   */
+  readFileBytes(fd: number, offsets: number[], length: number): Promise<Buffer>;
   random(kind: 'randn' | 'rand', shape: number[], dtype?: DType | null, device?: string | null): NativeTensor;
   randint(low: number, high: number, shape: number[], device?: string | null): NativeTensor;
   /** With a seed: from a fresh generator, as torch.randperm(n, generator=Generator().manual_seed(seed)). */

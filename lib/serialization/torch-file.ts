@@ -15,11 +15,11 @@
 import { Tensor } from '../core/tensor';
 import { CheckpointError, messageOf } from './errors';
 import { OrderedDict, UnpicklingError, isPyTuple, typeName, unpickleAt, type Allowlist } from './pickle';
-import { Scratch, ZipReader, checkCrc, type ZipEntry } from './zip';
+import { Scratch, ZipReader, checkCrc, storedDataStart, LOCAL_HEADER_BYTES, type ZipEntry } from './zip';
 import { StorageRef, StorageType, TORCH_GLOBALS, intArg, mergeAllow } from './torch-globals';
 import { detectFormat, openSource, type Source, type WeightFileFormat } from './source';
 import { materialize, storagesFromBytes, rawDtype, HOST_LITTLE, type StorageTargets } from './materialize';
-import { readFileRanges } from './file-storages';
+import { readFileBytes, readFileRanges } from './file-storages';
 import type { FileHandle } from './atomic';
 import type { DType } from '../core/binding';
 import { readSafetensorsFormat } from './safetensors';
@@ -107,9 +107,10 @@ export interface TorchFileContents {
 
 /** Stored zip records, read straight into tensors, each CRC-32 checked against the central directory. */
 async function readStoredRecords(zip: ZipReader, handle: FileHandle, entries: ZipEntry[], dtypes: DType[], into: (Tensor | undefined)[], file: string): Promise<Tensor[]> {
+  const headers = await readFileBytes(handle, entries.map((e) => e.relativeOffsetOfLocalHeader), LOCAL_HEADER_BYTES, file);
   let starts: number[];
   try {
-    starts = await Promise.all(entries.map((e) => zip.dataStart(e)));
+    starts = entries.map((e, i) => storedDataStart(e, headers[i], zip.size));
   } catch (e) {
     throw new CheckpointError(messageOf(e), { file, cause: e });
   }
@@ -129,7 +130,7 @@ async function readZipFormat(src: Source, opts: ReadOptions): Promise<TorchFileC
   const file = src.name;
   let zip: ZipReader;
   try {
-    zip = await ZipReader.open(src.buffer ? { buffer: src.buffer } : { handle: src.handle! });
+    zip = await ZipReader.open(src.buffer ? { buffer: src.buffer } : { handle: src.handle!, size: src.size });
   } catch (e) {
     throw new CheckpointError(`not a readable zip archive: ${messageOf(e)}`, { file, cause: e });
   }
