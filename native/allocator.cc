@@ -30,10 +30,6 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
-#include <unordered_set>
-#include <thread>
-#include <atomic>
-#include <algorithm>
 
 #include "common.h"
 
@@ -70,86 +66,6 @@ void* AllocBlock(size_t size, bool huge) {
   return p;
 }
 
-// Memory faulted in ahead of use, on a thread of its own: one mapping, advised to use huge pages,
-// that the allocator hands out from the front (blocks of 64 KiB and more, back to back) while the
-// thread populates the rest (MADV_POPULATE_WRITE: the kernel maps writable pages without writing to
-// them) from where the allocator has got to. Loading a weight file asks for about what it will fill
-// (prefaultCpu), so that faulting in fresh pages, most of a cold load on a virtual machine, runs on
-// an idle core while the JS thread parses the file and builds the model. Each block handed out goes
-// back to the system on its own (munmap), like any other block of the cache.
-class Region {
- public:
-  // Maps `size` bytes and starts populating them; nullptr where the kernel cannot populate
-  // (MADV_POPULATE_WRITE is Linux 5.14) or has no memory to map. Never freed: the thread may still
-  // look at it after the last block is handed out.
-  static Region* Start(size_t size) {
-#ifdef MADV_POPULATE_WRITE
-    size = (size + kHugePage - 1) / kHugePage * kHugePage;
-    if (size == 0) return nullptr;
-    void* m = mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m == MAP_FAILED) return nullptr;
-    char* raw = static_cast<char*>(m);
-    char* base = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + kHugePage - 1) / kHugePage * kHugePage);
-    if (base > raw) munmap(raw, static_cast<size_t>(base - raw));
-    munmap(base + size, static_cast<size_t>(raw + kHugePage - base));  // the rest of the slack, never empty
-    madvise(base, size, MADV_HUGEPAGE);
-    if (madvise(base, kHugePage, MADV_POPULATE_WRITE) != 0) {  // not supported here
-      munmap(base, size);
-      return nullptr;
-    }
-    auto* r = new Region(base, size);
-    std::thread([r] { r->Populate(); }).detach();
-    return r;
-#else
-    (void)size;
-    return nullptr;
-#endif
-  }
-
-  // `size` bytes (a multiple of 64 KiB) from the front, or nullptr when not enough is left.
-  void* Take(size_t size) {
-    size_t at = next_.load();
-    do {
-      if (at + size > end_.load()) return nullptr;
-    } while (!next_.compare_exchange_weak(at, at + size));
-    return base_ + at;
-  }
-
-  // Bytes not handed out yet.
-  size_t Left() const {
-    const size_t end = end_.load(), at = next_.load();
-    return at < end ? end - at : 0;
-  }
-
-  // Unmaps what is not handed out.
-  void ReleaseRest() {
-    const size_t end = end_.load();
-    const size_t at = next_.exchange(end);
-    if (at < end) {
-      end_.store(at);
-      munmap(base_ + at, end - at);
-    }
-  }
-
- private:
-  Region(char* base, size_t size) : base_(base) { end_.store(size); }
-
-  void Populate() {
-#ifdef MADV_POPULATE_WRITE
-    for (size_t at = kHugePage;; at += kHugePage) {
-      at = std::max(at, next_.load() / kHugePage * kHugePage);
-      const size_t end = end_.load();
-      if (at >= end) return;
-      // An error only means that the range was handed out and given back meanwhile.
-      madvise(base_ + at, std::min(kHugePage, end - at), MADV_POPULATE_WRITE);
-    }
-#endif
-  }
-
-  char* const base_;
-  std::atomic<size_t> next_{0}, end_{0};
-};
-
 size_t RoundSize(size_t n) {
   // 64 KiB steps up to 8 MiB, then 1 MiB steps: little waste, and repeated shapes hit exactly.
   const size_t step = n <= (8u << 20) ? (64u << 10) : (1u << 20);
@@ -185,10 +101,6 @@ class CachingCpuAllocator final : public c10::Allocator {
         p = CarveLocked(size);
       }
     }
-    if (!p && size >= kHugePage) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      p = TakeLocked(size);
-    }
     if (!p) {
       try {
         p = AllocBlock(size, huge_);
@@ -203,21 +115,6 @@ class CachingCpuAllocator final : public c10::Allocator {
       live_ += size;
     }
     return {p, p, &Free, c10::Device(c10::DeviceType::CPU)};
-  }
-
-  // Faults in `size` bytes for the blocks asked for next, on a thread of its own (Region); false
-  // where that cannot be done here (then blocks come as before). Replaces what is left of an
-  // earlier region.
-  bool Prefault(size_t size) const {
-    static const bool wanted = [] {
-      const char* env = std::getenv("TORCHCAP_PREFAULT");
-      return !(env && env[0] == '0' && env[1] == '\0');
-    }();
-    Region* r = wanted && huge_ && size > 0 ? Region::Start(std::min(size, limit_)) : nullptr;
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (region_) region_->ReleaseRest();
-    region_ = r;
-    return r != nullptr;
   }
 
   // One deleter for every block, as raw_allocate/raw_deallocate (used by oneDNN) require.
@@ -244,16 +141,15 @@ class CachingCpuAllocator final : public c10::Allocator {
   // Frees cached blocks, largest first, until at most `keep` bytes stay cached.
   void Trim(size_t keep) const {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (keep == 0 && region_) region_->ReleaseRest();
     TrimLocked(keep);
   }
 
   struct Stats {
-    size_t cached, live, hits, chunks, prefaulted;
+    size_t cached, live, hits, chunks;
   };
   Stats GetStats() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return {cached_, live_, hits_, chunks_.size(), region_ ? region_->Left() : 0};
+    return {cached_, live_, hits_, chunks_.size()};
   }
 
  private:
@@ -278,8 +174,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   void* CarveLocked(size_t size) const {
     if (!open_ || open_->used + size > kHugePage) {
       int err = 0;
-      void* base = TakeLocked(kHugePage);
-      if (!base) base = HugeBlock(kHugePage, &err);
+      void* base = HugeBlock(kHugePage, &err);
       if (!base) return nullptr;
       if (open_ && kHugePage - open_->used >= kMinCached) {
         void* rest = open_->base + open_->used;
@@ -310,7 +205,7 @@ class CachingCpuAllocator final : public c10::Allocator {
       auto c = carved_.find(it->second);
       if (c == carved_.end()) {
         cached_ -= it->first;
-        GiveBackLocked(it->second, it->first);
+        c10::free_cpu(it->second);
         it = free_.erase(it);
         continue;
       }
@@ -335,23 +230,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     if (open_ == chunk) open_ = nullptr;
     void* base = chunk->base;
     chunks_.erase(base);
-    GiveBackLocked(base, kHugePage);
-  }
-
-  // A block from the prefaulted region, remembered as such; nullptr when there is none or it is spent.
-  void* TakeLocked(size_t size) const {
-    void* p = region_ ? region_->Take(size) : nullptr;
-    if (p) mapped_.insert(p);
-    return p;
-  }
-
-  // Returns a block of `size` bytes to the system: unmapped if it came from a region, else freed.
-  void GiveBackLocked(void* p, size_t size) const {
-    if (mapped_.erase(p)) {
-      munmap(p, size);
-    } else {
-      c10::free_cpu(p);
-    }
+    std::free(base);
   }
 
   static void Free(void* p);
@@ -364,8 +243,6 @@ class CachingCpuAllocator final : public c10::Allocator {
   mutable std::unordered_map<void*, Chunk*> carved_;  // blocks carved from a chunk, handed out or free
   mutable std::unordered_map<void*, std::unique_ptr<Chunk>> chunks_;  // by base address
   mutable Chunk* open_ = nullptr;                     // the chunk new blocks are carved from
-  mutable Region* region_ = nullptr;                  // the prefaulted memory blocks are taken from first
-  mutable std::unordered_set<void*> mapped_;          // blocks and chunks taken from a region
   mutable size_t cached_ = 0, live_ = 0, hits_ = 0;
 };
 
@@ -392,7 +269,7 @@ bool CpuCacheInstalled() {
   return a != nullptr;
 }
 
-// cpuCache() -> { installed, cachedBytes, liveBytes, hits, hugeChunks, prefaultedBytes }
+// cpuCache() -> { installed, cachedBytes, liveBytes, hits }
 static Napi::Value CpuCache(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -403,7 +280,6 @@ static Napi::Value CpuCache(const Napi::CallbackInfo& info) {
     o.Set("liveBytes", static_cast<double>(s.live));
     o.Set("hits", static_cast<double>(s.hits));
     o.Set("hugeChunks", static_cast<double>(s.chunks));
-    o.Set("prefaultedBytes", static_cast<double>(s.prefaulted));
   }
   return o;
 }
@@ -414,24 +290,10 @@ static Napi::Value EmptyCpuCache(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// prefaultCpu(bytes) -> boolean: faults in about `bytes` for the CPU blocks asked for next, on a
-// thread of its own, in place of what was left of the last call's; false where the allocator is not
-// installed, huge pages are off, or the kernel cannot populate memory ahead (then blocks come as
-// before; TORCHCAP_PREFAULT=0 turns it off). prefaultCpu(0) gives back what is left.
-static Napi::Value PrefaultCpu(const Napi::CallbackInfo& info) {
-  TORCHCAP_GUARD(info, {
-    const int64_t bytes = ArgInt(info, 0, "bytes");
-    if (bytes < 0 || bytes > (int64_t{1} << 40)) ThrowRange("bytes must be from 0 to 1 TiB");
-    const bool started = g_allocator && g_allocator->Prefault(static_cast<size_t>(bytes));
-    return Napi::Boolean::New(info.Env(), started);
-  });
-}
-
 void InitAllocator(Napi::Env env, Napi::Object exports) {
   CpuCacheInstalled();
   exports.Set("cpuCache", Napi::Function::New<CpuCache>(env, "cpuCache"));
   exports.Set("emptyCpuCache", Napi::Function::New<EmptyCpuCache>(env, "emptyCpuCache"));
-  exports.Set("prefaultCpu", Napi::Function::New<PrefaultCpu>(env, "prefaultCpu"));
 }
 
 }  // namespace torchcap

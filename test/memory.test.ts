@@ -58,23 +58,3 @@ testIf(hugeOn, `the CPU tensor cache is off, TORCHCAP_HUGE_PAGES=0, or the kerne
   expect(small.hugeKBGrowth).toBe(0);
   expect([small.twoBlocks.chunks, small.threeBlocks.chunks]).toEqual([0, 0]);
 });
-
-testIf(hugeOn, `the CPU tensor cache is off, TORCHCAP_HUGE_PAGES=0, or the kernel's transparent huge pages are "${thpMode}"`, 'prefaultCpu faults memory in ahead on its own thread; tensors are made from it, and all of it goes back to the system', () => {
-  const run = (env: NodeJS.ProcessEnv) => JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'scripts', 'prefault.js')], { encoding: 'utf8', env: { ...process.env, ...env } }));
-  const MB = 1 << 20;
-  const r = run({});
-  expect(r.started).toBe(true);
-  expect(r.left).toBe(64 * MB);
-  expect(r.populatedMB).toBeGreaterThanOrEqual(60); // resident before any tensor asked for it
-  expect(r.leftAfterBig).toBe(56 * MB);
-  expect(r.leftAfterSmall).toBe(54 * MB); // one 2 MiB chunk for the 1 MiB block
-  expect(r.sums).toEqual([2 * MB * 3, (MB / 4) * 5]);
-  expect([r.stopped, r.leftAfterStop]).toEqual([false, 0]);
-  expect(r.afterStopMB).toBeLessThanOrEqual(12); // the 54 MiB not taken are unmapped
-  expect(r.emptiedMB).toBeLessThanOrEqual(2); // and the taken blocks once freed and trimmed
-  expect([r['bad -1'], r['bad x']]).toEqual(['RangeError', 'TypeError']);
-  // TORCHCAP_PREFAULT=0: nothing is faulted ahead
-  const off = run({ TORCHCAP_PREFAULT: '0' });
-  expect([off.started, off.left, off.leftAfterBig]).toEqual([false, 0, 0]);
-  expect(off.sums).toEqual([2 * MB * 3, (MB / 4) * 5]);
-});

@@ -303,16 +303,9 @@ export interface Native {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   /** The caching CPU allocator: bytes kept for reuse, bytes handed out, reuses so far. */
-  cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; hugeChunks?: number; prefaultedBytes?: number };
+  cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; hugeChunks?: number };
   /** Returns every cached CPU block to the system. */
   emptyCpuCache(): void;
-  /**
-   * Faults in about `bytes` of memory for the CPU blocks asked for next, on a thread of its own,
-   * so that the next tensors (a weight file being loaded) find their pages ready; false where that
-   * cannot be done (no caching allocator, TORCHCAP_HUGE_PAGES=0, a kernel before Linux 5.14).
-   * Replaces what is left of the last call's; prefaultCpu(0) gives it back.
-   */
-  prefaultCpu(bytes: number): boolean;
 
   Module: new () => NativeModule;
   createModule<K extends ModuleKind>(kind: K, options: Record<string, number | boolean>): NativeModule<K>;

@@ -43,25 +43,12 @@ export function memory(): { tensors: number; bytes: number } {
   return native.memory();
 }
 
-/**
- * The CPU tensor cache (see README, Performance notes): bytes held unused and in use, reuse hits,
- * 2 MiB chunks that blocks under 2 MiB are carved from, and bytes faulted in ahead for a weight
- * file being loaded that no block has taken yet.
- */
-export function cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; hugeChunks?: number; prefaultedBytes?: number } {
+/** The CPU tensor cache (see README, Performance notes): bytes held unused and in use, reuse hits, 2 MiB chunks that blocks under 2 MiB are carved from. */
+export function cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; hugeChunks?: number } {
   return native.cpuCache();
 }
 
 /** Returns every cached, unused CPU tensor block to the system. */
 export function emptyCpuCache(): void {
   native.emptyCpuCache();
-}
-
-/**
- * Faults in about `bytes` of CPU memory on a thread of its own, for the tensors about to be made
- * (a weight file being loaded), in place of what was left of the last call's; `prefaultCpu(0)`
- * gives back what no tensor took. False where it cannot be done here (see binding.ts).
- */
-export function prefaultCpu(bytes: number): boolean {
-  return native.prefaultCpu(bytes);
 }

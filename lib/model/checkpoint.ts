@@ -15,7 +15,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Tensor } from '../core/tensor';
-import { prefaultCpu } from '../core/system';
 import { CaptionEncoder, type EncoderOptions, type BackboneMode, type Autocast } from './encoder';
 import { CaptionDecoder } from './decoder';
 import type { ResNetDepth } from '../nn/resnet';
@@ -104,24 +103,15 @@ async function loadInto<M extends Module>(file: string, build: (layout: Layout) 
  * loop stays free and the first caption does not pay for it.
  */
 export async function loadEncoder(file: string, opts: LoadEncoderOptions = {}): Promise<CaptionEncoder> {
-  // The fresh pages for the weights (and in fast mode their prepacked copy, as large again) are
-  // faulted in on an idle core while this thread parses the file and builds the model.
-  const cpu = (opts.device ?? 'cpu') === 'cpu';
-  const bytes = cpu ? await fs.promises.stat(file).then((st) => st.size, () => 0) : 0; // a missing file is reported by the read
-  const prefaulting = bytes > 0 && prefaultCpu((opts.backboneMode === 'fast' ? 2 : 1) * bytes);
-  try {
-    const encoder = await loadInto(file, (layout) => {
-      const shape = inferEncoderOptions(layout, file);
-      if (opts.backbone !== undefined && opts.backbone !== shape.backbone) {
-        throw new CheckpointError(`holds a ResNet-${shape.backbone} but --backbone says resnet${opts.backbone}`, { file });
-      }
-      return new CaptionEncoder({ ...shape, backboneMode: opts.backboneMode ?? 'eval', device: opts.device, autocast: opts.autocast, init: false });
-    });
-    await encoder.prepareAsync();
-    return encoder;
-  } finally {
-    if (prefaulting) prefaultCpu(0); // what the load did not take goes back
-  }
+  const encoder = await loadInto(file, (layout) => {
+    const shape = inferEncoderOptions(layout, file);
+    if (opts.backbone !== undefined && opts.backbone !== shape.backbone) {
+      throw new CheckpointError(`holds a ResNet-${shape.backbone} but --backbone says resnet${opts.backbone}`, { file });
+    }
+    return new CaptionEncoder({ ...shape, backboneMode: opts.backboneMode ?? 'eval', device: opts.device, autocast: opts.autocast, init: false });
+  });
+  await encoder.prepareAsync();
+  return encoder;
 }
 
 export async function loadDecoder(file: string, opts: { maxSeqLen?: number; device?: string } = {}): Promise<CaptionDecoder> {
