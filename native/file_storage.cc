@@ -94,6 +94,21 @@ struct FileResult {
   std::vector<uint32_t> crcs;
 };
 
+// Reads up to `bytes` at `offset` into `into`: fewer only where the file ends first.
+int64_t PreadUpTo(int fd, uint8_t* into, int64_t bytes, int64_t offset) {
+  int64_t got = 0;
+  while (got < bytes) {
+    const ssize_t r = ::pread(fd, into + got, static_cast<size_t>(bytes - got), static_cast<off_t>(offset + got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      ThrowError(std::string("cannot read the file: ") + std::strerror(errno));
+    }
+    if (r == 0) break;
+    got += r;
+  }
+  return got;
+}
+
 // Reads [offset, offset + bytes) into `into`, computing the CRC-32 a chunk at a time, each chunk
 // while it is still in the core's cache.
 uint32_t ReadRange(int fd, int64_t offset, int64_t bytes, uint8_t* into) {
@@ -102,18 +117,9 @@ uint32_t ReadRange(int fd, int64_t offset, int64_t bytes, uint8_t* into) {
   int64_t done = 0;
   while (done < bytes) {
     const int64_t want = std::min(kChunk, bytes - done);
-    int64_t got = 0;
-    while (got < want) {
-      const ssize_t r = ::pread(fd, into + done + got, static_cast<size_t>(want - got), static_cast<off_t>(offset + done + got));
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        ThrowError(std::string("cannot read the file: ") + std::strerror(errno));
-      }
-      if (r == 0) {
-        ThrowError("truncated: the " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) + " end after " +
-                   std::to_string(done + got));
-      }
-      got += r;
+    const int64_t got = PreadUpTo(fd, into + done, want, offset + done);
+    if (got < want) {
+      ThrowError("truncated: the " + std::to_string(bytes) + " bytes at offset " + std::to_string(offset) + " end after " + std::to_string(done + got));
     }
     crc = Crc32(crc, into + done, static_cast<size_t>(want));
     done += want;
@@ -191,13 +197,19 @@ FileResult ReadStorages(int fd, const std::vector<Range>& ranges) {
   return out;
 }
 
+// Argument i as an open file descriptor's number.
+int FdArg(const Napi::CallbackInfo& info, size_t i) {
+  const int64_t fd = ArgInt(info, i, "fd");
+  if (fd < 0 || fd > INT32_MAX) ThrowRange("fd must be an open file descriptor");
+  return static_cast<int>(fd);
+}
+
 // readFileStorages(fd, ranges: { offset, bytes, dtype, into? }[]) [async] -> [tensors, crcs]. The
 // caller keeps `fd` open until the promise settles. A range with `into` fills that tensor (and
 // bumps its version) instead of a new one.
 Napi::Value ReadFileStorages(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
-    const int64_t fd = ArgInt(info, 0, "fd");
-    if (fd < 0 || fd > INT32_MAX) ThrowRange("fd must be an open file descriptor");
+    const int fd = FdArg(info, 0);
     if (info.Length() < 2 || !info[1].IsArray()) ThrowType("Expected an array for ranges");
     auto arr = info[1].As<Napi::Array>();
     std::vector<Range> ranges(arr.Length());
@@ -222,7 +234,7 @@ Napi::Value ReadFileStorages(const Napi::CallbackInfo& info) {
       }
     }
     return RunAsync<FileResult>(
-        info.Env(), [fd, ranges]() { return ReadStorages(static_cast<int>(fd), ranges); },
+        info.Env(), [fd, ranges]() { return ReadStorages(fd, ranges); },
         [](Napi::Env e, FileResult& r) -> Napi::Value {
           auto out = Napi::Array::New(e, 2);
           out.Set(0u, WrapTensors(e, r.tensors));
@@ -239,19 +251,10 @@ Napi::Value ReadFileStorages(const Napi::CallbackInfo& info) {
 std::vector<uint8_t> ReadFileBytes(int fd, const std::vector<int64_t>& offsets, int64_t length) {
   std::vector<uint8_t> out(offsets.size() * static_cast<size_t>(length));
   for (size_t i = 0; i < offsets.size(); ++i) {
-    uint8_t* into = out.data() + i * static_cast<size_t>(length);
-    int64_t got = 0;
-    while (got < length) {
-      const ssize_t r = ::pread(fd, into + got, static_cast<size_t>(length - got), static_cast<off_t>(offsets[i] + got));
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        ThrowError(std::string("cannot read the file: ") + std::strerror(errno));
-      }
-      if (r == 0) {
-        ThrowError("truncated: " + std::to_string(length) + " bytes needed at offset " + std::to_string(offsets[i]) + " but the file ends after " +
-                   std::to_string(got));
-      }
-      got += r;
+    const int64_t got = PreadUpTo(fd, out.data() + i * static_cast<size_t>(length), length, offsets[i]);
+    if (got < length) {
+      ThrowError("truncated: " + std::to_string(length) + " bytes needed at offset " + std::to_string(offsets[i]) + " but the file ends after " +
+                 std::to_string(got));
     }
   }
   return out;
@@ -261,8 +264,7 @@ std::vector<uint8_t> ReadFileBytes(int fd, const std::vector<int64_t>& offsets, 
 // The caller keeps `fd` open until the promise settles.
 Napi::Value ReadFileBytesJs(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
-    const int64_t fd = ArgInt(info, 0, "fd");
-    if (fd < 0 || fd > INT32_MAX) ThrowRange("fd must be an open file descriptor");
+    const int fd = FdArg(info, 0);
     if (info.Length() < 2 || !info[1].IsArray()) ThrowType("Expected an array for offsets");
     auto arr = info[1].As<Napi::Array>();
     const int64_t length = ArgInt(info, 2, "length");
@@ -274,7 +276,7 @@ Napi::Value ReadFileBytesJs(const Napi::CallbackInfo& info) {
       if (offsets[i] < 0) ThrowRange("offsets[" + std::to_string(i) + "] is negative");
     }
     return RunAsync<std::vector<uint8_t>>(
-        info.Env(), [fd, offsets, length]() { return ReadFileBytes(static_cast<int>(fd), offsets, length); },
+        info.Env(), [fd, offsets, length]() { return ReadFileBytes(fd, offsets, length); },
         [](Napi::Env e, std::vector<uint8_t>& r) -> Napi::Value { return Napi::Buffer<uint8_t>::Copy(e, r.data(), r.size()); });
   });
 }

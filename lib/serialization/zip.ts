@@ -53,24 +53,32 @@ export class Scratch {
   }
 }
 
-/** Fills `into` from the file at `pos`; throws `what` is truncated when the file ends first. */
-export async function readFully(handle: FileHandle, into: Buffer, pos: number, what: string): Promise<void> {
+/** Reads into `into` from the file at `pos` until it is full or the file ends; the bytes read. */
+async function readUpTo(handle: FileHandle, into: Buffer, pos: number): Promise<number> {
   let off = 0;
   while (off < into.length) {
     const { bytesRead } = await handle.read(into, off, into.length - off, pos + off);
-    if (bytesRead === 0) throw new Error(`${what} is truncated: ${off} of ${into.length} bytes present`);
+    if (bytesRead === 0) break;
     off += bytesRead;
   }
+  return off;
+}
+
+/** Fills `into` from the file at `pos`; throws `what` is truncated when the file ends first. */
+export async function readFully(handle: FileHandle, into: Buffer, pos: number, what: string): Promise<void> {
+  const got = await readUpTo(handle, into, pos);
+  if (got < into.length) throw new Error(`${what} is truncated: ${got} of ${into.length} bytes present`);
 }
 
 export type ZipEntry = yauzl.Entry;
 
 /**
- * yauzl's reader of an open file, through a read-ahead window. yauzl reads a central-directory
- * entry in two small reads and a local header in two more; for the ~930 records of a ResNet-152
- * checkpoint that is thousands of round trips to libuv's thread pool (over 0.1 s here). Through
- * the window, the central directory comes in a few reads and the local headers of records that lie
- * close together share one. Reads are served one at a time, in the order asked.
+ * yauzl's reader of an open file, through a read-ahead window. yauzl reads each central-directory
+ * entry in two small reads: for the ~930 records of a ResNet-152 checkpoint, nearly two thousand
+ * round trips to libuv's thread pool (about 0.1 s here). Through the window the central directory
+ * comes in a few reads. (The local headers of the stored records a weight file's storages are in
+ * are read all at once, natively: readStoredRecords in torch-file.ts.) Reads are served one at a
+ * time, in the order asked.
  */
 class WindowedFileReader extends yauzl.RandomAccessReader {
   private window = { start: 0, data: Buffer.alloc(0) };
@@ -90,13 +98,7 @@ class WindowedFileReader extends yauzl.RandomAccessReader {
       if (position < w.start || position + length > w.start + w.data.length) {
         const want = Math.max(0, Math.min(Math.max(length, this.windowBytes), this.size - position));
         const data = Buffer.allocUnsafe(want);
-        let got = 0;
-        while (got < want) {
-          const { bytesRead } = await this.handle.read(data, got, want - got, position + got);
-          if (bytesRead === 0) break;
-          got += bytesRead;
-        }
-        w = this.window = { start: position, data: data.subarray(0, got) };
+        w = this.window = { start: position, data: data.subarray(0, await readUpTo(this.handle, data, position)) };
       }
       const from = position - w.start;
       return w.data.copy(buffer, offset, from, Math.min(from + length, w.data.length));
