@@ -329,7 +329,13 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
       const at::ScalarType precision = AutocastPrecision(autocast, device);
       auto resnet = std::dynamic_pointer_cast<ResNetImpl>(m);
       torch::Tensor y;
-      if (fast) {
+      if (fast && x.numel() == 0) {
+        // An empty batch or image: PyTorch's own path, which gives [0, C] or says why it cannot
+        // (oneDNN's convolutions divide by the batch and the image's size).
+        if (train) ThrowError("the fast path runs the backbone in eval mode only (pass train: false)");
+        torch::NoGradGuard guard;
+        y = resnet->forward(x);
+      } else if (fast) {
         if (train) ThrowError("the fast path runs the backbone in eval mode only (pass train: false)");
         // On the CPU the precision is built into the fold's prepacked weights; elsewhere autocast.
         auto folded = slot->Current(*resnet, device.is_cpu() ? precision : at::kFloat);

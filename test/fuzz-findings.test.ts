@@ -60,3 +60,40 @@ test('toArray counts what the JS heap already holds: a heap that is half full re
 test('an LSTM with 2^62 layers is refused (it crashed with SIGSEGV)', () => {
   expect(thrown(() => new LSTM(4, 4, { numLayers: 2 ** 62 })).name).toBe('RangeError');
 });
+
+test('the fast path on an empty batch gives [0, C] and on an empty image says why, as the plain path does (it ended the process with SIGFPE)', () => {
+  // in a child process: on the build before, the first call killed it (oneDNN divides by the batch size)
+  const r = runNode(`
+    const { ResNet, Tensor, noGrad } = require(process.env.TORCHCAP_DIST);
+    const m = new ResNet(18);
+    (async () => {
+      const out = [];
+      for (const shape of [[0, 3, 8, 8], [0, 3, 0, 4], [1, 3, 0, 4], [2, 3, 5, 0]]) {
+        for (const call of [() => noGrad(() => m.forward(Tensor.zeros(shape), { train: false, fast: true })), () => m.forwardAsync(Tensor.zeros(shape), { train: false, fast: true })]) {
+          try {
+            out.push(JSON.stringify((await call()).shape));
+          } catch (e) {
+            out.push(e.name + ': ' + e.message);
+          }
+        }
+        try {
+          m.forward(Tensor.zeros(shape), { train: false });
+          out.push('plain: returned');
+        } catch (e) {
+          out.push('plain: ' + e.name + ': ' + e.message);
+        }
+      }
+      console.log(JSON.stringify(out));
+    })();
+  `);
+  expect([r.status, r.signal]).toEqual([0, null]);
+  const out: string[] = JSON.parse(r.stdout);
+  expect(out.slice(0, 2)).toEqual(['[0,512]', '[0,512]']);
+  expect(out[2]).toBe('plain: returned');
+  for (let i = 3; i < out.length; i += 3) {
+    // the fast path's two calls refuse an image of no pixels with the plain path's own error
+    expect(out[i]).toMatch(/^Error: Calculated padded input size per channel: \(\d+ x \d+\)\. Kernel size: \(7 x 7\)\. Kernel size can't be greater than actual input size/);
+    expect(out[i + 1]).toBe(out[i]);
+    expect(out[i + 2]).toBe(`plain: ${out[i]}`);
+  }
+});
