@@ -329,18 +329,19 @@ static Tensors RunForward(ModuleKind kind, const std::shared_ptr<nn::Module>& m,
       const at::ScalarType precision = AutocastPrecision(autocast, device);
       auto resnet = std::dynamic_pointer_cast<ResNetImpl>(m);
       torch::Tensor y;
-      if (fast && x.numel() == 0) {
-        // An empty batch or image: PyTorch's own path, which gives [0, C] or says why it cannot
-        // (oneDNN's convolutions divide by the batch and the image's size).
+      if (fast) {
         if (train) ThrowError("the fast path runs the backbone in eval mode only (pass train: false)");
-        torch::NoGradGuard guard;
-        y = resnet->forward(x);
-      } else if (fast) {
-        if (train) ThrowError("the fast path runs the backbone in eval mode only (pass train: false)");
-        // On the CPU the precision is built into the fold's prepacked weights; elsewhere autocast.
-        auto folded = slot->Current(*resnet, device.is_cpu() ? precision : at::kFloat);
-        Autocast amp(device, folded->onednn ? at::kFloat : precision);
-        y = folded->forward(x);
+        if (x.numel() == 0) {
+          // An empty batch or image: PyTorch's own path, which gives [0, C] or says why it cannot
+          // (oneDNN's convolutions divide by the batch and the image's size).
+          torch::NoGradGuard guard;
+          y = resnet->forward(x);
+        } else {
+          // On the CPU the precision is built into the fold's prepacked weights; elsewhere autocast.
+          auto folded = slot->Current(*resnet, device.is_cpu() ? precision : at::kFloat);
+          Autocast amp(device, folded->onednn ? at::kFloat : precision);
+          y = folded->forward(x);
+        }
       } else if (train && slot->blockedTrain && precision == at::kFloat && resnet->blockedFits(x)) {
         y = resnet->forwardBlocked(x);  // the book's mode in oneDNN's blocked layout, PyTorch's numbers
       } else {

@@ -74,7 +74,7 @@ export type ZipEntry = yauzl.Entry;
 
 /**
  * yauzl's reader of an open file, through a read-ahead window. yauzl reads each central-directory
- * entry in two small reads: for the ~930 records of a ResNet-152 checkpoint, nearly two thousand
+ * entry in two small reads: for the 939 records of a ResNet-152 checkpoint, nearly two thousand
  * round trips to libuv's thread pool (about 0.1 s here). Through the window the central directory
  * comes in a few reads. (The local headers of the stored records a weight file's storages are in
  * are read all at once, natively: readStoredRecords in torch-file.ts.) Reads are served one at a
