@@ -299,14 +299,15 @@ describe('CaptionLoader', () => {
   test('decoding real photos and batching them leave the event loop free', async () => {
     // the 13 fixture photos twice: two batches of 13
     const photos = [...fixturePhotos, ...fixturePhotos].map((image) => ({ image, ids: [1, 4, 2] }));
-    let ticks = 0;
-    let longest = 0;
+    // Loading libtorch and sharp (once per process, synchronous like every require) is not the
+    // loader's work: one small epoch first.
+    await collect(new CaptionLoader(photos.slice(0, 2), { batchSize: 2, seed: 0 }), 0);
+    const gaps: number[] = [];
     let last = Date.now();
     const timer = setInterval(() => {
       const now = Date.now();
-      longest = Math.max(longest, now - last);
+      gaps.push(now - last);
       last = now;
-      ticks++;
     }, 5);
     const started = Date.now();
     try {
@@ -316,11 +317,13 @@ describe('CaptionLoader', () => {
       clearInterval(timer);
     }
     const elapsed = Date.now() - started;
-    // Very loose (2 cores, noisy machines): the JS thread kept ticking through the epoch (a free
-    // loop ticks every 5 ms; at least a quarter of that, however short the epoch), no gap anywhere
-    // near the epoch's own length.
-    expect(ticks).toBeGreaterThanOrEqual(Math.max(2, Math.floor(elapsed / 20)));
-    expect(longest).toBeLessThan(Math.max(250, elapsed / 2));
+    // Decoding on the JS thread would show as one gap about as long as the epoch. On a shared
+    // 2-core machine running other test files a free loop still misses ticks now and then, so what
+    // is asserted is where the time went: the loop ticked through the epoch, and the gaps of 50 ms
+    // or more (the loop held up) add up to well under half of it.
+    const blocked = gaps.filter((g) => g >= 50).reduce((a, b) => a + b, 0);
+    expect(gaps.length).toBeGreaterThanOrEqual(2);
+    expect(blocked).toBeLessThan(Math.max(250, elapsed / 2));
   });
 
   test('options are checked', () => {
