@@ -43,15 +43,17 @@ test('TORCHCAP_NUM_THREADS sets the count at load and bad values are refused', (
   expect(() => defaultThreads({ TORCHCAP_NUM_THREADS: 'many' })).toThrow(/positive integer/);
 });
 
-test('requiring torchcap loads nothing native; the first use loads the addon and sets the threads', () => {
+test('requiring torchcap loads nothing native, nor sharp or the progress bar; the first use loads the addon and sets the threads', () => {
   const root = path.resolve(__dirname, '..');
   const script = [
     "const loaded = () => Object.keys(require.cache).some((k) => k.endsWith('torchcap.node'));",
+    "const packages = () => [...new Set(Object.keys(require.cache).filter((k) => /node_modules.(sharp|cli-progress)./.test(k)).map((k) => k.match(/node_modules.(sharp|cli-progress)/)[1]))];",
     "const t = require('./dist');",
     'const before = loaded();',
+    'const packagesBefore = packages();',
     't.Tensor.from([1, 2]);',
-    'console.log(JSON.stringify({ before, after: loaded(), threads: t.getNumThreads() }));',
+    'console.log(JSON.stringify({ before, packagesBefore, after: loaded(), threads: t.getNumThreads() }));',
   ].join('\n');
   const out = execFileSync(process.execPath, ['-e', script], { cwd: root, env: { ...process.env, TORCHCAP_NUM_THREADS: '1' }, encoding: 'utf8' });
-  expect(JSON.parse(out)).toEqual({ before: false, after: true, threads: 1 });
+  expect(JSON.parse(out)).toEqual({ before: false, packagesBefore: [], after: true, threads: 1 });
 });

@@ -7,7 +7,7 @@
  * `quiet` silences it altogether. It writes to stderr by default, so that a command's results on
  * stdout stay clean when redirected.
  */
-import { MultiBar, type SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 
 export type ProgressUnit = 'items' | 'bytes';
 
@@ -132,6 +132,9 @@ export function createProgress(options: ProgressOptions): ProgressBar {
   }
 
   if (tty) {
+    // Loaded here, on the first bar drawn: an app that only captions does not pay for it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { MultiBar } = require('cli-progress') as typeof import('cli-progress');
     const multi = new MultiBar({
       stream,
       format: `${options.label} [{bar}] {percentage}% | {amount}/{totalAmount} | {rate} | ETA {remaining}`,
