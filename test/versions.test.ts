@@ -47,7 +47,7 @@ test('requiring torchcap loads nothing native, nor sharp or the progress bar; th
   const root = path.resolve(__dirname, '..');
   const script = [
     "const loaded = () => Object.keys(require.cache).some((k) => k.endsWith('torchcap.node'));",
-    "const packages = () => [...new Set(Object.keys(require.cache).filter((k) => /node_modules.(sharp|cli-progress)./.test(k)).map((k) => k.match(/node_modules.(sharp|cli-progress)/)[1]))];",
+    "const packages = () => [...new Set(Object.keys(require.cache).map((k) => k.match(/node_modules.(sharp|cli-progress)./)?.[1]).filter(Boolean))];",
     "const t = require('./dist');",
     'const before = loaded();',
     'const packagesBefore = packages();',
