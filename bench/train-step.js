@@ -155,7 +155,9 @@ function main() {
     const flops = 2 * runs[name][0].multiplyAdds;
     const peak = configs[name].autocast === 'bf16' ? peak16 : peak32;
     const gflops = flops / enc / 1e9;
-    const target = targets[name] ? ` (target >= ${targets[name]}: ${tunedS / s >= targets[name] ? 'met' : 'NOT met'})` : '';
+    // each round's own ratio, the tuned Python run beside it in that round: the spread behind the median
+    const rounds = REPEATS > 1 && runs['python tuned'].length ? `; each round ${runs[name].map((x, r) => fmt(runs['python tuned'][r].seconds / x.seconds)).join(', ')}` : '';
+    const target = targets[name] ? ` (target >= ${targets[name]}: ${tunedS / s >= targets[name] ? 'met' : 'NOT met'}${rounds})` : '';
     summary.configs[name] = { seconds: s, encoder: enc, gflops, peakFraction: gflops / peak, peakRssMb: med(name, (x) => x.peakRssMb) };
     console.log(
       `torchcap ${name}: ${fmt(s)} s a step (encoder ${fmt(enc)}, decoder ${fmt(med(name, (x) => x.phases.decoder))}, backward+Adam ${fmt(med(name, (x) => x.phases.backward))}); ` +
