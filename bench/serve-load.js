@@ -3,10 +3,12 @@
 //
 //   node bench/serve-load.js [--requests 2000] [--concurrency 16] [--overload-requests 600]
 //       [--overload-concurrency 64] [--max-queue 32] [--image-size 128] [--max-len 20]
-//       [--soak-requests 20000] [--soak-concurrency 16]
+//       [--soak-requests 20000] [--soak-concurrency 16] [--warm-up-requests 1000]
 //
 // Starts `torchcap serve --warm-up` (a small ResNet-18 captioner with random weights, 127.0.0.1,
-// any free port) in a child process, warms it up with 64 requests, then:
+// any free port) in a child process, warms it up with --warm-up-requests requests from
+// --concurrency clients, mixed as the soak mixes them (the process takes a couple of thousand
+// requests to reach its working level: V8's heap, the allocator's arenas), then:
 //  1. sends --requests requests from --concurrency clients at once, 20% of them malformed, of five
 //     kinds in turn: truncated PNG, zero-byte body, not an image, a PNG declaring 20,000×20,000
 //     pixels, a good PNG sent as text/plain; good ones are raw PNG/JPEG bodies or multipart;
@@ -20,7 +22,8 @@
 // Checks: no crash and no restart (the same server process answers /healthz after every phase),
 // every good request answered 200 with a caption and every bad one with its 4xx (phases 1 and 3),
 // overload answered 503 (with Retry-After) or 200 and nothing else, server RSS growth under 50 MB
-// from after the warm-up to the end of each phase. Prints counts by status, latency percentiles,
+// from after the warm-up to the end of each phase, and flat through the soak: under 10 MB from its
+// middle to its end (a leak of 1 KB a request would show 10 MB over 10,000). Prints counts by status, latency percentiles,
 // RSS; exits 1 if a check fails. Phases with 0 requests are skipped.
 const fs = require('fs');
 const http = require('http');
@@ -43,6 +46,7 @@ const IMAGE_SIZE = arg('image-size', 128);
 const MAX_LEN = arg('max-len', 20);
 const SOAK_REQUESTS = arg('soak-requests', 20000);
 const SOAK_CONCURRENCY = arg('soak-concurrency', 16);
+const WARMUP_REQUESTS = arg('warm-up-requests', 1000);
 
 // ---------- payloads ----------
 
@@ -135,8 +139,8 @@ function percentile(sorted, p) {
 
 function latency(results) {
   const ms = results.map((r) => r.ms).sort((a, b) => a - b);
-  const f = (x) => +x.toFixed(1);
-  return { p50: f(percentile(ms, 50)), p90: f(percentile(ms, 90)), p99: f(percentile(ms, 99)), max: f(ms[ms.length - 1]) };
+  const f = (x) => (Number.isFinite(x) ? +x.toFixed(1) : null); // null: a phase that did not run
+  return { p50: f(percentile(ms, 50)), p90: f(percentile(ms, 90)), p99: f(percentile(ms, 99)), max: f(ms.length ? ms[ms.length - 1] : NaN) };
 }
 
 function countBy(results, key) {
@@ -223,8 +227,9 @@ async function main() {
     const { good, bad, soakBad } = await payloads();
     const pid = server.child.pid;
 
-    // Warm-up: the allocator, JIT and thread pools settle before RSS is measured.
-    await run(url, Array.from({ length: 64 }, (_, i) => good[i % good.length]), CONCURRENCY);
+    // Warm-up: the allocator, JIT, V8's heap and thread pools settle before RSS is measured.
+    const mixed = (n) => Array.from({ length: n }, (_, i) => (i % 2 ? soakBad[(i >> 1) % soakBad.length] : good[(i >> 1) % good.length]));
+    await run(url, mixed(Math.max(WARMUP_REQUESTS, 16)), CONCURRENCY);
     const rssBefore = rssOf(pid);
 
     // Phase 1: 2,000 requests at concurrency 16, 20% malformed.
@@ -248,7 +253,7 @@ async function main() {
     const healthAfterOverload = await healthz(url);
 
     // Phase 3: the error-heavy soak, every other request malformed.
-    const soakPlan = Array.from({ length: SOAK_REQUESTS }, (_, i) => (i % 2 ? soakBad[(i >> 1) % soakBad.length] : good[(i >> 1) % good.length]));
+    const soakPlan = mixed(SOAK_REQUESTS);
     const soakSamples = [];
     const p3 = await run(url, soakPlan, SOAK_CONCURRENCY, () => soakSamples.push(Math.round(rssOf(pid))));
     const rssAfterSoak = rssOf(pid);
@@ -256,6 +261,9 @@ async function main() {
     if (soak.goodOk !== soak.good.length) failures.push(`phase 3: ${soak.good.length - soak.goodOk} good requests not answered 200 with a caption`);
     if (soak.badOk !== soak.bad.length) failures.push(`phase 3: ${soak.bad.length - soak.badOk} bad requests not answered with their 4xx`);
     if (SOAK_REQUESTS > 0 && !(rssAfterSoak - rssBefore < 50)) failures.push(`phase 3: server RSS grew by ${(rssAfterSoak - rssBefore).toFixed(1)} MB`);
+    const soakMiddle = soakSamples[Math.floor(soakSamples.length / 2)];
+    const secondHalf = soakSamples.length >= 2 ? rssAfterSoak - soakMiddle : NaN;
+    if (soakSamples.length >= 2 && !(secondHalf < 10)) failures.push(`phase 3: server RSS grew by ${secondHalf.toFixed(1)} MB over the soak's second half`);
 
     const health = await healthz(url);
     for (const [when, h] of [['after the overload', healthAfterOverload], ['after the soak', health]]) {
@@ -274,6 +282,7 @@ async function main() {
       server: server.how,
       model: health.json && health.json.model,
       serverPid: pid,
+      warmUpRequests: Math.max(WARMUP_REQUESTS, 16),
       phase1: {
         requests: REQUESTS,
         concurrency: CONCURRENCY,
@@ -314,6 +323,7 @@ async function main() {
         afterPhase2: +rssAfter.toFixed(1),
         afterPhase3: +rssAfterSoak.toFixed(1),
         growthPhase3: +(rssAfterSoak - rssBefore).toFixed(1),
+        growthSoakSecondHalf: Number.isFinite(secondHalf) ? +secondHalf.toFixed(1) : null,
         phase1Every250: samples,
         phase3Every250: soakSamples,
       },
