@@ -30,7 +30,7 @@ function main() {
   try {
     for (const { precision, seed } of RUNS) {
       if (precision === 'bf16' && !bf16.supported) {
-        console.log(`| bfloat16 | ${seed} | skipped: ${bf16.reason} |||||`);
+        console.log(`| bfloat16 | ${seed} | skipped: ${bf16.reason} | | | | | |`);
         continue;
       }
       const out = path.join(tmp, `${precision}-${seed}`);

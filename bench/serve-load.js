@@ -8,7 +8,7 @@
 // Starts `torchcap serve --warm-up` (a small ResNet-18 captioner with random weights, 127.0.0.1,
 // any free port) in a child process, warms it up with --warm-up-requests requests from
 // --concurrency clients, mixed as the soak mixes them (the process takes a couple of thousand
-// requests to reach its working level: V8's heap, the allocator's arenas), then:
+// requests to reach its working level, V8's heap among it), then:
 //  1. sends --requests requests from --concurrency clients at once, 20% of them malformed, of five
 //     kinds in turn: truncated PNG, zero-byte body, not an image, a PNG declaring 20,000×20,000
 //     pixels, a good PNG sent as text/plain; good ones are raw PNG/JPEG bodies or multipart;
@@ -46,7 +46,7 @@ const IMAGE_SIZE = arg('image-size', 128);
 const MAX_LEN = arg('max-len', 20);
 const SOAK_REQUESTS = arg('soak-requests', 20000);
 const SOAK_CONCURRENCY = arg('soak-concurrency', 16);
-const WARMUP_REQUESTS = arg('warm-up-requests', 1000);
+const WARMUP_REQUESTS = Math.max(arg('warm-up-requests', 1000), 16);
 
 // ---------- payloads ----------
 
@@ -229,7 +229,7 @@ async function main() {
 
     // Warm-up: the allocator, JIT, V8's heap and thread pools settle before RSS is measured.
     const mixed = (n) => Array.from({ length: n }, (_, i) => (i % 2 ? soakBad[(i >> 1) % soakBad.length] : good[(i >> 1) % good.length]));
-    await run(url, mixed(Math.max(WARMUP_REQUESTS, 16)), CONCURRENCY);
+    await run(url, mixed(WARMUP_REQUESTS), CONCURRENCY);
     const rssBefore = rssOf(pid);
 
     // Phase 1: 2,000 requests at concurrency 16, 20% malformed.
@@ -261,9 +261,8 @@ async function main() {
     if (soak.goodOk !== soak.good.length) failures.push(`phase 3: ${soak.good.length - soak.goodOk} good requests not answered 200 with a caption`);
     if (soak.badOk !== soak.bad.length) failures.push(`phase 3: ${soak.bad.length - soak.badOk} bad requests not answered with their 4xx`);
     if (SOAK_REQUESTS > 0 && !(rssAfterSoak - rssBefore < 50)) failures.push(`phase 3: server RSS grew by ${(rssAfterSoak - rssBefore).toFixed(1)} MB`);
-    const soakMiddle = soakSamples[Math.floor(soakSamples.length / 2)];
-    const secondHalf = soakSamples.length >= 2 ? rssAfterSoak - soakMiddle : NaN;
-    if (soakSamples.length >= 2 && !(secondHalf < 10)) failures.push(`phase 3: server RSS grew by ${secondHalf.toFixed(1)} MB over the soak's second half`);
+    const secondHalf = soakSamples.length >= 2 ? rssAfterSoak - soakSamples[Math.floor(soakSamples.length / 2)] : NaN;
+    if (Number.isFinite(secondHalf) && !(secondHalf < 10)) failures.push(`phase 3: server RSS grew by ${secondHalf.toFixed(1)} MB over the soak's second half`);
 
     const health = await healthz(url);
     for (const [when, h] of [['after the overload', healthAfterOverload], ['after the soak', health]]) {
@@ -282,7 +281,7 @@ async function main() {
       server: server.how,
       model: health.json && health.json.model,
       serverPid: pid,
-      warmUpRequests: Math.max(WARMUP_REQUESTS, 16),
+      warmUpRequests: WARMUP_REQUESTS,
       phase1: {
         requests: REQUESTS,
         concurrency: CONCURRENCY,
