@@ -8,14 +8,18 @@
 // cached block that fits and is at most twice the size), as PyTorch's CUDA caching allocator does
 // for GPU memory. Smaller blocks go to malloc.
 //
-// Blocks of 2 MiB and more are aligned to 2 MiB and advised to use transparent huge pages
-// (madvise MADV_HUGEPAGE, which Debian's default THP mode "madvise" honours): one fault maps 2 MiB
-// instead of 4 KiB, which is what filling a checkpoint's weights mostly costs on a virtual machine
-// (Captioner.load of ResNet-152: 2.82 -> 2.42 s, bench/cold-start.js). Blocks from 64 KiB up to
-// 2 MiB are carved one after another from 2 MiB huge-page chunks (a ResNet-152 keeps 85 of its
-// 241 MB in such weights, 71 of them of 1 MiB); a chunk goes back to the system when every block
-// carved from it is free and the cache is trimmed. TORCHCAP_HUGE_PAGES=0 keeps 4 KiB pages for all
-// and carves nothing.
+// Blocks of 2 MiB and more are mapped by the allocator itself (mmap), each on its own, and unmapped
+// when the cache lets them go, so that trimming the cache gives their memory back to the system.
+// (From glibc they came out of the heap, where torchcap's raised mmap threshold puts blocks up to
+// 32 MiB (runtime.cc): a freed block below the heap's top stayed in the process, and memory the heap
+// had used before was already faulted in 4 KiB pages.) They are aligned to 2 MiB and advised to use
+// transparent huge pages (madvise MADV_HUGEPAGE, which Debian's default THP mode "madvise" honours):
+// one fault maps 2 MiB instead of 4 KiB, which is what filling a checkpoint's weights mostly costs on
+// a virtual machine (Captioner.load of ResNet-152: 2.82 -> 2.42 s, bench/cold-start.js). Blocks from
+// 64 KiB up to 2 MiB are carved one after another from 2 MiB huge-page chunks, mapped the same way (a
+// ResNet-152 keeps 85 of its 241 MB in such weights, 71 of them of 1 MiB); a chunk goes back to the
+// system when every block carved from it is free and the cache is trimmed. TORCHCAP_HUGE_PAGES=0
+// keeps 4 KiB pages for all and carves nothing (blocks of 2 MiB and more are still mapped on their own).
 //
 // At most TORCHCAP_CPU_CACHE_MB megabytes (default 2048) sit unused in the cache; beyond that the
 // largest free blocks go back to the system (a carved block with its whole chunk only, so free
@@ -24,6 +28,8 @@
 #include <c10/core/impl/alloc_cpu.h>
 #include <sys/mman.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -46,24 +52,43 @@ bool HugePagesWanted() {
   return !(env && env[0] == '0' && env[1] == '\0');
 }
 
-// `size` bytes, 2 MiB-aligned and advised to use huge pages; nullptr (and posix_memalign's error in
-// `err`) when the system has none. Freed with free (c10::free_cpu).
-void* HugeBlock(size_t size, int* err) {
-  void* p = nullptr;
-  *err = posix_memalign(&p, kHugePage, size);
-  if (*err != 0 || !p) return nullptr;
-  madvise(p, size / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only: a refusal changes nothing
+// `size` bytes (a multiple of 4 KiB) of fresh memory mapped for this block alone, 2 MiB-aligned and
+// advised to use huge pages when `huge`; nullptr (and mmap's error in `err`) when the system has none.
+// Freed with UnmapBlock.
+void* MapBlock(size_t size, bool huge, int* err) {
+  const size_t slack = huge ? kHugePage : 0;  // room to align the block's start to 2 MiB
+  void* m = mmap(nullptr, size + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) {
+    *err = errno;
+    return nullptr;
+  }
+  char* start = static_cast<char*>(m);
+  char* p = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(start) + slack - 1) / kHugePage * kHugePage);
+  if (!huge) p = start;
+  if (p > start) munmap(start, p - start);                           // the unaligned head
+  if (start + size + slack > p + size) munmap(p + size, start + size + slack - (p + size));  // and tail
+#ifdef MADV_HUGEPAGE
+  if (huge) madvise(p, size / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only: a refusal changes nothing
+#endif
   return p;
 }
 
-// A block of `size` bytes; from 2 MiB on, a HugeBlock. Freed with c10::free_cpu (free) either way.
-// Throws c10::Error when out of memory, as c10::alloc_cpu does.
+void UnmapBlock(void* p, size_t size) { munmap(p, size); }
+
+// A block of `size` bytes: from 2 MiB on, mapped on its own (MapBlock; freed with FreeBlock, which
+// tells the two kinds apart by size); below, from malloc (c10::alloc_cpu). Throws c10::Error when out
+// of memory, as c10::alloc_cpu does.
 void* AllocBlock(size_t size, bool huge) {
-  if (!huge || size < kHugePage) return c10::alloc_cpu(size);
+  if (size < kHugePage) return c10::alloc_cpu(size);
   int err = 0;
-  void* p = HugeBlock(size, &err);
+  void* p = MapBlock(size, huge, &err);
   TORCH_CHECK(p, "CPU allocator: can't allocate memory: you tried to allocate ", size, " bytes. Error code ", err, " (", std::strerror(err), ")");
   return p;
+}
+
+void FreeBlock(void* p, size_t size) {
+  if (size < kHugePage) c10::free_cpu(p);
+  else UnmapBlock(p, size);
 }
 
 size_t RoundSize(size_t n) {
@@ -174,7 +199,7 @@ class CachingCpuAllocator final : public c10::Allocator {
   void* CarveLocked(size_t size) const {
     if (!open_ || open_->used + size > kHugePage) {
       int err = 0;
-      void* base = HugeBlock(kHugePage, &err);
+      void* base = MapBlock(kHugePage, true, &err);
       if (!base) return nullptr;
       if (open_ && kHugePage - open_->used >= kMinCached) {
         void* rest = open_->base + open_->used;
@@ -205,7 +230,7 @@ class CachingCpuAllocator final : public c10::Allocator {
       auto c = carved_.find(it->second);
       if (c == carved_.end()) {
         cached_ -= it->first;
-        c10::free_cpu(it->second);
+        FreeBlock(it->second, it->first);
         it = free_.erase(it);
         continue;
       }
@@ -230,7 +255,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     if (open_ == chunk) open_ = nullptr;
     void* base = chunk->base;
     chunks_.erase(base);
-    std::free(base);
+    UnmapBlock(base, kHugePage);
   }
 
   static void Free(void* p);

@@ -304,7 +304,7 @@ export interface Native {
   getNumThreads(): number;
   /** The caching CPU allocator: bytes kept for reuse, bytes handed out, reuses so far. */
   cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; hugeChunks?: number };
-  /** Returns every cached CPU block to the system. */
+  /** Frees every cached CPU block (unmapped from 2 MiB on, and the carved chunks; to malloc below). */
   emptyCpuCache(): void;
 
   Module: new () => NativeModule;

@@ -48,7 +48,11 @@ export function cpuCache(): { installed: boolean; cachedBytes?: number; liveByte
   return native.cpuCache();
 }
 
-/** Returns every cached, unused CPU tensor block to the system. */
+/**
+ * Frees every cached, unused CPU tensor block. Blocks of 2 MiB and more, and the 2 MiB chunks that
+ * smaller ones are carved from, are unmapped: their memory goes back to the system. Blocks under
+ * 2 MiB that were not carved (TORCHCAP_HUGE_PAGES=0) go back to malloc.
+ */
 export function emptyCpuCache(): void {
   native.emptyCpuCache();
 }
