@@ -63,10 +63,10 @@ void* MapBlock(size_t size, bool huge, int* err) {
     return nullptr;
   }
   char* start = static_cast<char*>(m);
-  char* p = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(start) + slack - 1) / kHugePage * kHugePage);
-  if (!huge) p = start;
-  if (p > start) munmap(start, p - start);                           // the unaligned head
-  if (start + size + slack > p + size) munmap(p + size, start + size + slack - (p + size));  // and tail
+  char* end = start + size + slack;
+  char* p = huge ? reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(start) + kHugePage - 1) / kHugePage * kHugePage) : start;
+  if (p > start) munmap(start, p - start);             // the unaligned head
+  if (end > p + size) munmap(p + size, end - (p + size));  // and tail
 #ifdef MADV_HUGEPAGE
   if (huge) madvise(p, size / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only: a refusal changes nothing
 #endif
