@@ -1,5 +1,6 @@
 // Runtime facts and settings: versions, BLAS in use, threads, CUDA.
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 #include <link.h>
 #include <malloc.h>
 
@@ -16,14 +17,16 @@
 
 namespace torchcap {
 
-// Which BLAS the process actually loaded, found from the shared objects mapped in.
-static std::string BlasInUse() {
-  struct Found {
-    std::string openblas, mkl, reference;
-  } found;
+struct BlasLibraries {
+  std::string openblas, mkl, reference;
+};
+
+// The BLAS libraries the process actually loaded, found from the shared objects mapped in.
+static BlasLibraries LoadedBlas() {
+  BlasLibraries found;
   dl_iterate_phdr(
       [](struct dl_phdr_info* info, size_t, void* data) -> int {
-        auto* f = static_cast<Found*>(data);
+        auto* f = static_cast<BlasLibraries*>(data);
         std::string name = info->dlpi_name ? info->dlpi_name : "";
         if (name.find("openblas") != std::string::npos) f->openblas = name;
         else if (name.find("libmkl") != std::string::npos) f->mkl = name;
@@ -31,10 +34,29 @@ static std::string BlasInUse() {
         return 0;
       },
       &found);
+  return found;
+}
+
+static std::string BlasInUse(const BlasLibraries& found) {
   if (!found.openblas.empty()) return "OpenBLAS (" + found.openblas + ")";
   if (!found.mkl.empty()) return "MKL (" + found.mkl + ")";
   if (!found.reference.empty()) return "reference BLAS (" + found.reference + "): slow, install OpenBLAS";
   return "none found among loaded libraries";
+}
+
+// The kernels OpenBLAS chose for this CPU ("SkylakeX", "Haswell", ...; addon-loader.ts says how
+// torchcap steers that choice), or "" where OpenBLAS is not loaded or does not say.
+static std::string OpenblasKernels(const BlasLibraries& found) {
+  if (found.openblas.empty()) return "";
+  void* lib = dlopen(found.openblas.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+  if (!lib) return "";
+  std::string name;
+  if (auto corename = reinterpret_cast<const char* (*)()>(dlsym(lib, "openblas_get_corename"))) {
+    const char* n = corename();
+    if (n) name = n;
+  }
+  dlclose(lib);
+  return name;
 }
 
 // glibc maps every block over 128 KiB afresh and unmaps it on free, so each new block of that
@@ -63,7 +85,10 @@ static Napi::Value Versions(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
     o.Set("libtorch", TORCH_VERSION);
-    o.Set("blas", BlasInUse());
+    BlasLibraries blas = LoadedBlas();
+    o.Set("blas", BlasInUse(blas));
+    std::string kernels = OpenblasKernels(blas);
+    o.Set("blasKernels", kernels.empty() ? env.Null() : Napi::String::New(env, kernels));
     o.Set("threads", at::get_num_threads());
     o.Set("interopThreads", at::get_num_interop_threads());
     bool cuda = torch::cuda::is_available();

@@ -22,6 +22,17 @@ testIf(libtorch.startsWith('1.13'), `libtorch ${libtorch} is not Debian's 1.13: 
   expect(versions().blas).toMatch(/^OpenBLAS/);
 });
 
+const openblas = versions().blas.startsWith('OpenBLAS');
+testIf(openblas && process.arch === 'x64', `the BLAS is ${versions().blas} on ${process.arch}, not OpenBLAS on x86-64`, "blasKernels names the kernels OpenBLAS runs, as the environment's OPENBLAS_CORETYPE chose them", () => {
+  // Kernels every x86-64 CPU can run, so that forcing them is safe anywhere.
+  const root = path.resolve(__dirname, '..');
+  const kernels = (coretype: string) =>
+    execFileSync(process.execPath, ['-e', "console.log(require('./dist').versions().blasKernels)"], { cwd: root, env: { ...process.env, OPENBLAS_CORETYPE: coretype }, encoding: 'utf8' }).trim();
+  expect(kernels('Prescott')).toBe('Prescott');
+  expect(kernels('Core2')).toBe('Core2');
+  expect(typeof versions().blasKernels).toBe('string');
+});
+
 test('setNumThreads overrides the thread count', () => {
   const n = getNumThreads();
   setNumThreads(1);

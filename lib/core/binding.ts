@@ -252,6 +252,8 @@ export interface NativeProcessGroup {
 export interface NativeVersions {
   libtorch: string;
   blas: string;
+  /** The kernels OpenBLAS runs on this CPU (e.g. "SkylakeX", "Haswell"), or null where OpenBLAS is not in use. */
+  blasKernels: string | null;
   threads: number;
   interopThreads: number;
   cuda: boolean;
