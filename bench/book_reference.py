@@ -7,7 +7,7 @@ dataset with PIL and torchvision transforms, the collate function, a DataLoader 
 Adam over the decoder and the encoder's linear and batch-norm layers, greedy sampling.
 
 Usage: book_reference.py TASK DATA_DIR [options as JSON]; prints one JSON object.
-Tasks: train-step, epoch, caption, sample, data, forward.
+Tasks: train-step, decoder-step, epoch, caption, sample, data, forward.
 """
 import json
 import os
@@ -107,6 +107,31 @@ def task_train_step(data, opts):
         total += time.perf_counter() - t
         del b
     return {'seconds_per_step': total / opts['steps'], 'peak_rss_mb': peak_rss_mb()}
+
+
+def task_decoder_step(data, opts):
+    """Seconds per step of the book's step after the encoder: the LSTM decoder on given features,
+    the loss, backward and Adam over the decoder (the part of a step that runs on the BLAS)."""
+    decoder = LSTMModel(256, 512, opts['vocab'], 1)
+    decoder.train()
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=0.001)
+    criterion = nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(0)
+
+    def step():
+        feats = torch.randn(opts['batch'], 256, generator=gen)
+        lens = sorted([int(x) for x in torch.randint(8, 22, (opts['batch'],), generator=gen)], reverse=True)
+        caps = torch.randint(4, opts['vocab'], (opts['batch'], lens[0]), generator=gen)
+        t = time.perf_counter()
+        loss = criterion(decoder(feats, caps, lens), pack_padded_sequence(caps, lens, batch_first=True)[0])
+        decoder.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return time.perf_counter() - t
+
+    for _ in range(opts['warmup']):
+        step()
+    return {'seconds_per_step': sum(step() for _ in range(opts['steps'])) / opts['steps']}
 
 
 def load_samples(data):

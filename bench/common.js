@@ -3,6 +3,7 @@
 const { execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
+const path = require('path');
 
 const PYTHON = process.env.TORCHCAP_PYTHON || '/usr/bin/python3';
 
@@ -28,7 +29,27 @@ function pythonHasTorch() {
 
 function machine() {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  return `${os.availableParallelism()} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.versions.node}`;
+  return `${os.availableParallelism()} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.versions.node}${blasKernels()}`;
+}
+
+let kernels;
+/**
+ * The kernels OpenBLAS runs here, as torchcap's versions() reports them (a fresh process, so that
+ * the caller need not load libtorch), and whether the environment chose them: both sides of every
+ * comparison inherit that choice.
+ */
+function blasKernels() {
+  if (kernels === undefined) {
+    let name = null;
+    try {
+      name = JSON.parse(execFileSync(process.execPath, ['-e', "console.log(JSON.stringify(require('./dist').versions().blasKernels))"], { cwd: path.resolve(__dirname, '..'), encoding: 'utf8' }));
+    } catch {
+      name = null;
+    }
+    const forced = process.env.OPENBLAS_CORETYPE;
+    kernels = name ? `, OpenBLAS ${name} kernels${forced ? ` (OPENBLAS_CORETYPE=${forced} in the environment)` : ''}` : '';
+  }
+  return kernels;
 }
 
 // The tuned Python: jemalloc preloaded with the settings PyTorch's CPU performance guide suggests
