@@ -44,8 +44,8 @@ static std::string BlasInUse(const BlasLibraries& found) {
   return "none found among loaded libraries";
 }
 
-// The kernels OpenBLAS chose for this CPU ("SkylakeX", "Haswell", ...; addon-loader.ts says how
-// torchcap steers that choice), or "" where OpenBLAS is not loaded or does not say.
+// The kernels OpenBLAS runs ("SkylakeX", "Haswell", ...: its own choice for the CPU, or the one
+// OPENBLAS_CORETYPE named when it loaded), or "" where OpenBLAS is not loaded or does not say.
 static std::string OpenblasKernels(const BlasLibraries& found) {
   if (found.openblas.empty()) return "";
   void* lib = dlopen(found.openblas.c_str(), RTLD_LAZY | RTLD_NOLOAD);
