@@ -4,13 +4,13 @@
 // (default 3); medians are compared, every figure as a ratio with its inputs, against the book's
 // Python as users run it ("plain") and with jemalloc tuned ("tuned", bench/common.js). Besides its
 // own tasks it runs bench/train-step.js at batch 16 and at the book's 128, bench/bf16.js,
-// bench/caption-phases.js, bench/resize.js, bench/cold-start.js, bench/openblas-idle.js and
+// bench/bf16-convolutions.js, bench/caption-phases.js, bench/resize.js, bench/cold-start.js, bench/openblas-idle.js and
 // bench/openblas-kernels.js, and writes all of it into BENCHMARKS.md.
 //
 //   npm run bench                      (needs dist/: npx tsc -p .)
 //   REPEATS=1 BIG_REPEATS=1 npm run bench    fewer rounds (BIG_REPEATS: batch 128, default 3;
 //                                      the book's plain Python runs once there, about 90-100 s a step)
-//   PARTS=core,step16,step128,bf16,phases,resize,cold,openblas,kernels npm run bench    a subset (BENCHMARKS.md then keeps
+//   PARTS=core,step16,step128,bf16,convs,phases,resize,cold,openblas,kernels npm run bench    a subset (BENCHMARKS.md then keeps
 //                                      the figures of the parts not run)
 const fs = require('fs');
 const os = require('os');
@@ -21,7 +21,7 @@ const { coldStart } = require('./cold-start');
 
 const REPEATS = Number(process.env.REPEATS || 3);
 const BIG_REPEATS = Number(process.env.BIG_REPEATS || 3);
-const PARTS = (process.env.PARTS || 'core,step16,step128,bf16,phases,resize,cold,openblas,kernels').split(',');
+const PARTS = (process.env.PARTS || 'core,step16,step128,bf16,convs,phases,resize,cold,openblas,kernels').split(',');
 const VOCAB = 9948; // the book's vocabulary on train2014
 const COCO = { captions: 414113, images: 82783 }; // train2014
 const here = __dirname;
@@ -187,6 +187,7 @@ function main() {
     stepRows(JSON.parse(fs.readFileSync(file, 'utf8')), line, { book: [null, 1.5], fast: [null, 1.7], bf16: [null, 2.5] });
   }
   if (PARTS.includes('bf16')) sections.bf16 = script('bf16.js', { REPEATS });
+  if (PARTS.includes('convs')) sections.convs = script('bf16-convolutions.js', { REPEATS });
   if (PARTS.includes('phases')) sections.phases = script('caption-phases.js', { REPEATS });
   if (PARTS.includes('resize')) sections.resize = script('resize.js', { REPEATS });
   if (PARTS.includes('openblas')) sections.openblas = script('openblas-idle.js', { REPEATS });
@@ -247,6 +248,7 @@ const TITLES = {
   core: 'Epochs, captioning, data pipeline, the forward against the peak (`bench/run.js`)',
   step128: "The training step at the book's batch size, 128 (`bench/train-step.js`)",
   bf16: "bf16 on the CPU (`bench/bf16.js`)",
+  convs: 'bf16 against float32, convolution by convolution (`bench/bf16-convolutions.js`)',
   phases: "One caption's phases (`bench/caption-phases.js`)",
   resize: 'Resizing and the training loader (`bench/resize.js`)',
   cold: 'Cold start (`bench/cold-start.js`)',
