@@ -21,25 +21,9 @@ const WARMUP = 2;
 const VOCAB = 9948;
 
 async function worker() {
-  const { Tensor, manualSeed, versions } = require('../dist');
-  const { CaptionDecoder } = require('../dist/model');
-  const { Adam } = require('../dist/nn/optim');
-  const { step } = require('./torchcap_tasks');
-  manualSeed(0);
-  const decoder = new CaptionDecoder({ vocabSize: VOCAB });
-  // the training step of the other benches, with the features given in place of the encoder's
-  const m = { encoder: { forwardAsync: async (features) => features }, decoder, optimizer: new Adam(decoder.parameters(), { lr: 0.001 }) };
-  const timed = async () => {
-    const images = Tensor.randn([BATCH, 256]);
-    const lengths = Array.from(Tensor.randint(8, 22, [BATCH]).toTypedArray(), Number).sort((a, b) => b - a);
-    const captions = Tensor.randint(4, VOCAB, [BATCH, lengths[0]]);
-    const t = process.hrtime.bigint();
-    await step(m, { images, captions, lengths }, {});
-    const seconds = Number(process.hrtime.bigint() - t) / 1e9;
-    images.dispose();
-    captions.dispose();
-    return seconds;
-  };
+  const { versions } = require('../dist');
+  const { stepAfterEncoder } = require('./torchcap_tasks');
+  const timed = stepAfterEncoder(BATCH, VOCAB);
   for (let i = 0; i < WARMUP; i++) await timed();
   let total = 0;
   for (let i = 0; i < STEPS; i++) total += await timed();

@@ -26,11 +26,15 @@ function loadSamples(data) {
   return j.samples.map((s) => ({ image: path.join(data, 'images', s.image), ids: s.ids }));
 }
 
-function randomBatch(batch, vocab) {
-  const images = Tensor.randn([batch, 3, 224, 224]);
+/** Random captions of 8-21 tokens, longest first, as the loader hands them out. */
+function randomCaptions(batch, vocab) {
   const lengths = Array.from(Tensor.randint(8, 22, [batch]).toTypedArray(), Number).sort((a, b) => b - a);
   const captions = Tensor.randint(4, vocab, [batch, lengths[0]]);
-  return { images, captions, lengths };
+  return { captions, lengths };
+}
+
+function randomBatch(batch, vocab) {
+  return { images: Tensor.randn([batch, 3, 224, 224]), ...randomCaptions(batch, vocab) };
 }
 
 /** Runs `fn` on a new random batch, then frees the batch (one alive at a time, as a loader hands them out). */
@@ -66,6 +70,25 @@ async function step(m, b, times) {
   await m.optimizer.stepAsync();
   lap('optimizer');
   return loss.item();
+}
+
+/**
+ * The training step after the encoder (the LSTM decoder of the book's sizes, loss, backward, Adam)
+ * with random features given in place of the encoder's: a function timing one such step on a new
+ * batch, in seconds.
+ */
+function stepAfterEncoder(batch, vocab) {
+  const decoder = new CaptionDecoder({ vocabSize: vocab });
+  const m = { encoder: { forwardAsync: async (features) => features }, decoder, optimizer: new Adam(decoder.parameters(), { lr: 0.001 }) };
+  return async () => {
+    const b = { images: Tensor.randn([batch, decoder.embedSize]), ...randomCaptions(batch, vocab) };
+    const t = now();
+    await step(m, b, {});
+    const seconds = now() - t;
+    b.images.dispose();
+    b.captions.dispose();
+    return seconds;
+  };
 }
 
 async function trainStep(data, o) {
@@ -203,7 +226,7 @@ async function forward(data, o) {
 
 const tasks = { 'train-step': trainStep, epoch, caption, data: dataPipeline, forward };
 
-module.exports = { step, withBatch };
+module.exports = { step, withBatch, stepAfterEncoder };
 
 if (require.main === module) {
   const [task, data, json] = process.argv.slice(2);
