@@ -38,7 +38,7 @@ async function forwardWorker(autocast) {
   }
 }
 
-/** One process: the training step after the encoder, as bench/openblas-kernels.js times it, at BATCH. */
+/** One process: the training step after the encoder (torchcap_tasks.js' stepAfterEncoder, as bench/openblas-kernels.js times it), at BATCH. */
 async function stepWorker() {
   const { stepAfterEncoder } = require('./torchcap_tasks');
   const timed = stepAfterEncoder(BATCH, VOCAB);
@@ -56,8 +56,7 @@ function kindOf(primitive, problem) {
   const m = /mb(\d+)_ic(\d+)oc(\d+)_ih\d+oh(\d+)kh(\d+)sh(\d+).*?ow(\d+)kw(\d+)/.exec(problem);
   if (!m) return { kind: `convolution ${problem}` };
   const [mb, ic, oc, oh, kh, sh, ow, kw] = m.slice(1).map(Number);
-  const name = kh === 7 ? '7x7 stride 2 (the stem)' : `${kh}x${kw} stride ${sh}`;
-  return { kind: `convolutions ${name}`, flop: 2 * mb * ic * oc * oh * ow * kh * kw };
+  return { kind: `convolutions ${kh}x${kw} stride ${sh}${kh === 7 ? ' (the stem)' : ''}`, flop: 2 * mb * ic * oc * oh * ow * kh * kw };
 }
 
 /** Per timed forward: its wall time and, per kind, oneDNN's milliseconds, work and kernels. */
