@@ -101,7 +101,19 @@ class CachingCpuAllocator final : public c10::Allocator {
  public:
   CachingCpuAllocator(size_t limit, bool huge) : limit_(limit), huge_(huge) {}
 
-  c10::DataPtr allocate(size_t n) const override {
+  // libtorch 1.x declares allocate const and 2.x does not: both are defined here, and each
+  // libtorch's virtual call reaches the one it declares.
+  c10::DataPtr allocate(size_t n) const { return Allocate(n); }
+  c10::DataPtr allocate(size_t n) { return Allocate(n); }
+
+  // One deleter for every block, as raw_allocate/raw_deallocate (used by oneDNN) require.
+  c10::DeleterFnPtr raw_deleter() const override { return &Free; }
+
+  // libtorch 2.x asks allocators to copy too (not virtual in 1.x; there it is just a method).
+  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
+
+ private:
+  c10::DataPtr Allocate(size_t n) const {
     if (n < kMinCached) {
       void* p = c10::alloc_cpu(n);
       return {p, p, &Free, c10::Device(c10::DeviceType::CPU)};
@@ -142,12 +154,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     return {p, p, &Free, c10::Device(c10::DeviceType::CPU)};
   }
 
-  // One deleter for every block, as raw_allocate/raw_deallocate (used by oneDNN) require.
-  c10::DeleterFnPtr raw_deleter() const override { return &Free; }
-
-  // libtorch 2.x asks allocators to copy too (not virtual in 1.x; there it is just a method).
-  void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
-
+ public:
   void Release(void* p) const {
     std::unique_lock<std::mutex> lock(mutex_);
     auto it = sizes_.find(p);

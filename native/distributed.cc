@@ -13,7 +13,10 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#if defined(USE_C10D_NCCL) && __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>)
+// NCCL where libtorch has it and its headers and CUDA's are on the include path (a Python wheel's
+// NCCL headers are in another package: CMakeLists.txt adds them when it finds them).
+#if defined(USE_C10D_NCCL) && __has_include(<torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>) && __has_include(<nccl.h>) && \
+    __has_include(<cuda_runtime_api.h>)
 #define TORCHCAP_NCCL 1
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -180,7 +183,7 @@ static Napi::Value CreateProcessGroup(const Napi::CallbackInfo& info) {
     if (world < 1) ThrowRange("worldSize must be at least 1");
     if (rank < 0 || rank >= world) ThrowRange("rank must be in 0..worldSize-1");
 #ifndef TORCHCAP_NCCL
-    if (backend == "nccl") ThrowError("this libtorch has no NCCL (a CPU build): use backend 'gloo'");
+    if (backend == "nccl") ThrowError("this torchcap was built without NCCL (a CPU libtorch, or NCCL's headers were not found when it was built): use backend 'gloo'");
 #endif
     if (backend != "gloo" && backend != "nccl") ThrowType("backend must be 'gloo' or 'nccl'");
     Napi::Object obj = Data(info.Env()).groupCtor.New({});

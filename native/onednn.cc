@@ -6,8 +6,19 @@
 
 #include "common.h"
 
-#if defined(TORCHCAP_IDEEP) && defined(__GNUC__) && defined(__x86_64__)
+// The blocked batch norm reads oneDNN 2.x's memory descriptors (Debian 12's libtorch 1.13); oneDNN
+// 3.x (the libtorch 2.x of later Debian releases) made them opaque, and there book mode keeps to
+// PyTorch's kernels (BlockedNormAvailable says so).
+#if defined(TORCHCAP_IDEEP) && defined(__GNUC__) && defined(__x86_64__) && __has_include(<oneapi/dnnl/dnnl_version.h>)
+#include <oneapi/dnnl/dnnl_version.h>
+#if DNNL_VERSION_MAJOR == 2
 #define TORCHCAP_BLOCKED_NORM 1
+#else
+#define TORCHCAP_ONEDNN_NOT_2 1
+#endif
+#endif
+
+#ifdef TORCHCAP_BLOCKED_NORM
 #include <immintrin.h>
 
 #include <ideep.hpp>
@@ -282,7 +293,7 @@ torch::Tensor PrepackConvWeight(const torch::Tensor& w, int64_t stride, int64_t 
   return at::native::new_with_itensor_mkldnn(std::move(packed), compute, w.device());
 }
 
-#else  // built without libtorch's oneDNN wrapper
+#else  // built without libtorch's oneDNN wrapper, or with oneDNN 3.x
 
 torch::Tensor PrepackConvWeight(const torch::Tensor& w, int64_t stride, int64_t padding, at::ScalarType compute) {
   return at::mkldnn_reorder_conv2d_weight(w.contiguous().to_mkldnn(compute), {padding, padding}, {stride, stride}, {1, 1}, 1);
@@ -297,7 +308,11 @@ torch::Tensor ConvFused(const torch::Tensor& x, const torch::Tensor& packed, con
 }
 
 bool BlockedNormAvailable(std::string* reason) {
+#ifdef TORCHCAP_ONEDNN_NOT_2
+  if (reason) *reason = "torchcap's blocked batch norm reads oneDNN 2.x's memory layout; this libtorch's oneDNN is " + std::to_string(DNNL_VERSION_MAJOR) + ".x";
+#else
   if (reason) *reason = "torchcap was built without libtorch's oneDNN wrapper (ideep)";
+#endif
   return false;
 }
 

@@ -2,6 +2,8 @@
 // their state readable and restorable for resume.
 #include <torch/optim.h>
 
+#include <sstream>
+
 #include "async.h"
 #include "common.h"
 #include "wrap.h"
@@ -13,7 +15,9 @@ namespace torchcap {
 template <typename Map>
 typename Map::key_type StateKey(const Map&, const torch::Tensor& p) {
   if constexpr (std::is_same_v<typename Map::key_type, std::string>) {
-    return c10::guts::to_string(p.unsafeGetTensorImpl());
+    std::ostringstream key;  // what libtorch 1.x keys by (c10::guts::to_string of the address)
+    key << static_cast<const void*>(p.unsafeGetTensorImpl());
+    return key.str();
   } else {
     return static_cast<typename Map::key_type>(p.unsafeGetTensorImpl());
   }

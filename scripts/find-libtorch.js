@@ -34,8 +34,10 @@ function torchConfigUnder(prefix) {
 }
 
 function readVersion(includeDirs) {
-  for (const dir of includeDirs) {
-    const file = path.join(dir, 'torch/csrc/api/include/torch/version.h');
+  // libtorch 2.x's later releases define the version in torch/headeronly/version.h, which the
+  // older file now only includes
+  const files = includeDirs.flatMap((dir) => [path.join(dir, 'torch/csrc/api/include/torch/version.h'), path.join(dir, 'torch/headeronly/version.h')]);
+  for (const file of files) {
     if (!exists(file)) continue;
     const text = fs.readFileSync(file, 'utf8');
     const m = /#define TORCH_VERSION_MAJOR (\d+)[\s\S]*?#define TORCH_VERSION_MINOR (\d+)[\s\S]*?#define TORCH_VERSION_PATCH (\d+)/.exec(text);
@@ -173,13 +175,20 @@ function turbojpeg() {
   return exists('/usr/include/turbojpeg.h') && SYSTEM_PREFIXES.some((d) => exists(path.join(d, 'libturbojpeg.so')));
 }
 
+/** Whether libtorch `version` ('2.14.1') refuses C++ older than C++20 (2.14 and later do). */
+function needsCxx20(version) {
+  const [major, minor] = String(version || '').split('.').map(Number);
+  return major > 2 || (major === 2 && minor >= 14);
+}
+
 function gypFlags(info, what) {
   switch (what) {
     case 'include':
       return info.includeDirs.join(' ');
     case 'cflags':
-      // OpenMP as a system libtorch uses it (CMakeLists.txt says why)
-      return `-D_GLIBCXX_USE_CXX11_ABI=${info.cxx11Abi}${info.system ? ' -fopenmp' : ''}`;
+      // OpenMP as a system libtorch uses it (CMakeLists.txt says why); C++20 where libtorch requires
+      // it (2.14 and later; this comes after binding.gyp's -std=c++17, and the last -std counts)
+      return `-D_GLIBCXX_USE_CXX11_ABI=${info.cxx11Abi}${info.system ? ' -fopenmp' : ''}${needsCxx20(info.version) ? ' -std=c++20' : ''}`;
     case 'defines':
       return [info.cuda ? 'TORCHCAP_CUDA' : 'TORCHCAP_CPU_ONLY', ...torchDefinitions(info), ...(turbojpeg() ? ['TORCHCAP_TURBOJPEG'] : []), ...(ideep(info) ? ['TORCHCAP_IDEEP'] : [])].join(' ');
     case 'libs': {
@@ -197,7 +206,7 @@ function gypFlags(info, what) {
   }
 }
 
-module.exports = { findLibtorch, openblasPresent, gypFlags, torchConfigUnder, torchDefinitions, ideep };
+module.exports = { findLibtorch, openblasPresent, gypFlags, needsCxx20, torchConfigUnder, torchDefinitions, ideep };
 
 if (require.main === module) {
   const arg = process.argv[2] || '--json';

@@ -66,3 +66,50 @@ test('the error says what libtorch was found, where it looked, what exists and h
   const none = noAddonMessage({ root, platform: 'linux', arch: 'x64', libtorch: null, tried: ['LIBTORCH (not set)', 'system install (none)'], failures: [] });
   expect(none).toMatch(/libtorch: none found \(looked at LIBTORCH \(not set\); system install \(none\)\)/);
 });
+
+describe('discovery of an unpacked libtorch (LIBTORCH)', () => {
+  const { findLibtorch, gypFlags } = require('../scripts/find-libtorch.js') as {
+    findLibtorch(opts: { env: NodeJS.ProcessEnv; python: boolean; tried?: string[] }): (LibtorchInfo & { cxx11Abi: number }) | null;
+    gypFlags(info: LibtorchInfo, what: string): string;
+  };
+  const versionLines = (major: number, minor: number, patch: number) =>
+    `#pragma once\n#define TORCH_VERSION_MAJOR ${major}\n#define TORCH_VERSION_MINOR ${minor}\n#define TORCH_VERSION_PATCH ${patch}\n`;
+  function unpacked(files: Record<string, string>): string {
+    const root = fakeRoot(Object.keys(files));
+    for (const [f, text] of Object.entries(files)) fs.writeFileSync(path.join(root, f), text);
+    return root;
+  }
+
+  test('reads the version where libtorch 1.x and early 2.x define it, and says CPU', () => {
+    const root = unpacked({
+      'share/cmake/Torch/TorchConfig.cmake': 'set(TORCH_CXX_FLAGS "-D_GLIBCXX_USE_CXX11_ABI=0")\n',
+      'include/torch/csrc/api/include/torch/version.h': versionLines(2, 6, 0),
+      'lib/libtorch.so': '',
+    });
+    const info = findLibtorch({ env: { LIBTORCH: root }, python: false });
+    expect(info).toMatchObject({ source: 'LIBTORCH', root, libDir: path.join(root, 'lib'), version: '2.6.0', versionMajorMinor: '2.6', cuda: false, cxx11Abi: 0 });
+    expect(flavourOf(info!)).toBe('torch-2.6-cpu');
+    expect(gypFlags(info!, 'cflags')).toBe('-D_GLIBCXX_USE_CXX11_ABI=0'); // node-gyp builds it as C++17
+  });
+
+  test('reads it from torch/headeronly/version.h, which later 2.x releases define it in, and says CUDA', () => {
+    const root = unpacked({
+      'share/cmake/Torch/TorchConfig.cmake': 'set(TORCH_CXX_FLAGS "-D_GLIBCXX_USE_CXX11_ABI=1")\n',
+      'include/torch/csrc/api/include/torch/version.h': '#include <torch/headeronly/version.h>\n',
+      'include/torch/headeronly/version.h': versionLines(2, 14, 1),
+      'lib/libtorch.so': '',
+      'lib/libtorch_cuda.so': '',
+    });
+    const info = findLibtorch({ env: { LIBTORCH: root }, python: false });
+    expect(info).toMatchObject({ version: '2.14.1', versionMajorMinor: '2.14', cuda: true, cxx11Abi: 1 });
+    expect(flavourOf(info!)).toBe('torch-2.14-cuda');
+    expect(gypFlags(info!, 'cflags')).toBe('-D_GLIBCXX_USE_CXX11_ABI=1 -std=c++20'); // which 2.14's headers require
+    expect(gypFlags(info!, 'libs')).toMatch(/-Wl,--no-as-needed -ltorch_cuda -lc10_cuda/);
+  });
+
+  test('a LIBTORCH without a CMake config is refused, not passed over', () => {
+    const tried: string[] = [];
+    expect(findLibtorch({ env: { LIBTORCH: fakeRoot(['lib/libtorch.so']) }, python: false, tried })).toBeNull();
+    expect(tried.join('; ')).toMatch(/no share\/cmake\/Torch\/TorchConfig.cmake under it/);
+  });
+});
