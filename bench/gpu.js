@@ -1,67 +1,130 @@
 'use strict';
-// GPU throughput of the book's models (run on a CUDA machine; see scripts/gpu-check.sh): training
-// steps (ResNet-152 at 224, batch 32, book mode and the frozen fast path) and captioning (batch 64),
-// each in float32 and with bf16 autocast on the backbone. Prints images/s.
-const { Tensor, versions, noGrad } = require('../dist');
+// The book's models on a CUDA GPU (run on a CUDA machine; see scripts/gpu-check.sh):
+// - the training step at the book's batch size (128, ResNet-152 at 224, V = 9,948): book mode in
+//   float32, as the book trains, against the book's Python on the same GPU; the frozen fast path in
+//   float32 and with bf16 autocast on the backbone. Each step as the bench's CPU step runs it
+//   (bench/torchcap_tasks.js): a new random batch from host memory, moved to the GPU inside the
+//   step, as the book's loop does; the book's Python likewise.
+// - the projected time of the book's 5 epochs on COCO train2014 (414,113 captions) from it;
+// - one caption's latency (one image, encoder and greedy decoding up to 20 words) and captioning
+//   throughput at batch 64, float32 and bf16.
+// Both sides run with libtorch's defaults (cuDNN may use TF32 in float32 convolutions, as PyTorch
+// allows by default). Env: BATCH (128), STEPS (10), GPU_BENCH_JSON (a file for the figures),
+// PYTHON (python3: a Python whose torch sees the GPU; SKIP_PYTHON=1 leaves it out), BENCH_DEVICE.
+const fs = require('fs');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const { Tensor, versions, noGrad, manualSeed } = require('../dist');
 const { CaptionEncoder, CaptionDecoder } = require('../dist/model');
-const { crossEntropy } = require('../dist/nn/functional');
-const { packPaddedSequence } = require('../dist/nn/rnn');
 const { Adam } = require('../dist/nn/optim');
 const { greedy } = require('../dist/sample');
+const { step, withBatch } = require('./torchcap_tasks');
 
 const v = versions();
-if (!v.cuda) {
+// BENCH_DEVICE=cpu rehearses the script where there is no GPU (with a small BATCH)
+const device = process.env.BENCH_DEVICE || 'cuda';
+if (device === 'cuda' && !v.cuda) {
   console.log(`SKIP GPU benchmark: no CUDA (${v.cudaBuild ? 'no device visible' : 'CPU-only libtorch'})`);
   process.exit(0);
 }
-const device = 'cuda';
 const V = 9948; // the book's vocabulary size
+const BATCH = Number(process.env.BATCH || 128);
+const STEPS = Number(process.env.STEPS || 10);
+const COCO_CAPTIONS = 414113;
+const EPOCHS = 5;
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function sync(t) {
-  return t.to('cpu').sum().item(); // waits for the GPU
+async function trainStep(mode, autocast) {
+  manualSeed(0);
+  const encoder = new CaptionEncoder({ backbone: 152, backboneMode: mode, autocast, device });
+  const decoder = new CaptionDecoder({ vocabSize: V, device });
+  const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
+  await encoder.prepareAsync();
+  const m = { encoder, decoder, optimizer };
+  for (let i = 0; i < 2; i++) await withBatch(BATCH, V, (b) => step(m, b, {})); // warm-up: cuDNN's plans, the caching allocator
+  const seconds = [];
+  for (let i = 0; i < STEPS; i++) {
+    await withBatch(BATCH, V, async (b) => {
+      const t = now();
+      await step(m, b, {}); // ends with loss.item(): waits for the GPU
+      seconds.push(now() - t);
+    });
+  }
+  return median(seconds);
 }
 
-async function trainSteps(mode, autocast, batch, steps) {
-  const enc = new CaptionEncoder({ backbone: 152, backboneMode: mode, autocast }).to(device);
-  const dec = new CaptionDecoder({ vocabSize: V }).to(device);
-  const opt = new Adam([...dec.parameters(), ...enc.trainableParameters()]);
-  const x = Tensor.randn([batch, 3, 224, 224], { device });
-  const T = 16;
-  const captions = Tensor.randint(0, V, [batch, T]);
-  const lengths = Array.from({ length: batch }, (_, i) => T - Math.floor((i * 8) / batch));
-  const targets = packPaddedSequence(captions, lengths, { batchFirst: true }).data.to(device);
-  const step = () => {
-    const loss = crossEntropy(dec.forward(enc.forward(x, { train: true }), captions, lengths, { train: true }), targets);
-    opt.zeroGrad();
-    loss.backward();
-    opt.step();
-    return loss;
-  };
-  sync(step());
-  const t = Date.now();
-  let loss;
-  for (let i = 0; i < steps; i++) loss = step();
-  sync(loss);
-  return (batch * steps) / ((Date.now() - t) / 1000);
+function pythonStep() {
+  if (process.env.SKIP_PYTHON) return null;
+  const python = process.env.PYTHON || 'python3';
+  const opts = JSON.stringify({ vocab: V, batch: BATCH, steps: STEPS, device });
+  const r = spawnSync(python, [path.join(__dirname, 'book_reference.py'), 'train-step', '.', opts], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.log(`the book's Python did not run: ${(r.stderr || '').trim().split('\n').slice(-3).join(' ')}`);
+    return null;
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop()).seconds_per_step;
 }
 
-async function caption(autocast, batch, reps) {
-  const enc = new CaptionEncoder({ backbone: 152, backboneMode: 'fast', autocast }).to(device);
-  const dec = new CaptionDecoder({ vocabSize: V }).to(device);
-  const x = Tensor.randn([batch, 3, 224, 224], { device });
-  const run = async () => greedy(dec, noGrad(() => enc.forward(x, { train: false })));
-  await run();
-  const t = Date.now();
-  for (let i = 0; i < reps; i++) await run();
-  return (batch * reps) / ((Date.now() - t) / 1000);
+async function captioning(autocast, batch, reps) {
+  manualSeed(0);
+  const encoder = new CaptionEncoder({ backbone: 152, backboneMode: 'fast', autocast, device });
+  const decoder = new CaptionDecoder({ vocabSize: V, device });
+  await encoder.prepareAsync();
+  const x = Tensor.randn([batch, 3, 224, 224]);
+  const run = async () => greedy(decoder, noGrad(() => encoder.forward(x, { train: false })), { maxLen: 20 });
+  for (let i = 0; i < 3; i++) await run();
+  const seconds = [];
+  for (let i = 0; i < reps; i++) {
+    const t = now();
+    await run(); // greedy returns word ids on the host: the GPU's work is done
+    seconds.push(now() - t);
+  }
+  return median(seconds);
 }
 
 (async () => {
-  console.log(`GPU: libtorch ${v.libtorch}, ${v.cudaDevices} device(s)`);
-  for (const [mode, autocast] of [['book', undefined], ['book', 'bf16'], ['fast', undefined], ['fast', 'bf16']]) {
-    console.log(`train ResNet-152 224 batch 32, backbone ${mode}${autocast ? ' + bf16 autocast' : ''}: ${(await trainSteps(mode, autocast, 32, 10)).toFixed(0)} images/s`);
+  const gpu = (device === 'cuda' && spawnSync('nvidia-smi', ['--query-gpu=name', '--format=csv,noheader'], { encoding: 'utf8' }).stdout?.trim()) || device;
+  console.log(`GPU benchmark: ${gpu}, libtorch ${v.libtorch}, batch ${BATCH}, median of ${STEPS} steps after 2`);
+  const stepsPerEpoch = Math.ceil(COCO_CAPTIONS / BATCH);
+  const out = { date: new Date().toISOString(), gpu, libtorch: v.libtorch, batch: BATCH, steps: STEPS, train: {}, caption: {} };
+  const python = pythonStep();
+  if (python !== null) out.train.python_book = python;
+  for (const [name, mode, autocast] of [
+    ['book', 'book', undefined],
+    ['fast', 'fast', undefined],
+    ['fast_bf16', 'fast', 'bf16'],
+  ]) {
+    out.train[name] = await trainStep(mode, autocast);
   }
-  for (const autocast of [undefined, 'bf16']) {
-    console.log(`caption ResNet-152 224 batch 64, greedy 20 steps${autocast ? ' + bf16 autocast' : ''}: ${(await caption(autocast, 64, 5)).toFixed(0)} images/s`);
+  for (const [name, s] of Object.entries(out.train)) {
+    const hours = (EPOCHS * stepsPerEpoch * s) / 3600;
+    const vsPython = python !== null && name !== 'python_book' ? `, ${(python / s).toFixed(2)}x the book's Python` : '';
+    console.log(
+      `train step ${name.padEnd(11)} ${(s * 1000).toFixed(0).padStart(5)} ms, ${(BATCH / s).toFixed(0).padStart(5)} images/s${vsPython}; ` +
+        `${EPOCHS} epochs of COCO train2014 (${stepsPerEpoch} steps each): ${hours.toFixed(2)} h`,
+    );
   }
-})();
+  for (const [name, autocast] of [['fp32', undefined], ['bf16', 'bf16']]) {
+    const one = await captioning(autocast, 1, 20);
+    const batch = await captioning(autocast, 64, 5);
+    out.caption[name] = { one_image_ms: one * 1000, batch64_images_per_s: 64 / batch };
+    console.log(`caption ${name}: one image ${(one * 1000).toFixed(1)} ms; batch 64: ${(64 / batch).toFixed(0)} images/s`);
+  }
+  out.projected_hours = Object.fromEntries(Object.entries(out.train).map(([k, s]) => [k, (EPOCHS * stepsPerEpoch * s) / 3600]));
+  if (process.env.GPU_BENCH_JSON) fs.writeFileSync(process.env.GPU_BENCH_JSON, JSON.stringify(out, null, 2));
+  console.log(`\nFor BENCHMARKS.md (${out.date.slice(0, 16).replace('T', ' ')} UTC, ${gpu}, ${require('os').availableParallelism()} CPU cores, libtorch ${v.libtorch}):\n`);
+  const names = { python_book: "the book's Python, book mode", book: 'torchcap, book mode', fast: 'torchcap, fast path', fast_bf16: 'torchcap, fast path, bf16' };
+  console.log(`| training step, batch ${BATCH}, float32 unless said | ms a step | images/s | against the book's Python | ${EPOCHS} epochs of COCO train2014 |`);
+  console.log('|---|---|---|---|---|');
+  for (const [name, s] of Object.entries(out.train)) {
+    const ratio = python !== null && name !== 'python_book' ? `${(python / s).toFixed(2)}x` : '';
+    console.log(`| ${names[name]} | ${(s * 1000).toFixed(0)} | ${(BATCH / s).toFixed(0)} | ${ratio} | ${out.projected_hours[name].toFixed(2)} h |`);
+  }
+  console.log('\n| captioning (ResNet-152, greedy, up to 20 words) | one image | batch 64 |');
+  console.log('|---|---|---|');
+  for (const [name, c] of Object.entries(out.caption)) console.log(`| ${name} | ${c.one_image_ms.toFixed(1)} ms | ${c.batch64_images_per_s.toFixed(0)} images/s |`);
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

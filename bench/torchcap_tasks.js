@@ -61,7 +61,8 @@ async function step(m, b, times) {
   lap('encoder');
   const logits = await m.decoder.forwardAsync(features, b.captions, b.lengths, mode);
   lap('decoder');
-  const targets = packPaddedSequence(b.captions, b.lengths, { batchFirst: true }).data;
+  let targets = packPaddedSequence(b.captions, b.lengths, { batchFirst: true }).data;
+  if (targets.device !== logits.device) targets = targets.to(logits.device); // the model on a GPU
   const loss = await crossEntropyAsync(logits, targets);
   lap('loss');
   m.optimizer.zeroGrad();

@@ -1,14 +1,29 @@
 #!/usr/bin/env bash
 # On a CUDA machine: builds torchcap against the CUDA libtorch there (LIBTORCH, or the Python torch
-# package's), runs the CUDA tests, a short training run and captioning on the GPU, and the GPU
-# benchmark (bench/gpu.js). Meant to finish in under 8 minutes.
+# package's), runs the CUDA tests, a short training run on generated scenes on the GPU, captions the
+# held-out scenes on the CPU and on the GPU from the same checkpoint, and runs the GPU benchmark
+# (bench/gpu.js). Every result goes to $OUT (default ./gpu-check-out): log.txt, the build logs, the
+# tests' JSON report, the captions, the benchmark's JSON and the built addon. Meant to finish in
+# about 6 minutes on a 16-core machine.
 #
 #   scripts/gpu-check.sh    (node and node_modules present, or .gpu-bundle/ from scripts/gpu-bundle.sh;
 #                            nothing is downloaded)
-set -euo pipefail
+#
+# GPU_CHECK_DEVICE=cpu rehearses the steps after the build on a machine without CUDA (nothing is
+# built then; the addon at hand is used).
+set -uo pipefail
 cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/gpu-check-out}"
+mkdir -p "$OUT"
+exec > >(tee "$OUT/log.txt") 2>&1
+DEVICE="${GPU_CHECK_DEVICE:-cuda}"
 start=$(date +%s)
 stamp() { echo "== $* ($(( $(date +%s) - start ))s)"; }
+failed=()
+check() { # check NAME CMD...: runs CMD, records NAME as failed when it fails, never stops the script
+  local name="$1"; shift
+  "$@" || { echo "!! $name failed (exit $?)"; failed+=("$name"); }
+}
 
 # A machine without Node: unpack the bundle made by scripts/gpu-bundle.sh.
 if ! command -v node >/dev/null 2>&1 && [ -f .gpu-bundle/node.tar.xz ]; then
@@ -19,35 +34,109 @@ if [ ! -d node_modules ] && [ -f .gpu-bundle/node_modules.tar.xz ]; then
   tar -xJf .gpu-bundle/node_modules.tar.xz
 fi
 command -v node >/dev/null || { echo "gpu-check: no node (run scripts/gpu-bundle.sh where Node is, and carry .gpu-bundle/)" >&2; exit 1; }
+stamp "node $(node --version)"
 
-if [ -z "${LIBTORCH:-}" ]; then
-  LIBTORCH="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
-  export LIBTORCH
+if [ "$DEVICE" = cuda ]; then
+  if [ -z "${LIBTORCH:-}" ]; then
+    LIBTORCH="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+    export LIBTORCH
+  fi
+  # libtorch's CMake config of a CUDA build enables CMake's CUDA language: it needs nvcc
+  if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="$PATH:/usr/local/cuda/bin"; fi
+  stamp "machine"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "devices", torch.cuda.device_count(), torch.cuda.get_device_name(0))'
+  echo "cpus $(nproc); $(cmake --version | head -1); $(c++ --version | head -1); tools: $(command -v nvcc make ninja | tr '\n' ' ')"
+  echo "libtorch at $LIBTORCH; gloo headers: $(ls -d "$LIBTORCH"/include/gloo 2>/dev/null || echo none)"
+
+  stamp "build (cmake-js against the CUDA libtorch)"
+  if ! TORCHCAP_NO_APT=1 node scripts/install.js --build-from-source >"$OUT/build-cmake.log" 2>&1; then
+    tail -40 "$OUT/build-cmake.log"
+    if [ -f build/build.ninja ] || [ -f build/Makefile ]; then
+      stamp "the cmake-js build failed: every compiler error, going on past the first"
+      cmake --build build --parallel "$(nproc)" -- -k 0 >"$OUT/build-errors.log" 2>&1 ||
+        cmake --build build --parallel "$(nproc)" -- -k >"$OUT/build-errors.log" 2>&1
+      grep -E "error|Error" "$OUT/build-errors.log" | head -60
+    fi
+    stamp "build (node-gyp, the other build tool, with no CMake config of libtorch's)"
+    rm -rf build
+    if ! MAKEFLAGS=-k TORCHCAP_NO_APT=1 node scripts/install.js --build-from-source --tool node-gyp >"$OUT/build-gyp.log" 2>&1; then
+      grep -E "error" "$OUT/build-gyp.log" | head -60
+      stamp "no addon could be built; the logs are in $OUT"
+      exit 1
+    fi
+    echo "built with node-gyp"
+  fi
+  cp build/Release/torchcap.node "$OUT/torchcap-cuda.node"
+  ldd build/Release/torchcap.node >"$OUT/ldd.txt"
+  grep -c "=> /" "$OUT/ldd.txt" | sed 's/^/libraries resolved: /'
+  grep "not found" "$OUT/ldd.txt" || true
 fi
-stamp "libtorch at $LIBTORCH"
-python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "devices", torch.cuda.device_count())'
 
-stamp "build (cmake-js against the CUDA libtorch)"
-TORCHCAP_NO_APT=1 node scripts/install.js --build-from-source
-node_modules/.bin/tsc -p .
-node -e "const v = require('./dist').versions(); console.log(JSON.stringify(v)); if (!v.cuda) { console.error('CUDA is not available to torchcap'); process.exit(1); }"
+stamp "compile TypeScript"
+node_modules/.bin/tsc -p . || exit 1
+node -e "
+const v = require('./dist').versions();
+console.log(JSON.stringify(v));
+require('fs').writeFileSync('$OUT/versions.json', JSON.stringify(v, null, 2));
+if ('$DEVICE' === 'cuda' && !v.cuda) { console.error('CUDA is not available to torchcap'); process.exit(1); }
+" || exit 1
 
-stamp "CUDA tests"
-node_modules/.bin/jest test/cuda test/tensor test/models --testTimeout=300000
+stamp "tests: CUDA, tensors, models, layers, versions"
+check tests timeout 240 node_modules/.bin/jest test/cuda.test.ts test/tensor.test.ts test/models.test.ts test/layers.test.ts test/versions.test.ts \
+  --testTimeout=120000 --json --outputFile="$OUT/jest.json"
+node -e "
+const r = JSON.parse(require('fs').readFileSync('$OUT/jest.json', 'utf8'));
+console.log('tests: ' + r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed, ' + r.numPendingTests + ' skipped');
+for (const f of r.testResults) for (const t of f.assertionResults) if (t.status === 'failed') console.log('FAILED ' + t.fullName + ': ' + (t.failureMessages[0] || '').split('\n')[0]);
+" || true
 
-stamp "a short training run and captioning on the GPU"
-out="$(mktemp -d)"
+stamp "a short training run on generated scenes (--device $DEVICE --autocast bf16)"
+work="$(mktemp -d)"
 node -e "
 const { generateScenes } = require('./dist/demo/scenes');
-generateScenes({ outDir: '$out/data', count: 600, heldOut: 20, size: 64 }).then((g) => console.log(JSON.stringify(g.counts)));
-"
-node dist/cli.js train --images "$out/data/images" --captions "$out/data/captions_train.json" --out "$out/models" \
-  --backbone resnet18 --resize 64 --crop 64 --epochs 2 --batch-size 64 --embed-size 64 --hidden-size 128 \
-  --threshold 1 --log-every 10 --device cuda --autocast bf16 --quiet
-node dist/cli.js caption "$out"/data/images/scene-0005{81,90,99}.jpg --encoder "$out/models/encoder-2-"*.ckpt \
-  --decoder "$out/models/decoder-2-"*.ckpt --vocab "$out/models/vocab.json" --device cuda --json
+generateScenes({ outDir: '$work/data', count: 620, heldOut: 20, size: 64, seed: 1 }).then((g) => console.log(JSON.stringify(g.counts)));
+" || exit 1
+check train node dist/cli.js train --images "$work/data/images" --captions "$work/data/captions_train.json" --out "$work/models" \
+  --backbone resnet18 --resize 64 --crop 64 --epochs 6 --batch-size 64 --embed-size 64 --hidden-size 128 \
+  --threshold 1 --log-every 20 --device "$DEVICE" --autocast bf16 --quiet
+tail -3 "$work/models/metrics.jsonl" 2>/dev/null
 
-stamp "GPU benchmark"
-node bench/gpu.js
+stamp "captions of the held-out scenes: CPU, $DEVICE with TF32 off (float32), $DEVICE as it comes"
+enc="$(ls "$work"/models/encoder-6-*.ckpt 2>/dev/null | tail -1)"
+dec="$(ls "$work"/models/decoder-6-*.ckpt 2>/dev/null | tail -1)"
+held=("$work"/data/images/scene-0006{0,1}?.jpg)
+if [ -n "$enc" ] && [ -n "$dec" ]; then
+  # caption DEVICE [VAR=VALUE...]: the held-out scenes' captions, one JSON line each
+  caption() {
+    local dev="$1"; shift
+    env "$@" node dist/cli.js caption "${held[@]}" --encoder "$enc" --decoder "$dec" --vocab "$work/models/vocab.json" --json --device "$dev"
+  }
+  check caption-cpu caption cpu >"$OUT/captions-cpu.jsonl"
+  # NVIDIA_TF32_OVERRIDE=0: cuDNN and cuBLAS compute float32 as float32 (libtorch 2.x lets cuDNN's
+  # convolutions use TF32 by default)
+  check caption-gpu caption "$DEVICE" NVIDIA_TF32_OVERRIDE=0 >"$OUT/captions-gpu-fp32.jsonl"
+  check caption-gpu-default caption "$DEVICE" >"$OUT/captions-gpu-default.jsonl"
+  node -e "
+const fs = require('fs');
+const read = (f) => fs.readFileSync('$OUT/' + f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const cpu = read('captions-cpu.jsonl');
+for (const f of ['captions-gpu-fp32.jsonl', 'captions-gpu-default.jsonl']) {
+  const gpu = read(f);
+  const same = cpu.filter((c, i) => gpu[i] && gpu[i].image === c.image && gpu[i].caption === c.caption).length;
+  console.log(f + ': ' + same + ' of ' + cpu.length + ' captions equal to the CPU\'s');
+  if (f === 'captions-gpu-fp32.jsonl' && same !== cpu.length) process.exitCode = 1;
+}
+console.log('distinct captions: ' + new Set(cpu.map((c) => c.caption)).size + ' of ' + cpu.length + '; e.g. ' + JSON.stringify(cpu.slice(0, 3)));
+" || failed+=(captions-equal)
+else
+  echo "!! no checkpoint of epoch 6"; failed+=(checkpoint)
+fi
 
-stamp "done"
+if [ "$DEVICE" = cuda ]; then
+  stamp "GPU benchmark (bench/gpu.js)"
+  check bench env GPU_BENCH_JSON="$OUT/gpu-bench.json" timeout 200 node bench/gpu.js
+fi
+
+stamp "done; failed: ${failed[*]:-none}"
+[ ${#failed[@]} -eq 0 ]

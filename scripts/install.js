@@ -160,11 +160,12 @@ function matchingPrebuild(info) {
   return null;
 }
 
-function ensureToolchain() {
+function ensureToolchain(tool) {
   const missing = [];
-  if (!which('cmake')) missing.push('cmake');
+  if (tool !== 'node-gyp' && !which('cmake')) missing.push('cmake');
   if (!which('c++') && !which('g++')) missing.push('g++');
-  if (!which('make')) missing.push('make');
+  // cmake-js drives ninja where it is installed, else make; node-gyp always make
+  if (!which('make') && (tool === 'node-gyp' || !which('ninja'))) missing.push('make');
   if (!missing.length) return;
   if (canApt()) aptInstall(missing);
   else fail(`building from source needs ${missing.join(', ')}; install them (apt-get install ${missing.join(' ')}).`);
@@ -177,7 +178,7 @@ function localNodeHeaders() {
 }
 
 function build(info, tool) {
-  ensureToolchain();
+  ensureToolchain(tool);
   const bin = (name) => path.join(ROOT, 'node_modules', '.bin', name);
   let r;
   const env = { ...process.env };
