@@ -62,13 +62,7 @@ for suite in "${suites[@]}"; do
   fi
   rm -rf "$dir/root"
   for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$dir/root"; done
-  version="$(node -e "
-    const fs = require('fs');
-    for (const f of ['torch/headeronly/version.h', 'torch/csrc/api/include/torch/version.h']) {
-      const p = '$dir/root/usr/include/' + f;
-      const m = fs.existsSync(p) && /TORCH_VERSION_MAJOR (\d+)[\s\S]*?TORCH_VERSION_MINOR (\d+)[\s\S]*?TORCH_VERSION_PATCH (\d+)/.exec(fs.readFileSync(p, 'utf8'));
-      if (m) { console.log(m.slice(1).join('.')); break; }
-    }")"
+  version="$(node -p "require('./scripts/find-libtorch.js').readVersion(['$dir/root/usr/include'])")"
   std=c++17
   node -e "process.exit(require('./scripts/find-libtorch.js').needsCxx20('$version') ? 0 : 1)" && std=c++20
   compile "$dir" wheel "$std" "-DTORCHCAP_CUDA -DUSE_DISTRIBUTED -DUSE_C10D_GLOO" native/*.cc native/pillow/*.cc

@@ -206,7 +206,7 @@ function gypFlags(info, what) {
   }
 }
 
-module.exports = { findLibtorch, openblasPresent, gypFlags, needsCxx20, torchConfigUnder, torchDefinitions, ideep };
+module.exports = { findLibtorch, openblasPresent, gypFlags, needsCxx20, readVersion, torchConfigUnder, torchDefinitions, ideep };
 
 if (require.main === module) {
   const arg = process.argv[2] || '--json';

@@ -54,8 +54,8 @@ if [ "$DEVICE" = cuda ]; then
     tail -40 "$OUT/build-cmake.log"
     if [ -f build/build.ninja ] || [ -f build/Makefile ]; then
       stamp "the cmake-js build failed: every compiler error, going on past the first"
-      cmake --build build --parallel "$(nproc)" -- -k 0 >"$OUT/build-errors.log" 2>&1 ||
-        cmake --build build --parallel "$(nproc)" -- -k >"$OUT/build-errors.log" 2>&1
+      keep_going=(-k) && [ -f build/build.ninja ] && keep_going=(-k 0)  # make's flag, or ninja's
+      cmake --build build --parallel "$(nproc)" -- "${keep_going[@]}" >"$OUT/build-errors.log" 2>&1
       grep -E "error|Error" "$OUT/build-errors.log" | head -60
     fi
     stamp "build (node-gyp, the other build tool, with no CMake config of libtorch's)"
