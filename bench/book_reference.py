@@ -12,6 +12,7 @@ Tasks: train-step, decoder-step, epoch, caption, sample, data, forward.
 import json
 import os
 import resource
+import statistics
 import sys
 import time
 
@@ -116,7 +117,7 @@ def task_train_step(data, opts):
         times.append(time.perf_counter() - t)
         del b
     if device is not None:
-        return {'seconds_per_step': sorted(times)[len(times) // 2], 'peak_rss_mb': peak_rss_mb()}
+        return {'seconds_per_step': statistics.median(times), 'peak_rss_mb': peak_rss_mb()}
     return {'seconds_per_step': sum(times) / opts['steps'], 'peak_rss_mb': peak_rss_mb()}
 
 

@@ -14,11 +14,11 @@
 const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
-const { Tensor, versions, noGrad, manualSeed } = require('../dist');
+const { Tensor, versions, noGrad } = require('../dist');
 const { CaptionEncoder, CaptionDecoder } = require('../dist/model');
-const { Adam } = require('../dist/nn/optim');
 const { greedy } = require('../dist/sample');
-const { step, withBatch } = require('./torchcap_tasks');
+const { trainStep } = require('./torchcap_tasks');
+const { median } = require('./common');
 
 const v = versions();
 // BENCH_DEVICE=cpu rehearses the script where there is no GPU (with a small BATCH)
@@ -33,25 +33,11 @@ const STEPS = Number(process.env.STEPS || 10);
 const COCO_CAPTIONS = 414113;
 const EPOCHS = 5;
 const now = () => Number(process.hrtime.bigint()) / 1e9;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function trainStep(mode, autocast) {
-  manualSeed(0);
-  const encoder = new CaptionEncoder({ backbone: 152, backboneMode: mode, autocast, device });
-  const decoder = new CaptionDecoder({ vocabSize: V, device });
-  const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
-  await encoder.prepareAsync();
-  const m = { encoder, decoder, optimizer };
-  for (let i = 0; i < 2; i++) await withBatch(BATCH, V, (b) => step(m, b, {})); // warm-up: cuDNN's plans, the caching allocator
-  const seconds = [];
-  for (let i = 0; i < STEPS; i++) {
-    await withBatch(BATCH, V, async (b) => {
-      const t = now();
-      await step(m, b, {}); // ends with loss.item(): waits for the GPU
-      seconds.push(now() - t);
-    });
-  }
-  return median(seconds);
+async function trainStepSeconds(mode, autocast) {
+  // two warm-up steps: cuDNN's plans, the caching allocator
+  const r = await trainStep(null, { mode, autocast, device, batch: BATCH, vocab: V, steps: STEPS, warmup: 2 });
+  return median(r.step_seconds);
 }
 
 function pythonStep() {
@@ -67,7 +53,6 @@ function pythonStep() {
 }
 
 async function captioning(autocast, batch, reps) {
-  manualSeed(0);
   const encoder = new CaptionEncoder({ backbone: 152, backboneMode: 'fast', autocast, device });
   const decoder = new CaptionDecoder({ vocabSize: V, device });
   await encoder.prepareAsync();
@@ -95,14 +80,14 @@ async function captioning(autocast, batch, reps) {
     ['fast', 'fast', undefined],
     ['fast_bf16', 'fast', 'bf16'],
   ]) {
-    out.train[name] = await trainStep(mode, autocast);
+    out.train[name] = await trainStepSeconds(mode, autocast);
   }
+  out.projected_hours = Object.fromEntries(Object.entries(out.train).map(([k, s]) => [k, (EPOCHS * stepsPerEpoch * s) / 3600]));
+  const vsPython = (name) => (python !== null && name !== 'python_book' ? `${(python / out.train[name]).toFixed(2)}x` : '');
   for (const [name, s] of Object.entries(out.train)) {
-    const hours = (EPOCHS * stepsPerEpoch * s) / 3600;
-    const vsPython = python !== null && name !== 'python_book' ? `, ${(python / s).toFixed(2)}x the book's Python` : '';
     console.log(
-      `train step ${name.padEnd(11)} ${(s * 1000).toFixed(0).padStart(5)} ms, ${(BATCH / s).toFixed(0).padStart(5)} images/s${vsPython}; ` +
-        `${EPOCHS} epochs of COCO train2014 (${stepsPerEpoch} steps each): ${hours.toFixed(2)} h`,
+      `train step ${name.padEnd(11)} ${(s * 1000).toFixed(0).padStart(5)} ms, ${(BATCH / s).toFixed(0).padStart(5)} images/s` +
+        `${vsPython(name) && `, ${vsPython(name)} the book's Python`}; ${EPOCHS} epochs of COCO train2014 (${stepsPerEpoch} steps each): ${out.projected_hours[name].toFixed(2)} h`,
     );
   }
   for (const [name, autocast] of [['fp32', undefined], ['bf16', 'bf16']]) {
@@ -111,15 +96,13 @@ async function captioning(autocast, batch, reps) {
     out.caption[name] = { one_image_ms: one * 1000, batch64_images_per_s: 64 / batch };
     console.log(`caption ${name}: one image ${(one * 1000).toFixed(1)} ms; batch 64: ${(64 / batch).toFixed(0)} images/s`);
   }
-  out.projected_hours = Object.fromEntries(Object.entries(out.train).map(([k, s]) => [k, (EPOCHS * stepsPerEpoch * s) / 3600]));
   if (process.env.GPU_BENCH_JSON) fs.writeFileSync(process.env.GPU_BENCH_JSON, JSON.stringify(out, null, 2));
   console.log(`\nFor BENCHMARKS.md (${out.date.slice(0, 16).replace('T', ' ')} UTC, ${gpu}, ${require('os').availableParallelism()} CPU cores, libtorch ${v.libtorch}):\n`);
   const names = { python_book: "the book's Python, book mode", book: 'torchcap, book mode', fast: 'torchcap, fast path', fast_bf16: 'torchcap, fast path, bf16' };
   console.log(`| training step, batch ${BATCH}, float32 unless said | ms a step | images/s | against the book's Python | ${EPOCHS} epochs of COCO train2014 |`);
   console.log('|---|---|---|---|---|');
   for (const [name, s] of Object.entries(out.train)) {
-    const ratio = python !== null && name !== 'python_book' ? `${(python / s).toFixed(2)}x` : '';
-    console.log(`| ${names[name]} | ${(s * 1000).toFixed(0)} | ${(BATCH / s).toFixed(0)} | ${ratio} | ${out.projected_hours[name].toFixed(2)} h |`);
+    console.log(`| ${names[name]} | ${(s * 1000).toFixed(0)} | ${(BATCH / s).toFixed(0)} | ${vsPython(name)} | ${out.projected_hours[name].toFixed(2)} h |`);
   }
   console.log('\n| captioning (ResNet-152, greedy, up to 20 words) | one image | batch 64 |');
   console.log('|---|---|---|');

@@ -92,24 +92,29 @@ function stepAfterEncoder(batch, vocab) {
   };
 }
 
+/**
+ * The training step on ResNet-152 (o.mode, o.batch, o.vocab): o.steps timed after o.warmup (1);
+ * o.device and o.autocast for the GPU bench. Seconds a step (the mean, and each), by phase.
+ */
 async function trainStep(data, o) {
-  const encoder = new CaptionEncoder({ backbone: 152, backboneMode: o.mode });
-  const decoder = new CaptionDecoder({ vocabSize: o.vocab });
+  const encoder = new CaptionEncoder({ backbone: 152, backboneMode: o.mode, autocast: o.autocast, device: o.device });
+  const decoder = new CaptionDecoder({ vocabSize: o.vocab, device: o.device });
   const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
   await encoder.prepareAsync();
   const m = { encoder, decoder, optimizer };
-  await withBatch(o.batch, o.vocab, (b) => step(m, b, {}));
+  for (let i = 0; i < (o.warmup ?? 1); i++) await withBatch(o.batch, o.vocab, (b) => step(m, b, {}));
   const times = {};
-  let total = 0;
+  const seconds = [];
   for (let i = 0; i < o.steps; i++) {
     await withBatch(o.batch, o.vocab, async (b) => {
       const t = now();
-      await step(m, b, times);
-      total += now() - t;
+      await step(m, b, times); // ends with loss.item(): on a GPU, waits for it
+      seconds.push(now() - t);
     });
   }
   for (const k of Object.keys(times)) times[k] /= o.steps;
-  return { seconds_per_step: total / o.steps, phases: times, peak_rss_mb: peakRssMb() };
+  const total = seconds.reduce((a, b) => a + b, 0);
+  return { seconds_per_step: total / o.steps, step_seconds: seconds, phases: times, peak_rss_mb: peakRssMb() };
 }
 
 async function firstEpoch(opts) {
@@ -227,7 +232,7 @@ async function forward(data, o) {
 
 const tasks = { 'train-step': trainStep, epoch, caption, data: dataPipeline, forward };
 
-module.exports = { step, withBatch, stepAfterEncoder };
+module.exports = { step, withBatch, stepAfterEncoder, trainStep };
 
 if (require.main === module) {
   const [task, data, json] = process.argv.slice(2);

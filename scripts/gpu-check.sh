@@ -3,8 +3,8 @@
 # package's), runs the CUDA tests, a short training run on generated scenes on the GPU, captions the
 # held-out scenes on the CPU and on the GPU from the same checkpoint, and runs the GPU benchmark
 # (bench/gpu.js). Every result goes to $OUT (default ./gpu-check-out): log.txt, the build logs, the
-# tests' JSON report, the captions, the benchmark's JSON and the built addon. Meant to finish in
-# about 6 minutes on a 16-core machine.
+# tests' JSON report, the captions, the benchmark's JSON and the built addon. Not yet timed on a
+# GPU machine; the rehearsal below takes about 4 minutes on 2 cores.
 #
 #   scripts/gpu-check.sh    (node and node_modules present, or .gpu-bundle/ from scripts/gpu-bundle.sh;
 #                            nothing is downloaded)
