@@ -21,6 +21,7 @@ import type { EvaluationSet } from './evaluate';
 import { Executor } from './core/executor';
 import { resolveDevice } from './core/device';
 import { positiveInt, optionalInt } from './util/checks';
+import { allInOrder } from './util/promises';
 
 export { loadVocabulary } from './vocabulary';
 export type { CaptionOutcome } from './sample';
@@ -83,11 +84,12 @@ export class Captioner {
     if (typeof opts.encoder !== 'string' && opts.autocast !== undefined && opts.encoder.autocast !== opts.autocast) {
       throw new TypeError('autocast applies to an encoder loaded from a file (build a CaptionEncoder with { autocast } instead)');
     }
-    const [encoder, decoder, vocab] = await Promise.all([
+    // Loaded at once; when several fail, the error is the encoder's, then the decoder's, then the vocabulary's.
+    const [encoder, decoder, vocab] = await allInOrder([
       typeof opts.encoder === 'string' ? loadEncoder(opts.encoder, { backbone: opts.backbone, backboneMode: 'fast', device, autocast: opts.autocast }) : opts.encoder,
       typeof opts.decoder === 'string' ? loadDecoder(opts.decoder, { maxSeqLen: maxLen, device }) : opts.decoder,
       typeof opts.vocab === 'string' ? loadVocabulary(opts.vocab) : opts.vocab,
-    ]);
+    ] as const);
     // The first caption should not pay for the fold: build it now, off the JS thread (an encoder
     // loaded from a file has it already).
     if (!encoder.prepared) await encoder.prepareAsync();

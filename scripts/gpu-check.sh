@@ -2,9 +2,11 @@
 # On a CUDA machine: builds torchcap against the CUDA libtorch there (LIBTORCH, or the Python torch
 # package's), runs the CUDA tests, a short training run on generated scenes on the GPU, captions the
 # held-out scenes on the CPU and on the GPU from the same checkpoint, and runs the GPU benchmark
-# (bench/gpu.js). Every result goes to $OUT (default ./gpu-check-out): log.txt, the build logs, the
-# tests' JSON report, the captions, the benchmark's JSON and the built addon. Not yet timed on a
-# GPU machine; the rehearsal below takes about 4 minutes on 2 cores.
+# (bench/gpu.js). Three files go to $OUT (default ./gpu-check-out), as a device machine hands back only
+# a few: log.txt, the built addon (torchcap-cuda.node) and results.tar.gz with the rest (the build
+# logs, ldd's output, versions(), the tests' JSON report, the captions, the benchmark's JSON), packed
+# again after each step, so a run stopped at its time limit still leaves what it did. Not yet timed
+# on a GPU machine; the rehearsal below takes about 4 minutes on 2 cores.
 #
 #   scripts/gpu-check.sh    (node and node_modules present, or .gpu-bundle/ from scripts/gpu-bundle.sh;
 #                            nothing is downloaded)
@@ -17,8 +19,13 @@ OUT="${OUT:-$PWD/gpu-check-out}"
 mkdir -p "$OUT"
 exec > >(tee "$OUT/log.txt") 2>&1
 DEVICE="${GPU_CHECK_DEVICE:-cuda}"
+R="$(mktemp -d)/results"  # everything but the log and the addon, packed into $OUT/results.tar.gz
+mkdir -p "$R"
+pack() { tar -czf "$OUT/results.tar.gz.part" -C "$(dirname "$R")" results && mv "$OUT/results.tar.gz.part" "$OUT/results.tar.gz"; }
+trap pack EXIT
+trap 'exit 143' TERM
 start=$(date +%s)
-stamp() { echo "== $* ($(( $(date +%s) - start ))s)"; }
+stamp() { [ -n "${started:-}" ] && pack; started=1; echo "== $* ($(( $(date +%s) - start ))s)"; }
 failed=()
 check() { # check NAME CMD...: runs CMD, records NAME as failed when it fails, never stops the script
   local name="$1"; shift
@@ -50,27 +57,27 @@ if [ "$DEVICE" = cuda ]; then
   echo "libtorch at $LIBTORCH; gloo headers: $(ls -d "$LIBTORCH"/include/gloo 2>/dev/null || echo none)"
 
   stamp "build (cmake-js against the CUDA libtorch)"
-  if ! TORCHCAP_NO_APT=1 node scripts/install.js --build-from-source >"$OUT/build-cmake.log" 2>&1; then
-    tail -40 "$OUT/build-cmake.log"
+  if ! TORCHCAP_NO_APT=1 node scripts/install.js --build-from-source >"$R/build-cmake.log" 2>&1; then
+    tail -40 "$R/build-cmake.log"
     if [ -f build/build.ninja ] || [ -f build/Makefile ]; then
       stamp "the cmake-js build failed: every compiler error, going on past the first"
       keep_going=(-k) && [ -f build/build.ninja ] && keep_going=(-k 0)  # make's flag, or ninja's
-      cmake --build build --parallel "$(nproc)" -- "${keep_going[@]}" >"$OUT/build-errors.log" 2>&1
-      grep -E "error|Error" "$OUT/build-errors.log" | head -60
+      cmake --build build --parallel "$(nproc)" -- "${keep_going[@]}" >"$R/build-errors.log" 2>&1
+      grep -E "error|Error" "$R/build-errors.log" | head -60
     fi
     stamp "build (node-gyp, the other build tool, with no CMake config of libtorch's)"
     rm -rf build
-    if ! MAKEFLAGS=-k TORCHCAP_NO_APT=1 node scripts/install.js --build-from-source --tool node-gyp >"$OUT/build-gyp.log" 2>&1; then
-      grep -E "error" "$OUT/build-gyp.log" | head -60
-      stamp "no addon could be built; the logs are in $OUT"
+    if ! MAKEFLAGS=-k TORCHCAP_NO_APT=1 node scripts/install.js --build-from-source --tool node-gyp >"$R/build-gyp.log" 2>&1; then
+      grep -E "error" "$R/build-gyp.log" | head -60
+      stamp "no addon could be built; the logs are in $OUT/results.tar.gz"
       exit 1
     fi
     echo "built with node-gyp"
   fi
   cp build/Release/torchcap.node "$OUT/torchcap-cuda.node"
-  ldd build/Release/torchcap.node >"$OUT/ldd.txt"
-  grep -c "=> /" "$OUT/ldd.txt" | sed 's/^/libraries resolved: /'
-  grep "not found" "$OUT/ldd.txt" || true
+  ldd build/Release/torchcap.node >"$R/ldd.txt"
+  grep -c "=> /" "$R/ldd.txt" | sed 's/^/libraries resolved: /'
+  grep "not found" "$R/ldd.txt" || true
 fi
 
 stamp "compile TypeScript"
@@ -78,15 +85,15 @@ node_modules/.bin/tsc -p . || exit 1
 node -e "
 const v = require('./dist').versions();
 console.log(JSON.stringify(v));
-require('fs').writeFileSync('$OUT/versions.json', JSON.stringify(v, null, 2));
+require('fs').writeFileSync('$R/versions.json', JSON.stringify(v, null, 2));
 if ('$DEVICE' === 'cuda' && !v.cuda) { console.error('CUDA is not available to torchcap'); process.exit(1); }
 " || exit 1
 
 stamp "tests: CUDA, tensors, models, layers, versions"
 check tests timeout 240 node_modules/.bin/jest test/cuda.test.ts test/tensor.test.ts test/models.test.ts test/layers.test.ts test/versions.test.ts \
-  --testTimeout=120000 --json --outputFile="$OUT/jest.json"
+  --testTimeout=120000 --json --outputFile="$R/jest.json"
 node -e "
-const r = JSON.parse(require('fs').readFileSync('$OUT/jest.json', 'utf8'));
+const r = JSON.parse(require('fs').readFileSync('$R/jest.json', 'utf8'));
 console.log('tests: ' + r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed, ' + r.numPendingTests + ' skipped');
 for (const f of r.testResults) for (const t of f.assertionResults) if (t.status === 'failed') console.log('FAILED ' + t.fullName + ': ' + (t.failureMessages[0] || '').split('\n')[0]);
 " || true
@@ -112,14 +119,14 @@ if [ -n "$enc" ] && [ -n "$dec" ]; then
     local dev="$1"; shift
     env "$@" node dist/cli.js caption "${held[@]}" --encoder "$enc" --decoder "$dec" --vocab "$work/models/vocab.json" --json --device "$dev"
   }
-  check caption-cpu caption cpu >"$OUT/captions-cpu.jsonl"
+  check caption-cpu caption cpu >"$R/captions-cpu.jsonl"
   # NVIDIA_TF32_OVERRIDE=0: cuDNN and cuBLAS compute float32 as float32 (libtorch 2.x lets cuDNN's
   # convolutions use TF32 by default)
-  check caption-gpu caption "$DEVICE" NVIDIA_TF32_OVERRIDE=0 >"$OUT/captions-gpu-fp32.jsonl"
-  check caption-gpu-default caption "$DEVICE" >"$OUT/captions-gpu-default.jsonl"
+  check caption-gpu caption "$DEVICE" NVIDIA_TF32_OVERRIDE=0 >"$R/captions-gpu-fp32.jsonl"
+  check caption-gpu-default caption "$DEVICE" >"$R/captions-gpu-default.jsonl"
   node -e "
 const fs = require('fs');
-const read = (f) => fs.readFileSync('$OUT/' + f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const read = (f) => fs.readFileSync('$R/' + f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const cpu = read('captions-cpu.jsonl');
 for (const f of ['captions-gpu-fp32.jsonl', 'captions-gpu-default.jsonl']) {
   const gpu = read(f);
@@ -135,7 +142,7 @@ fi
 
 if [ "$DEVICE" = cuda ]; then
   stamp "GPU benchmark (bench/gpu.js)"
-  check bench env GPU_BENCH_JSON="$OUT/gpu-bench.json" timeout 200 node bench/gpu.js
+  check bench env GPU_BENCH_JSON="$R/gpu-bench.json" timeout 200 node bench/gpu.js
 fi
 
 stamp "done; failed: ${failed[*]:-none}"

@@ -118,6 +118,17 @@ describe('errors', () => {
     expect(err.message).toMatch(/the decoder predicts \d+ words but the vocabulary has \d+/);
   });
 
+  test('several bad files: the error is always the encoder\'s, then the decoder\'s, whichever failed first', async () => {
+    // the missing decoder and vocabulary fail at once; the encoder (the decoder's file) only once read
+    const missing = path.join(models.dir, 'missing.ckpt');
+    for (let i = 0; i < 3; i++) {
+      const err = await rejected(Captioner.load({ encoder: models.decoder, decoder: missing, vocab: missing }));
+      expect(err.message).toMatch(/not an encoder checkpoint/);
+    }
+    const err = await rejected(Captioner.load({ encoder: models.encoder, decoder: models.encoder, vocab: missing }));
+    expect(err.message).toMatch(/not a decoder checkpoint/);
+  });
+
   test('a disposed captioner refuses new calls after finishing queued ones', async () => {
     const c = await Captioner.load({ encoder: models.encoder, decoder: models.decoder, vocab: models.vocab, imageSize: SIZE, maxLen: MAX_LEN });
     const queued = c.caption(png);

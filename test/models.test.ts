@@ -43,9 +43,14 @@ function expectSummary(ours: Tensor, ref: Summary, tol = 1e-5): void {
   s.head.forEach((v, i) => expect(Math.abs(v - ref.head[i])).toBeLessThan(tol * (Math.abs(ref.head[i]) + 1e-3)));
 }
 
-/** The comparisons with PyTorch, against the reference `load` gives (read before the first test). */
-function againstPyTorch(load: () => any): void {
+/**
+ * The comparisons with PyTorch, against the reference `load` gives (read before the first test), each
+ * tolerance multiplied by `slack`.
+ */
+function againstPyTorch(load: () => any, slack: number): void {
   let ref: any;
+  const close = (ours: Tensor, r: Json, tol = 1e-5) => expectClose(ours, r, tol * slack);
+  const summary = (ours: Tensor, r: Summary, tol = 1e-5) => expectSummary(ours, r, tol * slack);
   beforeAll(() => {
     ref = load();
   });
@@ -56,7 +61,7 @@ function againstPyTorch(load: () => any): void {
     fill(state);
     const x = inputTensor([2, 3, 64, 64]);
     const evalOut = noGrad(() => r.forward(x, { train: false }));
-    expectClose(evalOut, ref.resnet18.eval);
+    close(evalOut, ref.resnet18.eval);
     // the fast path (BatchNorm folded, channels-last) equals the plain path
     r.prepareFast();
     const fast = noGrad(() => r.forward(x, { train: false, fast: true }));
@@ -66,16 +71,16 @@ function againstPyTorch(load: () => any): void {
     const xg = x.clone();
     xg.requiresGrad = true;
     const trainOut = r.forward(xg, { train: true });
-    expectClose(trainOut, ref.resnet18.train);
+    close(trainOut, ref.resnet18.train);
     trainOut.mul(trainOut).sum().backward();
     const now = r.stateDict();
-    expectClose(now.get('bn1.running_mean')!, ref.resnet18['bn1.running_mean']);
-    expectClose(now.get('layer4.1.bn2.running_var')!, ref.resnet18['layer4.1.bn2.running_var']);
+    close(now.get('bn1.running_mean')!, ref.resnet18['bn1.running_mean']);
+    close(now.get('layer4.1.bn2.running_var')!, ref.resnet18['layer4.1.bn2.running_var']);
     expect(now.get('bn1.num_batches_tracked')!.item()).toBe(ref.resnet18['bn1.num_batches_tracked']);
     const params = r.namedParameters();
-    expectSummary(params.get('conv1.weight')!.grad!, ref.resnet18['grad.conv1.weight'], 1e-4);
-    expectSummary(params.get('layer4.1.conv2.weight')!.grad!, ref.resnet18['grad.layer4.1.conv2.weight'], 1e-4);
-    expectSummary(xg.grad!, ref.resnet18['grad.input'], 1e-4);
+    summary(params.get('conv1.weight')!.grad!, ref.resnet18['grad.conv1.weight'], 1e-4);
+    summary(params.get('layer4.1.conv2.weight')!.grad!, ref.resnet18['grad.layer4.1.conv2.weight'], 1e-4);
+    summary(xg.grad!, ref.resnet18['grad.input'], 1e-4);
   });
 
   test('ResNet-50: bottleneck blocks with the stride on the 3x3 conv', () => {
@@ -83,7 +88,7 @@ function againstPyTorch(load: () => any): void {
     expect([...r.stateDict().keys()]).toEqual(ref.resnet50.state_dict_keys);
     fill(r.stateDict());
     const out = noGrad(() => r.forward(inputTensor([1, 3, 64, 64], 1.0), { train: false }));
-    expectSummary(out, ref.resnet50.eval, 1e-4);
+    summary(out, ref.resnet50.eval, 1e-4);
   });
 
   test('ResNet-152 with fc has torchvision\'s names', () => {
@@ -101,9 +106,9 @@ function againstPyTorch(load: () => any): void {
     const images = inputTensor([4, 3, 64, 64], 2.0);
     const captions = Tensor.from(c.captions, { dtype: 'int64' });
     const features = enc.forward(images, { train: true });
-    expectClose(features, c.features);
+    close(features, c.features);
     const logits = dec.forward(features, captions, c.lengths, { train: true });
-    expectClose(logits, c.logits);
+    close(logits, c.logits);
     const targets = packPaddedSequence(captions, c.lengths, { batchFirst: true }).data;
     expect(Array.from(targets.toTypedArray() as BigInt64Array, Number)).toEqual(c.targets);
     const loss = crossEntropy(logits, targets);
@@ -111,10 +116,10 @@ function againstPyTorch(load: () => any): void {
     const params = [...dec.parameters(), ...enc.trainableParameters()];
     expect(params.length).toBe(Object.keys(c.grads).length);
     loss.backward();
-    expectClose(enc.stateDict().get('batch_norm.running_mean')!, c['encoder.batch_norm.running_mean']);
-    expectClose(enc.stateDict().get('resnet_module.1.running_mean')!, c['encoder.resnet_module.1.running_mean']);
-    for (const [name, p] of dec.namedParameters()) expectClose(p.grad!, c.grads[name]);
-    for (const [name, p] of enc.namedParameters()) if (p.requiresGrad) expectClose(p.grad!, c.grads[`encoder.${name}`]);
+    close(enc.stateDict().get('batch_norm.running_mean')!, c['encoder.batch_norm.running_mean']);
+    close(enc.stateDict().get('resnet_module.1.running_mean')!, c['encoder.resnet_module.1.running_mean']);
+    for (const [name, p] of dec.namedParameters()) close(p.grad!, c.grads[name]);
+    for (const [name, p] of enc.namedParameters()) if (p.requiresGrad) close(p.grad!, c.grads[`encoder.${name}`]);
     // the backbone stays frozen
     expect(enc.resnet.parameters().every((p) => p.grad === null)).toBe(true);
 
@@ -125,11 +130,11 @@ function againstPyTorch(load: () => any): void {
     expect(Math.abs(loss2.item() - c.adam.loss2)).toBeLessThan(1e-5 * c.adam.loss2);
     loss2.backward();
     opt.step();
-    for (const [name, p] of dec.namedParameters()) expectClose(p, c.adam.after2[name]);
+    for (const [name, p] of dec.namedParameters()) close(p, c.adam.after2[name]);
     const state = opt.state();
     const iLinear = [...dec.namedParameters().keys()].indexOf('linear_layer.weight');
     expect(state[iLinear]!.step).toBe(2);
-    expectClose(state[iLinear]!.expAvgSq, c.adam['exp_avg_sq.linear_layer.weight'], 1e-4);
+    close(state[iLinear]!.expAvgSq, c.adam['exp_avg_sq.linear_layer.weight'], 1e-4);
 
     // greedy sampling as the book's sample(): 20 steps of argmax fed back
     const ids = noGrad(() => {
@@ -150,8 +155,13 @@ function againstPyTorch(load: () => any): void {
   });
 }
 
-describe('against PyTorch (committed fixture)', () => againstPyTorch(() => JSON.parse(fs.readFileSync(FIXTURE, 'utf8'))));
-describeIf(live, `${PYTHON} lacks torch/torchvision: compared with the committed fixture only`, 'against PyTorch (live run)', () => againstPyTorch(reference));
+// The committed fixture was made with OpenBLAS's Haswell kernels, where torchcap gives its numbers
+// bit for bit. OpenBLAS picks its kernels by CPU (or OPENBLAS_CORETYPE), and another set sums float32
+// products in another order: measured against this fixture, up to 7.5e-5 relative (SkylakeX,
+// Cooperlake, Sandybridge, Prescott) where the tolerance is 1e-5. So the fixture allows 20 times the
+// live run's tolerances; the live run, on the same kernels as this process, keeps them as they are.
+describe('against PyTorch (committed fixture)', () => againstPyTorch(() => JSON.parse(fs.readFileSync(FIXTURE, 'utf8')), 20));
+describeIf(live, `${PYTHON} lacks torch/torchvision: compared with the committed fixture only`, 'against PyTorch (live run)', () => againstPyTorch(reference, 1));
 
 test('async forward equals sync forward and inherits the grad mode it was called under', async () => {
   const enc = new CaptionEncoder({ backbone: 18, embedSize: 8, backboneMode: 'fast' });

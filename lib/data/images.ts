@@ -22,6 +22,7 @@ import type { RawImage, PillowImage, PillowMode, ResampleFilter } from '../core/
 import { Tensor } from '../core/tensor';
 import { dispatch, Executor } from '../core/executor';
 import { native } from '../core/native';
+import { allInOrder } from '../util/promises';
 
 export type { RawImage, PillowImage, PillowMode, ResampleFilter } from '../core/binding';
 
@@ -407,6 +408,7 @@ export function toBatch(images: RawImage[], layout: BatchLayout): Tensor {
 
 /** Inference input: each image resized to size×size and normalized, as one batch (the book's load_image + transform). */
 export async function loadForInference(sources: ImageSource[], size = 224, opts: DecodeOptions = {}): Promise<Tensor> {
-  const images = await Promise.all(sources.map((s) => decodeImage(s, size, opts)));
+  // the first unreadable source in order is the one named, whichever failed first
+  const images = await allInOrder(sources.map((s) => decodeImage(s, size, opts)));
   return toBatchAsync(images, { crop: size });
 }
