@@ -6,7 +6,7 @@
 # a few: log.txt, the built addon (torchcap-cuda.node) and results.tar.gz with the rest (the build
 # logs, ldd's output, versions(), the tests' JSON report, the captions, the benchmark's JSON), packed
 # again after each step, so a run stopped at its time limit still leaves what it did. Not yet timed
-# on a GPU machine; the rehearsal below takes about 4 minutes on 2 cores.
+# on a GPU machine; the rehearsal below takes 1-4 minutes on 2 cores.
 #
 #   scripts/gpu-check.sh    (node and node_modules present, or .gpu-bundle/ from scripts/gpu-bundle.sh;
 #                            nothing is downloaded)

@@ -4,7 +4,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { ENV } = require('./skip-log');
-const { defaultThreads } = require('../../dist/core/runtime');
+const { defaultThreads } = require('../../lib/core/runtime'); // TypeScript, which jest compiles for its setup too
 
 module.exports = async function globalSetup() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchcap-skips-'));
