@@ -28,9 +28,11 @@ import {
   inferEncoderOptions,
   inferDecoderOptions,
   removeTemporaries,
+  loadBackboneWeights,
   LATEST,
+  type CheckpointSet,
 } from '../lib/model/checkpoint';
-import { saveTorchFile, readStateDict } from '../lib/serialization';
+import { saveTorchFile, readStateDict, readTorchFile } from '../lib/serialization';
 import { inputTensor } from './support/deterministic';
 import { PYTHON, pythonHas, runPython } from './support/python';
 import { withBookModels } from './support/book-python';
@@ -227,6 +229,13 @@ print(json.dumps({'features': feats.tolist(), 'ids': ids.tolist(), 'words': word
   test('vocabulary.pkl is read; the Captioner captions a real photo from the book\'s files', async () => {
     const vocab = await loadVocabulary(path.join(dir(), 'vocabulary.pkl'));
     expect(vocab.words).toEqual(py.words);
+    // told apart by content, not by name: the pickle under a .json name, torchcap's JSON under .pkl
+    const renamed = path.join(dir(), 'vocabulary-pickle.json');
+    fs.copyFileSync(path.join(dir(), 'vocabulary.pkl'), renamed);
+    expect((await loadVocabulary(renamed)).words).toEqual(py.words);
+    const json = path.join(dir(), 'vocab-json.pkl');
+    fs.writeFileSync(json, JSON.stringify(vocab.toJSON()));
+    expect((await loadVocabulary(json)).words).toEqual(py.words);
     const captioner = await Captioner.load({
       encoder: path.join(dir(), 'encoder-2-3000.ckpt'),
       decoder: path.join(dir(), 'decoder-2-3000.ckpt'),
@@ -300,6 +309,112 @@ describe('strict loading', () => {
     expect(e2.message).toMatch(/holds a ResNet-18 but --backbone says resnet152/);
     const e3 = await rejected(Captioner.load({ encoder: encFile, decoder: file, vocab: path.join(tmp, 'nope.json') }));
     expect(e3.message).toMatch(/nope\.json/);
+  });
+});
+
+describe('restoreCheckpoint checks every file before it changes anything', () => {
+  let dir = '';
+  let set: CheckpointSet;
+  let training: Map<string, unknown>;
+  beforeAll(async () => {
+    dir = path.join(tmp, 'restore');
+    set = await saveCheckpoint(dir, trainedModels(1), { epoch: 0, step: 0, globalStep: 1 });
+    training = (await readTorchFile(path.join(dir, set.training))) as Map<string, unknown>;
+  });
+
+  /** Fresh models, and what a restore must leave as it is when it fails. */
+  function fresh(opts: { backbone?: 18 | 34; hiddenSize?: number } = {}) {
+    manualSeed(5);
+    const encoder = new CaptionEncoder({ backbone: opts.backbone ?? 18, embedSize: 16, init: opts.backbone !== 34 });
+    const decoder = new CaptionDecoder({ vocabSize: 30, embedSize: 16, hiddenSize: opts.hiddenSize ?? 32 });
+    const optimizer = new Adam([...decoder.parameters(), ...encoder.trainableParameters()], { lr: 0.001 });
+    const snapshot = () => ({
+      encoder: Array.from(encoder.linear.stateDict().get('weight')!.toTypedArray() as Float32Array),
+      decoder: Array.from(decoder.linear.stateDict().get('weight')!.toTypedArray() as Float32Array),
+      optimizer: optimizer.state().map((s) => s && s.step),
+      lr: optimizer.hyperparameters.lr,
+    });
+    return { models: { encoder, decoder, optimizer }, snapshot, before: snapshot() };
+  }
+
+  /** The saved training state with `change` applied to a copy of it. */
+  async function writeTraining(change: (t: Map<string, unknown>, opt: Map<string, unknown>, state: Map<number, Map<string, unknown>>) => void): Promise<void> {
+    const opt = new Map(training.get('optimizer') as Map<string, unknown>);
+    const state = new Map([...(opt.get('state') as Map<number, Map<string, unknown>>)].map(([k, v]) => [k, new Map(v)]));
+    opt.set('state', state);
+    opt.set('param_groups', [new Map((opt.get('param_groups') as Map<string, unknown>[])[0])]);
+    const t = new Map(training);
+    t.set('optimizer', opt);
+    change(t, opt, state);
+    await saveTorchFile(path.join(dir, set.training), t);
+  }
+
+  test.each<[string, (t: Map<string, unknown>, opt: Map<string, unknown>, state: Map<number, Map<string, unknown>>) => void, RegExp]>([
+    ['no optimizer', (t) => t.delete('optimizer'), /: optimizer is missing$/],
+    ['an optimizer that is a list', (t) => t.set('optimizer', [1, 2]), /: optimizer is list, not a dict \(Adam\.state_dict\(\)\)$/],
+    ['a state that is a list', (_t, opt) => opt.set('state', []), /: optimizer\.state is list, not a dict$/],
+    ['state[0] that is an int', (_t, _o, state) => state.set(0, 5 as unknown as Map<string, unknown>), /: optimizer\.state\[0\] is int, not a dict$/],
+    ['state for a parameter the optimizer lacks', (_t, _o, state) => state.set(999, state.get(0)!), /: optimizer\.state holds state for parameter 999, but the optimizer has \d+ parameters/],
+    ['exp_avg of another shape', (_t, _o, state) => state.get(0)!.set('exp_avg', Tensor.zeros([1])), /: optimizer\.state\[0\]\.exp_avg has shape \[1\] but parameter 0 has \[30, 16\]$/],
+    ['a negative learning rate', (_t, opt) => (opt.get('param_groups') as Map<string, unknown>[])[0].set('lr', -1), /: has an optimizer lr of -1; it must be positive$/],
+    ['no global_step', (t) => t.delete('global_step'), /: global_step is missing$/],
+    ['extra that is not JSON', (t) => t.set('extra', '{not json'), /: extra is not valid JSON: /],
+  ])('a training file with %s: a CheckpointError naming the file and the field; models and optimizer unchanged', async (_what, change, message) => {
+    await writeTraining(change);
+    const { models, snapshot, before } = fresh();
+    const e = await rejected(restoreCheckpoint(dir, set, models));
+    expect(e.name).toBe('CheckpointError');
+    expect(e.message.startsWith(`${path.join(dir, set.training)}: `)).toBe(true);
+    expect(e.message).toMatch(message);
+    expect(snapshot()).toEqual(before);
+  });
+
+  test('a training file that is no PyTorch file at all leaves the models as they were', async () => {
+    fs.writeFileSync(path.join(dir, set.training), 'garbage');
+    const { models, snapshot, before } = fresh();
+    const e = await rejected(restoreCheckpoint(dir, set, models));
+    expect(e.message).toMatch(/training-1-1\.ckpt: not a PyTorch/);
+    expect(snapshot()).toEqual(before);
+  });
+
+  test('steps saved as ints (PyTorch before 1.12) restore', async () => {
+    await writeTraining((_t, _o, state) => {
+      for (const s of state.values()) s.set('step', (s.get('step') as Tensor).item());
+    });
+    const { models, snapshot, before } = fresh();
+    const r = await restoreCheckpoint(dir, set, models);
+    expect(r.progress).toEqual({ epoch: 0, step: 0, globalStep: 1 });
+    expect(snapshot().optimizer[0]).toBe(1);
+    expect(snapshot().decoder).not.toEqual(before.decoder);
+  });
+
+  test('an encoder of another ResNet is refused naming both depths, a decoder of another size before the encoder changes', async () => {
+    await writeTraining(() => undefined);
+    const r34 = fresh({ backbone: 34 });
+    const e = await rejected(restoreCheckpoint(dir, set, r34.models));
+    expect(e.message).toBe(`${path.join(dir, set.encoder)}: holds a ResNet-18, but the encoder is a ResNet-34 (--backbone resnet34)`);
+    expect(r34.snapshot()).toEqual(r34.before);
+    await writeTraining((_t, _o, state) => state.clear()); // an optimizer state that fits any model
+    const narrow = fresh({ hiddenSize: 24 });
+    const e2 = await rejected(restoreCheckpoint(dir, set, narrow.models));
+    expect(e2.message).toMatch(/decoder-1-1\.ckpt.*lstm_layer\.weight_hh_l0/s);
+    expect(narrow.snapshot()).toEqual(narrow.before);
+  });
+});
+
+describe("torchvision's ResNet weights for the backbone", () => {
+  test('a file of another depth says which ResNet it holds and which the encoder is; one of the same depth loads', async () => {
+    manualSeed(3);
+    const file = path.join(tmp, 'resnet18.pth');
+    const resnet = new ResNet(18);
+    await saveTorchFile(file, resnet.stateDict());
+    const e = await rejected(loadBackboneWeights(new CaptionEncoder({ backbone: 34, embedSize: 8, init: false }), file));
+    expect(e.name).toBe('CheckpointError');
+    expect(e.message).toBe(`${file}: holds a ResNet-18, but the encoder is a ResNet-34 (--backbone resnet34)`);
+    const encoder = new CaptionEncoder({ backbone: 18, embedSize: 8, init: false });
+    await loadBackboneWeights(encoder, file);
+    const w = encoder.resnet.stateDict().get('conv1.weight')!;
+    expect(w.sub(resnet.stateDict().get('conv1.weight')!).abs().max().item()).toBe(0);
   });
 });
 

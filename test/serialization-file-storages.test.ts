@@ -149,7 +149,7 @@ test("a record whose local header is damaged is refused naming the file and the 
   expect(e.message).toMatch(/bad_local_header\.pt: record '[^']+\/data\/1': invalid local file header signature 0x4034b58$/);
   const m = await rejected(readTorchFileContents(bytes, { name: 'bad_local_header.pt' }));
   expect(m.name).toBe('CheckpointError');
-  expect(m.message).toMatch(/invalid local file header signature: 0x4034b58/);
+  expect(m.message).toMatch(/^bad_local_header\.pt: record '[^']+\/data\/1': invalid local file header signature 0x4034b58$/);
 });
 
 test("a local header whose extra field runs the record's data past the archive's end is refused, not read", async () => {

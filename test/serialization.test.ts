@@ -25,6 +25,7 @@ import {
   saveTorchFile,
   stripPrefix,
 } from '../lib/serialization';
+import { writeFileAtomicSync } from '../lib/util/files';
 import { rejected, thrown } from './support/errors';
 import { handMadeLegacy } from './serialization-helpers';
 
@@ -486,6 +487,43 @@ describe('saving', () => {
       expect(e.message).toMatch(/: cannot save 'layer\.weight': .*dispos/i);
       expect(fs.existsSync(file)).toBe(false);
     });
+  });
+});
+
+describe('an atomic save replaces what the target names, as it is', () => {
+  const writers: [string, (f: string) => Promise<void>][] = [
+    ['saveTorchFile', (f) => saveTorchFile(f, new Map([['w', Tensor.ones([2])]]))],
+    ['writeFileAtomicSync', async (f) => writeFileAtomicSync(f, 'new content')],
+  ];
+  const noTemporaries = (dir: string): void => expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+
+  test.each(writers)('%s: a symbolic link stays a link, to the new file', async (_fn, write) => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'link-'));
+    fs.writeFileSync(path.join(dir, 'real.pt'), 'previous');
+    const link = path.join(dir, 'link.pt');
+    fs.symlinkSync('real.pt', link);
+    await write(link);
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(path.join(dir, 'real.pt'), 'latin1')).not.toBe('previous');
+    noTemporaries(dir);
+  });
+
+  test.each(writers)('%s: an existing file keeps its mode (600)', async (_fn, write) => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'mode-'));
+    const secret = path.join(dir, 'secret.pt');
+    fs.writeFileSync(secret, 'x');
+    fs.chmodSync(secret, 0o600);
+    await write(secret);
+    expect(fs.statSync(secret).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(secret, 'latin1')).not.toBe('x');
+  });
+
+  test.each(writers)('%s: a name of 240 bytes (the limit is 255) is written', async (_fn, write) => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'long-'));
+    const long = path.join(dir, `${'n'.repeat(237)}.pt`);
+    await write(long);
+    expect(fs.existsSync(long)).toBe(true);
+    noTemporaries(dir);
   });
 });
 

@@ -19,8 +19,8 @@ import { CaptionEncoder, type EncoderOptions, type BackboneMode, type Autocast }
 import { CaptionDecoder } from './decoder';
 import type { ResNetDepth } from '../nn/resnet';
 import type { Module } from '../nn/module';
-import { Adam, type AdamHyperparameters } from '../nn/optim';
-import { readStateDict, readTorchFile, saveTorchFile, loadStateDict, CheckpointError, OrderedDict, pyTuple, isPyTuple } from '../serialization';
+import { Adam, type AdamHyperparameters, type AdamParamState } from '../nn/optim';
+import { readStateDict, readTorchFile, saveTorchFile, loadStateDict, CheckpointError, OrderedDict, pyTuple, isPyTuple, typeName } from '../serialization';
 import { writeFileAtomicSync, readJsonFile } from '../util/files';
 
 export { CheckpointError } from '../serialization';
@@ -31,10 +31,47 @@ export async function loadWeights(module: Module, file: string, opts: { ignore?:
   loadStateDict(module.stateDict(), source, { strict: true, ignore: opts.ignore, source: file });
 }
 
-/** Loads torchvision's ImageNet ResNet weights (`resnet152-*.pth`) into an encoder's backbone; `fc.*` is ignored on purpose. */
+/**
+ * Loads torchvision's ImageNet ResNet weights (`resnet152-*.pth`) into an encoder's backbone;
+ * `fc.*` is ignored on purpose. A file of another ResNet is refused saying which one it holds.
+ */
 export async function loadBackboneWeights(encoder: CaptionEncoder, file: string): Promise<void> {
   const source = await readStateDict(file);
-  loadStateDict(encoder.resnet.stateDict(), source, { strict: true, ignore: (n) => n.startsWith('fc.'), source: file });
+  try {
+    checkBackbone(resnetLayout(source.keys(), 'layer', 1).depth, encoder.resnet.depth, file);
+    loadStateDict(encoder.resnet.stateDict(), source, { strict: true, ignore: (n) => n.startsWith('fc.'), source: file });
+  } finally {
+    for (const t of source.values()) t.dispose();
+  }
+}
+
+/** Refuses a file whose ResNet (when its names tell) is not the depth the encoder was built with. */
+function checkBackbone(holds: ResNetDepth | undefined, builds: ResNetDepth, file: string): void {
+  if (holds !== undefined && holds !== builds) {
+    throw new CheckpointError(`holds a ResNet-${holds}, but the encoder is a ResNet-${builds} (--backbone resnet${builds})`, { file });
+  }
+}
+
+/**
+ * A ResNet's blocks per stage, from its parameter names: the four stages are `${prefix}${offset}`
+ * to `${prefix}${offset + 3}` (`layer1` to `layer4` in torchvision's names, `resnet_module.4` to
+ * `resnet_module.7` in the book's), and the depth they make, when they make one.
+ */
+function resnetLayout(names: Iterable<string>, prefix: string, offset: number): { layout: string; depth: ResNetDepth | undefined } {
+  const blocks = [new Set<string>(), new Set<string>(), new Set<string>(), new Set<string>()];
+  let bottleneck = false;
+  for (const k of names) {
+    for (let i = 0; i < 4; i++) {
+      const stage = `${prefix}${i + offset}.`;
+      if (!k.startsWith(stage)) continue;
+      const rest = k.slice(stage.length);
+      blocks[i].add(rest.split('.')[0]);
+      if (i === 0 && rest.startsWith('0.conv3.')) bottleneck = true;
+    }
+  }
+  const layout = blocks.map((b) => b.size).join(',');
+  const depths: Record<string, ResNetDepth> = { '2,2,2,2': 18, '3,4,6,3': bottleneck ? 50 : 34, '3,4,23,3': 101, '3,8,36,3': 152 };
+  return { layout, depth: depths[layout] };
 }
 
 export async function saveWeights(module: Module, file: string): Promise<void> {
@@ -48,11 +85,7 @@ export function inferEncoderOptions(state: Layout, file = 'encoder checkpoint'):
   if (!lin || !state.has('resnet_module.0.weight')) {
     throw new CheckpointError('has no resnet_module.0.weight / linear_layer.weight: not an encoder checkpoint of the book (CNNModel)', { file });
   }
-  const blocks = (stage: number) => new Set([...state.keys()].filter((k) => k.startsWith(`resnet_module.${stage}.`)).map((k) => k.split('.')[2])).size;
-  const bottleneck = state.has('resnet_module.4.0.conv3.weight');
-  const layout = [4, 5, 6, 7].map(blocks).join(',');
-  const depths: Record<string, ResNetDepth> = { '2,2,2,2': 18, '3,4,6,3': bottleneck ? 50 : 34, '3,4,23,3': 101, '3,8,36,3': 152 };
-  const backbone = depths[layout];
+  const { layout, depth: backbone } = resnetLayout(state.keys(), 'resnet_module.', 4);
   if (!backbone) throw new CheckpointError(`has a ResNet with blocks per stage ${layout}, which is no ResNet-18/34/50/101/152`, { file });
   return { backbone, embedSize: lin.shape[0] };
 }
@@ -167,27 +200,123 @@ function optimizerState(opt: Adam): Map<string, unknown> {
 
 /**
  * Adam's lr, betas, eps and weight decay from a saved `param_groups` (what is absent keeps its
- * value: files written before betas, eps and weight decay were saved hold their defaults there).
+ * value: files written before betas, eps and weight decay were saved hold their defaults there),
+ * each checked as the optimizer checks it.
  */
 function adamHyperparameters(groups: unknown, file: string): Partial<AdamHyperparameters> {
   const g = Array.isArray(groups) && groups[0] instanceof Map ? (groups[0] as Map<string, unknown>) : undefined;
-  if (!g) throw new CheckpointError('has no optimizer param_groups', { file });
+  if (!g) throw new CheckpointError(`has no optimizer param_groups (a list of dicts): optimizer.param_groups is ${typeName(groups)}`, { file });
   const out: Partial<AdamHyperparameters> = {};
-  const num = (key: string): number | undefined => {
+  const num = (key: string, ok: (v: number) => boolean, want: string): number | undefined => {
     const v = g.get(key);
     if (v === undefined) return undefined;
-    if (typeof v !== 'number') throw new CheckpointError(`has an optimizer ${key} that is no number (${String(v)})`, { file });
+    if (typeof v !== 'number') throw new CheckpointError(`has an optimizer ${key} that is no number (${typeName(v)})`, { file });
+    if (!ok(v)) throw new CheckpointError(`has an optimizer ${key} of ${v}; it must be ${want}`, { file });
     return v;
   };
-  out.lr = num('lr');
-  out.eps = num('eps');
-  out.weightDecay = num('weight_decay');
+  out.lr = num('lr', (v) => v > 0, 'positive');
+  out.eps = num('eps', (v) => v >= 0, '0 or more');
+  out.weightDecay = num('weight_decay', (v) => v >= 0, '0 or more');
   const betas = g.get('betas');
   if (betas !== undefined) {
     if (!isPyTuple(betas) || betas.length !== 2 || !betas.every((b) => typeof b === 'number')) throw new CheckpointError('has optimizer betas that are no pair of numbers', { file });
+    if (!betas.every((b) => (b as number) >= 0 && (b as number) < 1)) throw new CheckpointError(`has optimizer betas (${betas.join(', ')}) outside [0, 1)`, { file });
     [out.beta1, out.beta2] = betas as readonly number[];
   }
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
+}
+
+interface TrainingState {
+  entries: (AdamParamState | null)[];
+  hyperparameters: Partial<AdamHyperparameters>;
+  progress: TrainingPosition;
+  extra: Record<string, unknown>;
+  /** The tensors read, to dispose once copied. */
+  tensors: Tensor[];
+}
+
+/**
+ * Reads a training state file and checks all of it against the optimizer (`params`: its
+ * parameters), before anything is changed: CheckpointErrors name the file and the field.
+ */
+async function readTrainingState(file: string, params: readonly Tensor[]): Promise<TrainingState> {
+  const t = await readTorchFile(file);
+  const tensors: Tensor[] = [];
+  const collect = (v: unknown): void => {
+    if (v instanceof Tensor) tensors.push(v);
+    else if (v instanceof Map) v.forEach(collect);
+  };
+  collect(t);
+  try {
+    if (!(t instanceof Map) || t.get('format') !== 'torchcap-training') throw new CheckpointError('is not a torchcap training state file', { file });
+    const bad = (field: string, why: string): never => {
+      throw new CheckpointError(`${field} ${why}`, { file });
+    };
+    /** 'is missing', or what the value is instead of `want`. */
+    const isNot = (v: unknown, want: string): string => (v === undefined ? 'is missing' : `is ${typeName(v)}, not ${want}`);
+    const opt = t.get('optimizer');
+    if (!(opt instanceof Map)) return bad('optimizer', isNot(opt, 'a dict (Adam.state_dict())'));
+    const state = opt.get('state');
+    if (!(state instanceof Map)) return bad('optimizer.state', isNot(state, 'a dict'));
+    const n = params.length;
+    for (const k of state.keys()) {
+      if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k >= n) {
+        return bad('optimizer.state', `holds state for parameter ${typeof k === 'number' ? k : typeName(k)}, but the optimizer has ${n} parameters (0 to ${n - 1})`);
+      }
+    }
+    const entries = params.map((p, i): AdamParamState | null => {
+      const s = state.get(i);
+      if (s === undefined) return null;
+      const at = `optimizer.state[${i}]`;
+      if (!(s instanceof Map)) return bad(at, `is ${typeName(s)}, not a dict`);
+      const stepValue = s.get('step');
+      // PyTorch >= 1.12 saves the step as a one-element tensor, earlier versions as an int.
+      let step: number;
+      if (stepValue instanceof Tensor) {
+        if (stepValue.numel !== 1) return bad(`${at}.step`, `is a tensor of ${stepValue.numel} elements, not one`);
+        step = stepValue.item();
+      } else if (typeof stepValue === 'number') {
+        step = stepValue;
+      } else {
+        return bad(`${at}.step`, isNot(stepValue, 'a number or a one-element tensor'));
+      }
+      if (!Number.isSafeInteger(step) || step < 0) bad(`${at}.step`, `is ${step}, not a count of steps`);
+      const moment = (key: string): Tensor => {
+        const m = s.get(key);
+        if (!(m instanceof Tensor)) return bad(`${at}.${key}`, isNot(m, 'a tensor'));
+        if (m.shape.length !== p.shape.length || m.shape.some((d, j) => d !== p.shape[j])) {
+          return bad(`${at}.${key}`, `has shape [${m.shape.join(', ')}] but parameter ${i} has [${p.shape.join(', ')}]`);
+        }
+        if (m.dtype !== 'float32' && m.dtype !== 'float64' && m.dtype !== 'float16' && m.dtype !== 'bfloat16') return bad(`${at}.${key}`, `is ${m.dtype}, not a float tensor`);
+        return m;
+      };
+      return { step, expAvg: moment('exp_avg'), expAvgSq: moment('exp_avg_sq') };
+    });
+    const hyperparameters = adamHyperparameters(opt.get('param_groups'), file);
+    const count = (k: string): number => {
+      const v = t.get(k);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return bad(k, v === undefined ? 'is missing' : `is ${typeName(v)} ${String(v).slice(0, 40)}, not a count (an integer >= 0)`);
+      return v;
+    };
+    const progress = { epoch: count('epoch'), step: count('step'), globalStep: count('global_step') };
+    let extra: Record<string, unknown> = {};
+    const text = t.get('extra');
+    if (text !== undefined) {
+      if (typeof text !== 'string') return bad('extra', `is ${typeName(text)}, not a JSON string`);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch (e) {
+        return bad('extra', `is not valid JSON: ${(e as Error).message}`);
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return bad('extra', 'is JSON but not an object');
+      extra = parsed as Record<string, unknown>;
+    }
+    return { entries, hyperparameters, progress, extra, tensors };
+  } catch (e) {
+    for (const x of tensors) x.dispose();
+    throw e;
+  }
 }
 
 /** Writes the three files of a checkpoint, then `latest.json`. Names use 1-based epoch and step, as the book's. */
@@ -250,38 +379,41 @@ export function latestCheckpoint(dir: string): CheckpointSet | null {
   return set;
 }
 
-/** Restores models and optimizer from a checkpoint set; returns where training stood and the extra data saved with it. */
+/**
+ * Restores models and optimizer from a checkpoint set; returns where training stood and the extra
+ * data saved with it. Every file is read and checked first (the training state field by field, the
+ * weights strictly against the models, the encoder's ResNet against the one built): on any error,
+ * a CheckpointError naming the file, and the models and the optimizer are unchanged.
+ */
 export async function restoreCheckpoint(
   dir: string,
   set: CheckpointSet,
   models: { encoder: CaptionEncoder; decoder: CaptionDecoder; optimizer: Adam },
 ): Promise<{ progress: TrainingPosition; extra: Record<string, unknown> }> {
-  await loadWeights(models.encoder, path.join(dir, set.encoder));
-  await loadWeights(models.decoder, path.join(dir, set.decoder));
-  const file = path.join(dir, set.training);
-  const t = (await readTorchFile(file)) as Map<string, unknown>;
-  if (!(t instanceof Map) || t.get('format') !== 'torchcap-training') throw new CheckpointError('is not a torchcap training state file', { file });
-  const opt = t.get('optimizer') as Map<string, unknown>;
-  const state = opt.get('state') as Map<number, Map<string, unknown>>;
-  const n = models.optimizer.params.length;
-  const entries = Array.from({ length: n }, (_, i) => {
-    const s = state.get(i);
-    if (!s) return null;
-    return { step: (s.get('step') as Tensor).item(), expAvg: s.get('exp_avg') as Tensor, expAvgSq: s.get('exp_avg_sq') as Tensor };
-  });
-  if ([...state.keys()].some((k) => typeof k !== 'number' || k >= n)) {
-    throw new CheckpointError(`holds optimizer state for ${state.size} parameters, but the optimizer has ${n}`, { file });
+  const encoderFile = path.join(dir, set.encoder);
+  const decoderFile = path.join(dir, set.decoder);
+  const training = await readTrainingState(path.join(dir, set.training), models.optimizer.params);
+  const read: Map<string, Tensor>[] = [];
+  try {
+    const encoderState = await readStateDict(encoderFile);
+    read.push(encoderState);
+    const decoderState = await readStateDict(decoderFile);
+    read.push(decoderState);
+    checkBackbone(resnetLayout(encoderState.keys(), 'resnet_module.', 4).depth, models.encoder.resnet.depth, encoderFile);
+    const loads: [Map<string, Tensor>, Map<string, Tensor>, string][] = [
+      [models.encoder.stateDict(), encoderState, encoderFile],
+      [models.decoder.stateDict(), decoderState, decoderFile],
+    ];
+    for (const [target, source, file] of loads) loadStateDict(target, source, { strict: true, source: file, dryRun: true });
+    // Everything checked: now change the models and the optimizer.
+    for (const [target, source, file] of loads) loadStateDict(target, source, { strict: true, source: file });
+    models.optimizer.loadState(training.entries);
+    models.optimizer.hyperparameters = training.hyperparameters;
+  } finally {
+    for (const state of read) for (const t of state.values()) t.dispose();
+    for (const t of training.tensors) t.dispose();
   }
-  models.optimizer.loadState(entries);
-  models.optimizer.hyperparameters = adamHyperparameters(opt.get('param_groups'), file);
-  const num = (k: string) => {
-    const v = t.get(k);
-    if (typeof v !== 'number') throw new CheckpointError(`has no number '${k}'`, { file });
-    return v;
-  };
-  let extra: Record<string, unknown> = {};
-  if (typeof t.get('extra') === 'string') extra = JSON.parse(t.get('extra') as string);
-  return { progress: { epoch: num('epoch'), step: num('step'), globalStep: num('global_step') }, extra };
+  return { progress: training.progress, extra: training.extra };
 }
 
 export { OrderedDict };

@@ -8,8 +8,10 @@
  * tensor description, ...). A name that is not on the list stops the load at once with
  * `UnpicklingError: global 'os.system' is not allowed (allowed: ...)`, before any argument is even
  * read. Limits bound what hostile input can make the reader allocate: every length is checked
- * against the bytes that remain, the memo, the stack and the MARK depth have caps, and integers have
- * a size cap. Errors give the byte offset of the opcode at fault.
+ * against the bytes that remain, the memo, the stack and the MARK depth have caps, integers have
+ * a size cap, and a work budget proportional to the pickle's size bounds what allowed globals and
+ * BUILD may build from containers the pickle refers to again and again (`OrderedDict(d)` copies
+ * `d`; a memo reference to `d` costs two bytes). Errors give the byte offset of the opcode at fault.
  *
  * Python values arrive as: None → null, bool → boolean, int → number (bigint beyond 2^53),
  * float → number, str → string, bytes/bytearray → Buffer, list → array, tuple → frozen array,
@@ -246,8 +248,13 @@ export class UnpicklingError extends Error {
   readonly code: 'TRUNCATED' | 'GLOBAL' | 'LIMIT' | 'INVALID';
   /** The message without the file and offset. */
   readonly detail: string;
+  /**
+   * For 'TRUNCATED' where a length said so: the size the data would need (the offset just past the
+   * bytes declared), so a reader of a head of a file knows whether the whole file could hold them.
+   */
+  readonly needed: number | undefined;
 
-  constructor(detail: string, opts: { offset?: number; source?: string; code?: UnpicklingError['code']; cause?: unknown } = {}) {
+  constructor(detail: string, opts: { offset?: number; source?: string; code?: UnpicklingError['code']; cause?: unknown; needed?: number } = {}) {
     const where = [opts.source, opts.offset !== undefined ? `byte ${opts.offset}` : undefined].filter(Boolean).join(', ');
     super(where ? `${where}: ${detail}` : detail, opts.cause !== undefined ? { cause: opts.cause } : undefined);
     this.name = 'UnpicklingError';
@@ -255,6 +262,7 @@ export class UnpicklingError extends Error {
     this.source = opts.source;
     this.code = opts.code ?? 'INVALID';
     this.detail = detail;
+    this.needed = opts.needed;
   }
 }
 
@@ -278,6 +286,45 @@ export interface UnpickleOptions {
   maxDepth?: number;
   /** Most bytes in one integer (LONG1/LONG4/INT/LONG; default 65,536). */
   maxIntBytes?: number;
+  /**
+   * Most units of work for allowed globals and BUILD (default {@link defaultMaxWork} of the
+   * pickle's size). Each call of a global and each BUILD costs 1 plus the sizes of its arguments
+   * (entries of a dict, set, list or tuple; characters of a str; bytes of a bytes object): what a
+   * data constructor may copy. Past it: an UnpicklingError with code 'LIMIT'.
+   */
+  maxWork?: number;
+}
+
+/**
+ * The default work budget of a pickle of `bytes` bytes: 1,000,000 units plus 2 per byte. A pickle
+ * that builds each value from its own bytes (what pickle.dump and torch.save write) costs less
+ * than one unit per byte: a tensor description of d dimensions costs 2d + 2 units and takes 30 or
+ * more bytes. Only a pickle that hands the same containers to constructors again and again
+ * (a two-byte memo reference to a dict of a million entries, copied by each `OrderedDict(d)`)
+ * reaches it.
+ */
+export function defaultMaxWork(bytes: number): number {
+  return 1_000_000 + 2 * bytes;
+}
+
+/**
+ * Thrown by a data constructor when the file asks for more than a limit allows (too many tensors):
+ * the unpickler reports it with code 'LIMIT'.
+ */
+export class PickleLimitError extends RangeError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PickleLimitError';
+  }
+}
+
+/** What a data constructor may copy of a value: its entries, characters or bytes (0 for scalars). */
+function copySize(v: unknown): number {
+  if (typeof v === 'string') return v.length;
+  if (v instanceof Uint8Array) return v.length;
+  if (Array.isArray(v)) return v.length;
+  if (v instanceof Map || v instanceof Set) return v.size;
+  return 0;
 }
 
 const OP = {
@@ -413,6 +460,8 @@ class Unpickler {
   private readonly maxStack: number;
   private readonly maxDepth: number;
   private readonly maxIntBytes: number;
+  private readonly maxWork: number;
+  private work = 0;
   private opPos = 0;
   private op = 0;
 
@@ -427,10 +476,24 @@ class Unpickler {
     this.maxStack = opts.maxStack ?? 10_000_000;
     this.maxDepth = opts.maxDepth ?? 10_000;
     this.maxIntBytes = opts.maxIntBytes ?? 65_536;
+    this.maxWork = opts.maxWork ?? defaultMaxWork(data.length - this.pos);
   }
 
-  private fail(detail: string, code: UnpicklingError['code'] = 'INVALID', cause?: unknown): never {
-    throw new UnpicklingError(detail, { offset: this.opPos, source: this.opts.source, code, cause });
+  /** Counts `units` of work for `what` against the budget (see UnpickleOptions.maxWork). */
+  private charge(units: number, what: string): void {
+    this.work += units;
+    if (this.work > this.maxWork) {
+      const bytes = this.data.length - (this.opts.start ?? 0);
+      this.fail(
+        `${what}: the pickle (${bytes} bytes) asks for more than its work limit of ${this.maxWork} units (entries copied by constructors and BUILD); ` +
+          'it hands the same containers to constructors again and again, which no file written by pickle.dump or torch.save does',
+        'LIMIT',
+      );
+    }
+  }
+
+  private fail(detail: string, code: UnpicklingError['code'] = 'INVALID', cause?: unknown, needed?: number): never {
+    throw new UnpicklingError(detail, { offset: this.opPos, source: this.opts.source, code, cause, needed });
   }
 
   private opName(): string {
@@ -439,7 +502,7 @@ class Unpickler {
 
   private need(n: number, what = 'its argument'): void {
     const left = this.data.length - this.pos;
-    if (n > left) this.fail(`pickle data truncated: ${this.opName()} needs ${n} bytes for ${what} but only ${left} remain`, 'TRUNCATED');
+    if (n > left) this.fail(`pickle data truncated: ${this.opName()} needs ${n} bytes for ${what} but only ${left} remain`, 'TRUNCATED', undefined, this.pos + n);
   }
 
   private u8(): number {
@@ -470,7 +533,7 @@ class Unpickler {
     const v = this.data.readBigUInt64LE(this.pos);
     this.pos += 8;
     const left = this.data.length - this.pos;
-    if (v > BigInt(left)) this.fail(`pickle data truncated: ${this.opName()} declares ${v} bytes but only ${left} remain`, 'TRUNCATED');
+    if (v > BigInt(left)) this.fail(`pickle data truncated: ${this.opName()} declares ${v} bytes but only ${left} remain`, 'TRUNCATED', undefined, this.pos + Number(v));
     return Number(v);
   }
   private bytes(n: number): Buffer {
@@ -554,6 +617,9 @@ class Unpickler {
       this.fail(`${typeName(fn)} cannot be called here (REDUCE)`);
     }
     if (!Array.isArray(args)) this.fail(`REDUCE arguments must be a tuple, not ${typeName(args)}`);
+    let units = 1;
+    for (const a of args) units += copySize(a);
+    this.charge(units, fn.qualname);
     return this.guard(fn.qualname, () => fn.def!.call!(args));
   }
 
@@ -561,6 +627,9 @@ class Unpickler {
     if (!(cls instanceof PyGlobal) || !cls.def?.construct) this.fail(`${typeName(cls)} cannot be instantiated here (${this.opName()})`);
     if (!Array.isArray(args)) this.fail(`${this.opName()} arguments must be a tuple, not ${typeName(args)}`);
     if (!(kwargs instanceof Map)) this.fail(`${this.opName()} keyword arguments must be a dict, not ${typeName(kwargs)}`);
+    let units = 1 + kwargs.size;
+    for (const a of args) units += copySize(a);
+    this.charge(units, cls.qualname);
     return this.guard(cls.qualname, () => cls.def!.construct!(args, kwargs as Map<string, unknown>));
   }
 
@@ -570,7 +639,7 @@ class Unpickler {
     } catch (e) {
       if (e instanceof UnpicklingError) throw e;
       const msg = e instanceof Error ? e.message : String(e);
-      return this.fail(`${what}: ${msg}`, 'INVALID', e);
+      return this.fail(`${what}: ${msg}`, e instanceof PickleLimitError ? 'LIMIT' : 'INVALID', e);
     }
   }
 
@@ -868,6 +937,8 @@ class Unpickler {
           const state = this.pop();
           const inst = this.top();
           if (!isBuildable(inst)) this.fail(`BUILD on ${typeName(inst)}, which takes no state`);
+          const [dict, slots] = splitState(state);
+          this.charge(1 + copySize(dict) + copySize(slots), `BUILD on ${typeName(inst)}`);
           this.guard(`BUILD on ${typeName(inst)}`, () => inst[SET_STATE](state));
           break;
         }

@@ -50,7 +50,7 @@ interface SafetensorsEntry {
   end: number;
 }
 
-function parseSafetensorsHeader(text: string, dataLen: number, file: string): { entries: SafetensorsEntry[]; metadata: Record<string, string> } {
+function parseSafetensorsHeader(text: string, dataLen: number, file: string, maxTensors: number): { entries: SafetensorsEntry[]; metadata: Record<string, string> } {
   let header: unknown;
   try {
     header = JSON.parse(text);
@@ -58,6 +58,14 @@ function parseSafetensorsHeader(text: string, dataLen: number, file: string): { 
     throw new CheckpointError(`safetensors header is not valid JSON: ${messageOf(e)}`, { file });
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError('safetensors header is not a JSON object', { file });
+  const names = Object.keys(header);
+  const count = names.length - (names.includes('__metadata__') ? 1 : 0);
+  if (count > maxTensors) {
+    throw new CheckpointError(
+      `the safetensors header lists ${count} tensors, more than the limit of ${maxTensors} (ReadOptions.maxTensors; by default 10,000 + one per KiB of the file)`,
+      { file },
+    );
+  }
   const metadata: Record<string, string> = {};
   const entries: SafetensorsEntry[] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
@@ -102,7 +110,8 @@ function parseSafetensorsHeader(text: string, dataLen: number, file: string): { 
   return { entries: sorted, metadata };
 }
 
-export async function readSafetensorsFormat(src: Source): Promise<TorchFileContents> {
+/** Reads a safetensors file; more than `maxTensors` entries in its header is an error. */
+export async function readSafetensorsFormat(src: Source, maxTensors: number): Promise<TorchFileContents> {
   const file = src.name;
   if (src.size < 8) throw new CheckpointError('truncated: a safetensors file needs at least 8 bytes', { file });
   const n = (await src.read(0, 8)).readBigUInt64LE(0);
@@ -116,7 +125,7 @@ export async function readSafetensorsFormat(src: Source): Promise<TorchFileConte
     throw new CheckpointError('safetensors header is not valid UTF-8', { file });
   }
   const dataStart = 8 + Number(n);
-  const { entries, metadata } = parseSafetensorsHeader(text, src.size - dataStart, file);
+  const { entries, metadata } = parseSafetensorsHeader(text, src.size - dataStart, file, maxTensors);
   const value = new OrderedDict<string, Tensor>();
   const rawDtype = (e: SafetensorsEntry): DType => (e.dtype === 'bool' ? 'uint8' : e.dtype);
   // From a file, every tensor's bytes are read natively straight into its memory.

@@ -20,6 +20,8 @@ export interface LoadStateDictOptions {
   rename?: Rename | PrefixMap;
   /** Names the source in messages (a file name). */
   source?: string;
+  /** Only check (and throw as a load would); copy nothing. */
+  dryRun?: boolean;
 }
 
 export interface LoadStateDictResult {
@@ -195,8 +197,10 @@ export function loadStateDict(target: ReadonlyMap<string, Tensor>, source: Reado
     throw new StateDictMismatch(lines.join('\n'), strict ? missing : [], strict ? unexpected : [], mismatched, opts.source);
   }
 
-  noGrad(() => {
-    for (const [, t, s] of pairs) t.copyFrom(s);
-  });
+  if (!opts.dryRun) {
+    noGrad(() => {
+      for (const [, t, s] of pairs) t.copyFrom(s);
+    });
+  }
   return { loaded: pairs.map(([n]) => n), missing, unexpected, ignored };
 }

@@ -15,10 +15,10 @@
 import { Tensor } from '../core/tensor';
 import { CheckpointError, messageOf } from './errors';
 import { OrderedDict, UnpicklingError, isPyTuple, typeName, unpickleAt, type Allowlist } from './pickle';
-import { Scratch, ZipReader, checkCrc, storedDataStart, LOCAL_HEADER_BYTES, type ZipEntry } from './zip';
-import { StorageRef, StorageType, TORCH_GLOBALS, intArg, mergeAllow } from './torch-globals';
+import { Scratch, ZipReader, checkCrc, recordDataStarts, LOCAL_HEADER_BYTES, type ZipEntry } from './zip';
+import { StorageRef, StorageType, defaultMaxTensors, intArg, readGlobals } from './torch-globals';
 import { detectFormat, openSource, type Source, type WeightFileFormat } from './source';
-import { materialize, storagesFromBytes, rawDtype, HOST_LITTLE, type StorageTargets } from './materialize';
+import { materialize, showKey, storagesFromBytes, rawDtype, HOST_LITTLE, type StorageTargets } from './materialize';
 import { readFileBytes, readFileRanges } from './file-storages';
 import type { FileHandle } from './atomic';
 import type { DType } from '../core/binding';
@@ -30,6 +30,11 @@ export type { WeightFileFormat } from './source';
 export { contiguousStrides } from './materialize';
 export type { StorageTargets, TensorLayout } from './materialize';
 export { SAFETENSORS_CODES } from './safetensors';
+
+/** The largest pickle read (ReadOptions.maxPickleBytes). */
+const MAX_PICKLE_BYTES = 1 << 30;
+/** The most bytes of a zip's `byteorder` or `version` record ('little', '3\n'). */
+const SMALL_RECORD_BYTES = 64;
 
 // ---------------------------------------------------------------------------------------------
 // Pickle-level readers
@@ -82,8 +87,13 @@ function wrapPickleError(e: unknown, file: string): never {
 export interface ReadOptions {
   /** More allowed globals, for files that hold other data types (e.g. {@link BUILTIN_DATA_GLOBALS}). */
   allow?: Allowlist;
-  /** The largest pickle read from a zip file (default 1 GiB). */
+  /** The largest pickle read from a zip file, or head of pickles of a legacy file (default 1 GiB). */
   maxPickleBytes?: number;
+  /**
+   * The most tensors the file may describe (default: 10,000 plus one per KiB of the file; see
+   * defaultMaxTensors in torch-globals.ts). Each tensor costs memory whatever its size.
+   */
+  maxTensors?: number;
   /** Names the data in messages when a Buffer is read. */
   name?: string;
   /**
@@ -105,16 +115,12 @@ export interface TorchFileContents {
 
 // ----- storages read natively from a file
 
-/** Stored zip records, read straight into tensors, each CRC-32 checked against the central directory. */
-async function readStoredRecords(zip: ZipReader, handle: FileHandle, entries: ZipEntry[], dtypes: DType[], into: (Tensor | undefined)[], file: string): Promise<Tensor[]> {
-  const headers = await readFileBytes(handle, entries.map((e) => e.relativeOffsetOfLocalHeader), LOCAL_HEADER_BYTES, file);
-  let starts: number[];
-  try {
-    starts = entries.map((e, i) => storedDataStart(e, headers[i], zip.size));
-  } catch (e) {
-    throw new CheckpointError(messageOf(e), { file, cause: e });
-  }
-  const { tensors, crcs } = await readFileRanges(handle, entries.map((e, i) => ({ offset: starts[i], bytes: e.uncompressedSize, dtype: dtypes[i], into: into[i] })), file);
+/**
+ * Stored zip records, read straight into tensors (`starts`: where each record's data starts), each
+ * CRC-32 checked against the central directory.
+ */
+async function readStoredRecords(handle: FileHandle, entries: ZipEntry[], starts: ReadonlyMap<ZipEntry, number>, dtypes: DType[], into: (Tensor | undefined)[], file: string): Promise<Tensor[]> {
+  const { tensors, crcs } = await readFileRanges(handle, entries.map((e, i) => ({ offset: starts.get(e)!, bytes: e.uncompressedSize, dtype: dtypes[i], into: into[i] })), file);
   try {
     entries.forEach((e, i) => checkCrc(e, crcs[i]));
   } catch (e) {
@@ -156,26 +162,49 @@ async function readZipFormat(src: Source, opts: ReadOptions): Promise<TorchFileC
     const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '');
     throw new CheckpointError(`not a PyTorch archive: no record '${prefix}data.pkl' (records: ${shown})`, { file });
   }
+  // Every record's local header, read at once (natively from a file): where its data starts, and
+  // no two records sharing bytes, before any record is read.
+  const records = [...zip.entries.values()];
+  const offsets = records.map((e) => e.relativeOffsetOfLocalHeader);
+  const outside = records.find((e) => e.relativeOffsetOfLocalHeader + LOCAL_HEADER_BYTES > zip.size);
+  if (outside) throw new CheckpointError(`record '${outside.fileName}': its local header (byte ${outside.relativeOffsetOfLocalHeader}) lies past the archive's end (${zip.size})`, { file });
+  const headers = src.handle
+    ? await readFileBytes(src.handle, offsets, LOCAL_HEADER_BYTES, file)
+    : offsets.map((o) => src.buffer!.subarray(o, o + LOCAL_HEADER_BYTES));
+  let dataStarts: Map<ZipEntry, number>;
+  try {
+    dataStarts = recordDataStarts(records, headers, zip.size);
+  } catch (e) {
+    throw new CheckpointError(messageOf(e), { file, cause: e });
+  }
+  // byteorder and version hold a word or a number: a few bytes, never read whole when larger.
+  const small = (e: ZipEntry): void => {
+    if (e.uncompressedSize > SMALL_RECORD_BYTES) {
+      throw new CheckpointError(`record '${e.fileName}' holds ${e.uncompressedSize} bytes, more than the ${SMALL_RECORD_BYTES} such a record may hold`, { file });
+    }
+  };
   let byteOrder: 'little' | 'big' = 'little';
   const bo = entry('byteorder');
   if (bo) {
+    small(bo);
     const text = (await readRecord(bo)).toString('latin1').trim();
     if (text !== 'little' && text !== 'big') throw new CheckpointError(`record '${prefix}byteorder' says ${JSON.stringify(text.slice(0, 20))}, not 'little' or 'big'`, { file });
     byteOrder = text;
   }
   const ver = entry('version') ?? entry('.data/version');
   if (ver) {
+    small(ver);
     const text = (await readRecord(ver)).toString('latin1').trim();
     if (!/^\d+$/.test(text)) throw new CheckpointError(`record '${ver.fileName}' holds ${JSON.stringify(text.slice(0, 20))}, not a version number`, { file });
   }
-  const maxPickle = opts.maxPickleBytes ?? 1 << 30;
+  const maxPickle = opts.maxPickleBytes ?? MAX_PICKLE_BYTES;
   if (pklEntry.uncompressedSize > maxPickle) throw new CheckpointError(`record '${pklEntry.fileName}' is ${pklEntry.uncompressedSize} bytes, more than the limit of ${maxPickle}`, { file });
   const pkl = await readRecord(pklEntry);
   const seen = new Map<string, StorageRef>();
   let value: unknown;
   try {
     value = unpickleAt(pkl, {
-      allow: mergeAllow(opts.allow),
+      allow: readGlobals(opts.allow, opts.maxTensors ?? defaultMaxTensors(src.size)),
       source: `${file} (record ${pklEntry.fileName})`,
       persistentLoad: (pid) => storageFromPid(pid, false, seen),
     }).value;
@@ -192,16 +221,24 @@ async function readZipFormat(src: Source, opts: ReadOptions): Promise<TorchFileC
     return e;
   };
   const viaBytes = storagesFromBytes((st) => readRecord(dataEntry(st), true), file, byteOrder === 'little');
-  value = await materialize(
-    value,
-    async (storages, into) => {
-      const entries = storages.map(dataEntry); // every record checked before any is read
-      if (!src.handle || (byteOrder === 'little') !== HOST_LITTLE || entries.some((e) => e.compressionMethod !== 0)) return viaBytes(storages, into);
-      return readStoredRecords(zip, src.handle, entries, storages.map(rawDtype), into, file);
-    },
+  value = await materialize(value, {
     file,
-    opts.into,
-  );
+    targets: opts.into,
+    // every record checked before any is read, and before a loader builds a module for them
+    check: (storages) => {
+      const entries = storages.map(dataEntry);
+      try {
+        zip.checkInflate(entries);
+      } catch (e) {
+        throw new CheckpointError(messageOf(e), { file, cause: e });
+      }
+    },
+    read: async (storages, into) => {
+      const entries = storages.map(dataEntry);
+      if (!src.handle || (byteOrder === 'little') !== HOST_LITTLE || entries.some((e) => e.compressionMethod !== 0)) return viaBytes(storages, into);
+      return readStoredRecords(src.handle, entries, dataStarts, storages.map(rawDtype), into, file);
+    },
+  });
   return { format: 'zip', value, metadata: {}, byteOrder };
 }
 
@@ -255,9 +292,13 @@ function parseLegacyPickles(head: Buffer, file: string, allow: Allowlist): Legac
 
 async function readLegacyFormat(src: Source, opts: ReadOptions): Promise<TorchFileContents> {
   const file = src.name;
-  const allow = mergeAllow(opts.allow);
-  // The pickles come first; read a head of the file and grow it until they all fit.
-  let len = Math.min(src.size, 1 << 20);
+  const allow = readGlobals(opts.allow, opts.maxTensors ?? defaultMaxTensors(src.size));
+  const maxPickle = opts.maxPickleBytes ?? MAX_PICKLE_BYTES;
+  // The pickles come first; read a head of the file and grow it until they all fit: never past
+  // the file's end or the pickle limit, and not at all when a length the pickles declare reaches
+  // past the file's end (that is the error).
+  const limit = Math.min(src.size, maxPickle);
+  let len = Math.min(limit, 1 << 20);
   let parsed: LegacyPickles;
   for (;;) {
     const head = await src.read(0, len);
@@ -265,9 +306,23 @@ async function readLegacyFormat(src: Source, opts: ReadOptions): Promise<TorchFi
       parsed = parseLegacyPickles(head, file, allow);
       break;
     } catch (e) {
-      if (e instanceof UnpicklingError && e.code === 'TRUNCATED' && len < src.size) {
-        len = Math.min(src.size, len * 8);
+      if (!(e instanceof UnpicklingError) || e.code !== 'TRUNCATED') throw e;
+      if (e.needed !== undefined && e.needed > src.size) {
+        if (len === src.size) throw e;
+        throw new UnpicklingError(`pickle data truncated: what this opcode declares would end at byte ${e.needed}, past the file's end (${src.size} bytes)`, {
+          offset: e.offset,
+          source: e.source,
+          code: 'TRUNCATED',
+          needed: e.needed,
+          cause: e,
+        });
+      }
+      if (len < limit) {
+        len = Math.min(limit, Math.max(len * 8, e.needed ?? 0));
         continue;
+      }
+      if (len < src.size) {
+        throw new CheckpointError(`the pickles at the start of the file take more than ${maxPickle} bytes, the limit (ReadOptions.maxPickleBytes): ${e.detail}`, { file, cause: e });
       }
       throw e;
     }
@@ -297,16 +352,16 @@ async function readLegacyFormat(src: Source, opts: ReadOptions): Promise<TorchFi
     const w = range(st);
     return src.view(w.pos, w.bytes);
   }, file, parsed.littleEndian);
-  const value = await materialize(
-    parsed.value,
-    async (storages, into) => {
+  const value = await materialize(parsed.value, {
+    file,
+    targets: opts.into,
+    check: (storages) => storages.forEach(range),
+    read: async (storages, into) => {
       const ranges = storages.map((st) => ({ ...range(st), dtype: rawDtype(st) }));
       if (!src.handle || parsed.littleEndian !== HOST_LITTLE) return viaBytes(storages, into);
       return (await readFileRanges(src.handle, ranges.map((r, i) => ({ offset: r.pos, bytes: r.bytes, dtype: r.dtype, into: into[i] })), file)).tensors;
     },
-    file,
-    opts.into,
-  );
+  });
   return { format: 'legacy', value, metadata: {}, byteOrder: parsed.littleEndian ? 'little' : 'big' };
 }
 
@@ -325,7 +380,7 @@ export async function readTorchFileContents(input: string | Uint8Array, opts: Re
     try {
       if (format === 'zip') return await readZipFormat(src, opts);
       if (format === 'legacy') return await readLegacyFormat(src, opts);
-      return await readSafetensorsFormat(src);
+      return await readSafetensorsFormat(src, opts.maxTensors ?? defaultMaxTensors(src.size));
     } catch (e) {
       if (e instanceof UnpicklingError || e instanceof CheckpointError) throw e;
       throw new CheckpointError(`cannot be read: ${messageOf(e)}`, { file: src.name, cause: e });
@@ -360,7 +415,7 @@ export async function readStateDict(input: string | Uint8Array, opts: ReadStateD
   for (const k of keys) {
     if (!(value instanceof Map)) throw new CheckpointError(`cannot look up '${k}' in ${typeName(value)}${at.length ? ` at ${at.join('/')}` : ''}`, { file });
     if (!value.has(k)) {
-      const shown = [...value.keys()].slice(0, 10).map(String).join(', ');
+      const shown = [...value.keys()].slice(0, 10).map((x) => showKey(x)).join(', ');
       throw new CheckpointError(`no entry '${k}'${at.length ? ` in ${at.join('/')}` : ''} (entries: ${shown})`, { file });
     }
     value = value.get(k);
@@ -369,14 +424,14 @@ export async function readStateDict(input: string | Uint8Array, opts: ReadStateD
   const where = at.length ? ` at ${at.join('/')}` : '';
   if (!(value instanceof Map)) throw new CheckpointError(`holds ${typeName(value)}${where}, not a state dict (a dict of tensors)`, { file });
   for (const [k, v] of value) {
-    if (typeof k !== 'string') throw new CheckpointError(`state dict${where} has a key of type ${typeName(k)} (${String(k)}); names must be strings`, { file });
-    if (!(v instanceof Tensor)) throw new CheckpointError(`state dict${where} entry '${k}' is ${typeName(v)}, not a tensor`, { file });
+    if (typeof k !== 'string') throw new CheckpointError(`state dict${where} has a key of type ${typeName(k)} (${showKey(k)}); names must be strings`, { file });
+    if (!(v instanceof Tensor)) throw new CheckpointError(`state dict${where} entry '${showKey(k)}' is ${typeName(v)}, not a tensor`, { file });
   }
   return value as Map<string, Tensor>;
 }
 
 /** Reads a safetensors file (or bytes): its tensors, in file order, and its `__metadata__`. */
-export async function readSafetensors(input: string | Uint8Array, opts: { name?: string } = {}): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
+export async function readSafetensors(input: string | Uint8Array, opts: { name?: string; maxTensors?: number } = {}): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
   const c = await readTorchFileContents(input, opts);
   if (c.format !== 'safetensors') throw new CheckpointError(`is a PyTorch ${c.format} file, not safetensors`, { file: opts.name ?? (typeof input === 'string' ? input : '<buffer>') });
   return { tensors: c.value as Map<string, Tensor>, metadata: c.metadata };

@@ -5,7 +5,7 @@
  * (strided views of storages), turned into Tensors by materialize.ts.
  */
 import type { DType } from '../core/binding';
-import { OrderedDict, typeName, type Allowlist, type GlobalDef } from './pickle';
+import { OrderedDict, PickleLimitError, typeName, type Allowlist, type GlobalDef } from './pickle';
 
 // ---------------------------------------------------------------------------------------------
 // Storage types and tensor descriptions
@@ -143,6 +143,44 @@ export function mergeAllow(extra: Allowlist | undefined): Allowlist {
   if (!extra) return TORCH_GLOBALS;
   const out = new Map<string, GlobalDef>(Object.entries(TORCH_GLOBALS));
   for (const [k, v] of extra instanceof Map ? extra : Object.entries(extra as Record<string, GlobalDef>)) out.set(k, v);
+  return out;
+}
+
+/**
+ * The most tensor descriptions a file of `bytes` bytes may hold unless the caller says otherwise:
+ * 10,000, plus one per KiB of the file. Each becomes a Tensor (a few KiB of native and JS memory,
+ * whatever its size), while a description can take as little as 5 bytes of pickle (a memo
+ * reference to one argument tuple, called again and again). Real files hold far fewer: a
+ * ResNet-152 checkpoint (230 MB) holds 939 tensors, where this allows 240,000.
+ */
+export function defaultMaxTensors(bytes: number): number {
+  return 10_000 + Math.floor(bytes / 1024);
+}
+
+const TENSOR_BUILDERS = ['torch._utils._rebuild_tensor', 'torch._utils._rebuild_tensor_v2'];
+
+/**
+ * The allowlist of one read: {@link TORCH_GLOBALS} and `extra`, with the tensor rebuild
+ * functions counting the tensors they describe: past `maxTensors`, a {@link PickleLimitError}.
+ */
+export function readGlobals(extra: Allowlist | undefined, maxTensors: number): Map<string, GlobalDef> {
+  const merged = mergeAllow(extra);
+  const out = new Map<string, GlobalDef>(merged instanceof Map ? merged : Object.entries(merged as Record<string, GlobalDef>));
+  let count = 0;
+  for (const name of TENSOR_BUILDERS) {
+    const def = out.get(name);
+    const call = def?.call;
+    if (!call) continue;
+    out.set(name, {
+      ...def,
+      call: (args) => {
+        if (++count > maxTensors) {
+          throw new PickleLimitError(`the file describes more than ${maxTensors} tensors, the limit (ReadOptions.maxTensors; by default 10,000 + one per KiB of the file)`);
+        }
+        return call(args);
+      },
+    });
+  }
   return out;
 }
 

@@ -17,7 +17,7 @@ import { writeAll, writeWeightFile } from './atomic';
 import { CheckpointError, messageOf } from './errors';
 import { OrderedDict, PyGlobal, PyPersistent, PyReduce, pickle, pyTuple } from './pickle';
 import { SAFETENSORS_CODES, contiguousStrides } from './torch-file';
-import { ZipWriter } from './zip';
+import { ZipWriter } from './zip-writer';
 
 const STORAGE_NAMES: Readonly<Record<DType, string>> = {
   float32: 'FloatStorage',

@@ -1,15 +1,13 @@
 /**
- * The zip container of PyTorch files: reading through `yauzl` (zip64 included; every record's
- * CRC-32 is checked, which yauzl leaves to its users), and a small writer of stored (uncompressed)
- * records whose data starts on 64-byte boundaries, padded the way PyTorch pads them (an extra field
- * with id "FB" filled with 'Z'), with zip64 records where sizes or offsets need them.
+ * The zip container of PyTorch files, read through `yauzl` (zip64 included; every record's
+ * CRC-32 is checked, which yauzl leaves to its users). The writer is zip-writer.ts.
  */
 import { constants as bufferConstants } from 'buffer';
 import { promises as fsp } from 'fs';
 import { Readable } from 'stream';
 import * as zlib from 'zlib';
 import * as yauzl from 'yauzl';
-import { writeAll, type FileHandle } from './atomic';
+import type { FileHandle } from './atomic';
 
 // ---------------------------------------------------------------------------------------------
 // CRC-32
@@ -133,15 +131,24 @@ class WindowedFileReader extends yauzl.RandomAccessReader {
 
 /** An open zip archive: its records by name, and a reader of whole records. */
 export class ZipReader {
+  /** What the compressed records may still inflate to, in bytes (see {@link defaultMaxInflated}). */
+  private inflateLeft: number;
+
   private constructor(
     private readonly zip: yauzl.ZipFile,
     /** Records by name, in central-directory order. */
     readonly entries: Map<string, ZipEntry>,
     private readonly source: { buffer: Buffer } | { handle: FileHandle; size: number },
-  ) {}
+    private readonly maxInflated: number,
+  ) {
+    this.inflateLeft = maxInflated;
+  }
 
-  /** Opens an archive held in memory or an open file. Errors are plain Errors with yauzl's reason. */
-  static async open(source: { buffer: Buffer } | { handle: FileHandle; size: number }, maxEntries = 1_000_000): Promise<ZipReader> {
+  /**
+   * Opens an archive held in memory or an open file. Errors are plain Errors with yauzl's reason.
+   * `maxInflatedBytes`: what all compressed (deflate) records read may inflate to together.
+   */
+  static async open(source: { buffer: Buffer } | { handle: FileHandle; size: number }, maxEntries = 1_000_000, maxInflatedBytes?: number): Promise<ZipReader> {
     const options: yauzl.Options = { lazyEntries: true, autoClose: false, decodeStrings: true, validateEntrySizes: true, strictFileNames: false };
     const zip = 'buffer' in source ? await yauzl.fromBufferPromise(source.buffer, options) : await yauzl.fromRandomAccessReaderPromise(new WindowedFileReader(source.handle, source.size), source.size, options);
     if (zip.entryCount > maxEntries) throw new Error(`the archive lists ${zip.entryCount} records, more than the limit of ${maxEntries}`);
@@ -159,7 +166,28 @@ export class ZipReader {
       zip.on('error', reject);
       zip.readEntry();
     });
-    return new ZipReader(zip, entries, source);
+    const size = 'buffer' in source ? source.buffer.length : source.size;
+    return new ZipReader(zip, entries, source, maxInflatedBytes ?? defaultMaxInflated(size));
+  }
+
+  /**
+   * Throws naming the first record that would take the compressed records read past the limit on
+   * what they may inflate to ({@link defaultMaxInflated}); for checking a set before reading any.
+   */
+  checkInflate(entries: readonly ZipEntry[]): void {
+    let left = this.inflateLeft;
+    for (const e of entries) {
+      if (e.compressionMethod === 0) continue;
+      left -= e.uncompressedSize;
+      if (left < 0) throw this.inflateError(e);
+    }
+  }
+
+  private inflateError(e: ZipEntry): Error {
+    return new Error(
+      `record '${e.fileName}' would inflate to ${e.uncompressedSize} bytes (from ${e.compressedSize}), past the ${this.maxInflated} bytes that the compressed records ` +
+        `of this archive of ${this.size} bytes may inflate to in all: a deflate bomb, not weights`,
+    );
   }
 
   /**
@@ -182,6 +210,8 @@ export class ZipReader {
         await readFully(this.source.handle, data, fileDataStart, `record '${name}'`);
       }
     } else if (entry.compressionMethod === 8) {
+      if (size > this.inflateLeft) throw this.inflateError(entry);
+      this.inflateLeft -= size;
       const stream = await this.zip.openReadStreamPromise(entry);
       data = Buffer.allocUnsafe(size);
       let off = 0;
@@ -211,17 +241,26 @@ export class ZipReader {
   }
 }
 
+/**
+ * What the compressed records of an archive of `size` bytes may inflate to, in all, by default:
+ * 64 MiB plus 16 times the archive's size. torch.save writes every record stored (uncompressed);
+ * an archive compressed afterwards holds weights, which deflate shrinks little (float data by
+ * about a tenth), so only a deflate bomb (a thousand to one) comes near it.
+ */
+export function defaultMaxInflated(size: number): number {
+  return 64 * 1024 * 1024 + 16 * size;
+}
+
 /** The fixed part of a local file header, before the record's name and extra field. */
 export const LOCAL_HEADER_BYTES = 30;
 
 /**
- * Where a stored (uncompressed) record's data starts in an archive of `archiveSize` bytes, from the
- * fixed part of its local header (`LOCAL_HEADER_BYTES`), with the checks of yauzl's own reading of
- * it: the header's signature, and the data inside the archive.
+ * Where a record's (stored or compressed) data starts in an archive of `archiveSize` bytes, from
+ * the fixed part of its local header (`LOCAL_HEADER_BYTES`), with the checks of yauzl's own reading
+ * of it: the header's signature, and the data inside the archive.
  */
-export function storedDataStart(entry: ZipEntry, header: Buffer, archiveSize: number): number {
+export function recordDataStart(entry: ZipEntry, header: Buffer, archiveSize: number): number {
   const name = entry.fileName;
-  if (entry.compressionMethod !== 0) throw new Error(`record '${name}' is compressed (method ${entry.compressionMethod}), not stored`);
   if (header.length < LOCAL_HEADER_BYTES) throw new Error(`record '${name}': the local header is cut short`);
   const signature = header.readUInt32LE(0);
   if (signature !== 0x04034b50) throw new Error(`record '${name}': invalid local file header signature 0x${signature.toString(16)}`);
@@ -230,167 +269,39 @@ export function storedDataStart(entry: ZipEntry, header: Buffer, archiveSize: nu
   return start;
 }
 
+/**
+ * Where each record's data starts, from the fixed parts of the local headers (`headers[i]` of
+ * `entries[i]`, LOCAL_HEADER_BYTES each), once every record is checked as {@link recordDataStart}
+ * checks it and no two records share a byte: each record's [local header, end of data) must be its
+ * own. (A central directory may name one record's bytes under many names, so that a small archive
+ * reads as many large ones; zip writers never do that.) Throws naming the records.
+ */
+export function recordDataStarts(entries: readonly ZipEntry[], headers: readonly Buffer[], archiveSize: number): Map<ZipEntry, number> {
+  const starts = new Map<ZipEntry, number>();
+  const spans = entries.map((e, i) => {
+    const data = recordDataStart(e, headers[i], archiveSize);
+    starts.set(e, data);
+    return { e, from: e.relativeOffsetOfLocalHeader, to: data + e.compressedSize };
+  });
+  spans.sort((a, b) => a.from - b.from);
+  let last: (typeof spans)[number] | undefined;
+  for (const s of spans) {
+    if (last && s.from < last.to) {
+      throw new Error(
+        `records '${last.e.fileName}' (bytes ${last.from}..${last.to}) and '${s.e.fileName}' (bytes ${s.from}..${s.to}) overlap: every record of an archive must have bytes of its own`,
+      );
+    }
+    if (!last || s.to > last.to) last = s;
+  }
+  return starts;
+}
+
 /** Throws naming the record when `crc`, computed over its data, is not the one its central-directory entry holds. */
 export function checkCrc(entry: ZipEntry, crc: number): void {
   if (crc >>> 0 !== entry.crc32 >>> 0) {
     throw new Error(
       `record '${entry.fileName}' is corrupt: CRC-32 ${(crc >>> 0).toString(16).padStart(8, '0')} does not match ${(entry.crc32 >>> 0).toString(16).padStart(8, '0')} in the central directory`,
     );
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writing
-
-const ALIGN = 64;
-const U32_MAX = 0xffffffff;
-/** DOS date of 1980-01-01, the earliest a zip can hold: output stays the same from run to run. */
-const DOS_DATE = (0 << 9) | (1 << 5) | 1;
-
-interface Written {
-  name: Buffer;
-  crc: number;
-  size: number;
-  offset: number;
-  zip64: boolean;
-}
-
-export interface ZipWriterOptions {
-  /** Write zip64 records for every entry and the end record, whatever the sizes (for tests). */
-  forceZip64?: boolean;
-}
-
-/** Writes stored records, sequentially, to an open file. */
-export class ZipWriter {
-  private offset = 0;
-  private readonly written: Written[] = [];
-
-  constructor(
-    private readonly fh: FileHandle,
-    private readonly opts: ZipWriterOptions = {},
-  ) {}
-
-  private async emit(b: Uint8Array): Promise<void> {
-    await writeAll(this.fh, b);
-    this.offset += b.length;
-  }
-
-  /** Adds a record made of `parts` (concatenated), stored uncompressed and 64-byte aligned. */
-  async add(name: string, parts: Uint8Array | Uint8Array[]): Promise<void> {
-    const list = Array.isArray(parts) ? parts : [parts];
-    let size = 0;
-    let crc = 0;
-    for (const p of list) {
-      size += p.length;
-      crc = crc32(p, crc);
-    }
-    const nameBuf = Buffer.from(name, 'utf8');
-    if (nameBuf.length > 0xffff) throw new Error(`record name too long: ${name.slice(0, 40)}…`);
-    // The local header holds sizes but not its own offset: it needs zip64 fields only for a size.
-    const zip64 = !!this.opts.forceZip64 || size >= U32_MAX;
-    const zip64Extra = zip64 ? 4 + 16 : 0;
-    const start = this.offset + 30 + nameBuf.length + zip64Extra + 4;
-    const pad = (ALIGN - (start % ALIGN)) % ALIGN;
-    const header = Buffer.alloc(30 + nameBuf.length + zip64Extra + 4 + pad);
-    header.writeUInt32LE(0x04034b50, 0);
-    header.writeUInt16LE(zip64 ? 45 : 20, 4); // version needed
-    header.writeUInt16LE(0, 6); // flags
-    header.writeUInt16LE(0, 8); // stored
-    header.writeUInt16LE(0, 10); // time
-    header.writeUInt16LE(DOS_DATE, 12);
-    header.writeUInt32LE(crc, 14);
-    header.writeUInt32LE(zip64 ? U32_MAX : size, 18);
-    header.writeUInt32LE(zip64 ? U32_MAX : size, 22);
-    header.writeUInt16LE(nameBuf.length, 26);
-    header.writeUInt16LE(zip64Extra + 4 + pad, 28);
-    nameBuf.copy(header, 30);
-    let p = 30 + nameBuf.length;
-    if (zip64) {
-      header.writeUInt16LE(0x0001, p);
-      header.writeUInt16LE(16, p + 2);
-      header.writeBigUInt64LE(BigInt(size), p + 4);
-      header.writeBigUInt64LE(BigInt(size), p + 12);
-      p += 20;
-    }
-    header.write('FB', p, 'latin1');
-    header.writeUInt16LE(pad, p + 2);
-    header.fill('Z', p + 4);
-    const offset = this.offset;
-    await this.emit(header);
-    for (const part of list) await this.emit(part);
-    this.written.push({ name: nameBuf, crc, size, offset, zip64 });
-  }
-
-  /** Writes the central directory and the end records. */
-  async finish(): Promise<void> {
-    const cdStart = this.offset;
-    for (const w of this.written) {
-      const needSize = w.zip64;
-      const needOffset = !!this.opts.forceZip64 || w.offset >= U32_MAX;
-      const extraLen = needSize || needOffset ? 4 + (needSize ? 16 : 0) + (needOffset ? 8 : 0) : 0;
-      const h = Buffer.alloc(46 + w.name.length + extraLen);
-      h.writeUInt32LE(0x02014b50, 0);
-      h.writeUInt16LE((3 << 8) | (extraLen ? 45 : 20), 4); // made by: unix
-      h.writeUInt16LE(extraLen ? 45 : 20, 6);
-      h.writeUInt16LE(0, 8);
-      h.writeUInt16LE(0, 10);
-      h.writeUInt16LE(0, 12);
-      h.writeUInt16LE(DOS_DATE, 14);
-      h.writeUInt32LE(w.crc, 16);
-      h.writeUInt32LE(needSize ? U32_MAX : w.size, 20);
-      h.writeUInt32LE(needSize ? U32_MAX : w.size, 24);
-      h.writeUInt16LE(w.name.length, 28);
-      h.writeUInt16LE(extraLen, 30);
-      h.writeUInt16LE(0, 32); // comment
-      h.writeUInt16LE(0, 34); // disk
-      h.writeUInt16LE(0, 36); // internal attributes
-      h.writeUInt32LE((0o100644 << 16) >>> 0, 38); // a regular file, rw-r--r--
-      h.writeUInt32LE(needOffset ? U32_MAX : w.offset, 42);
-      w.name.copy(h, 46);
-      if (extraLen) {
-        let p = 46 + w.name.length;
-        h.writeUInt16LE(0x0001, p);
-        h.writeUInt16LE(extraLen - 4, p + 2);
-        p += 4;
-        if (needSize) {
-          h.writeBigUInt64LE(BigInt(w.size), p);
-          h.writeBigUInt64LE(BigInt(w.size), p + 8);
-          p += 16;
-        }
-        if (needOffset) h.writeBigUInt64LE(BigInt(w.offset), p);
-      }
-      await this.emit(h);
-    }
-    const cdSize = this.offset - cdStart;
-    const count = this.written.length;
-    const zip64 =
-      !!this.opts.forceZip64 || count >= 0xffff || cdStart >= U32_MAX || cdSize >= U32_MAX || this.written.some((w) => w.zip64 || w.offset >= U32_MAX);
-    if (zip64) {
-      const eocd64At = this.offset;
-      const r = Buffer.alloc(56 + 20);
-      r.writeUInt32LE(0x06064b50, 0);
-      r.writeBigUInt64LE(44n, 4);
-      r.writeUInt16LE((3 << 8) | 45, 12);
-      r.writeUInt16LE(45, 14);
-      r.writeUInt32LE(0, 16);
-      r.writeUInt32LE(0, 20);
-      r.writeBigUInt64LE(BigInt(count), 24);
-      r.writeBigUInt64LE(BigInt(count), 32);
-      r.writeBigUInt64LE(BigInt(cdSize), 40);
-      r.writeBigUInt64LE(BigInt(cdStart), 48);
-      r.writeUInt32LE(0x07064b50, 56);
-      r.writeUInt32LE(0, 60);
-      r.writeBigUInt64LE(BigInt(eocd64At), 64);
-      r.writeUInt32LE(1, 72);
-      await this.emit(r);
-    }
-    const e = Buffer.alloc(22);
-    e.writeUInt32LE(0x06054b50, 0);
-    e.writeUInt16LE(zip64 ? 0xffff : count, 8);
-    e.writeUInt16LE(zip64 ? 0xffff : count, 10);
-    e.writeUInt32LE(zip64 ? U32_MAX : cdSize, 12);
-    e.writeUInt32LE(zip64 ? U32_MAX : cdStart, 16);
-    await this.emit(e);
   }
 }
 

@@ -4,6 +4,7 @@
  * (the next id). Read with the safe unpickler: nothing in the file runs, the class becomes a
  * PyObject whose `__dict__` comes from BUILD, and any other global is refused.
  */
+import * as fs from 'fs';
 import { Vocabulary } from './vocabulary';
 import { BUILTIN_DATA_GLOBALS, CheckpointError, PyObject, UnpicklingError, messageOf, pyClass, readPickleFile, typeName, type GlobalDef } from '../serialization';
 
@@ -69,8 +70,30 @@ export async function readBookVocabularyPickle(input: string | Uint8Array, opts:
   return { words, w2i: w2i as Map<string, number>, i2w: i2w as Map<number, string>, index: index as number };
 }
 
-/** Loads a vocabulary from torchcap JSON, a JSON array of words, or the book's vocabulary.pkl. */
+/**
+ * Loads a vocabulary from torchcap JSON, a JSON array of words, or the book's vocabulary.pkl,
+ * told apart by their first byte (a pickle's protocol mark 0x80, JSON's `{` or `[`) before the
+ * file's name; a file that is neither is read as its name says, and that reader names the problem.
+ */
 export async function loadVocabulary(file: string): Promise<Vocabulary> {
-  if (file.endsWith('.pkl')) return Vocabulary.fromWords((await readBookVocabularyPickle(file)).words);
+  if (isPickle(file)) return Vocabulary.fromWords((await readBookVocabularyPickle(file)).words);
   return Vocabulary.load(file);
+}
+
+/** Whether the file is a pickle by its first byte (or, for neither a pickle's nor JSON's, by its name). Unreadable files go to the JSON reader, which names the problem. */
+function isPickle(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    const head = Buffer.alloc(64);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    if (n > 0 && head[0] === 0x80) return true;
+    const text = head.subarray(0, n).toString('latin1').replace(/^\xef\xbb\xbf/, '').trimStart();
+    if (text[0] === '{' || text[0] === '[') return false;
+    return file.endsWith('.pkl');
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
