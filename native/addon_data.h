@@ -26,10 +26,11 @@ struct AddonData {
   std::atomic<int64_t> liveBytes{0};
   std::unique_ptr<TensorRegistry> tensors;  // live tensors whose JS objects may have been collected
   // Every executor of this environment (their threads end at teardown), the default one, and the
-  // one async calls post to right now (nullptr: the default).
+  // one async calls post to right now (null: the default). Held, not borrowed: an executor set as
+  // current, then closed and collected, still refuses posts with its own error.
   std::vector<std::shared_ptr<Executor>> executors;
   std::shared_ptr<Executor> defaultExecutor;
-  Executor* currentExecutor = nullptr;
+  std::shared_ptr<Executor> currentExecutor;
 };
 
 AddonData& Data(Napi::Env env);

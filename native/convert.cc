@@ -29,6 +29,29 @@ Napi::Value ToTypedArray(Napi::Env env, const torch::Tensor& src) {
   }
 }
 
+ByteView TypedArrayBytes(Napi::Value v) {
+  napi_typedarray_type type = napi_uint8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(v.Env(), v, &type, &length, &data, nullptr, nullptr) != napi_ok) ThrowType("Expected a TypedArray or Buffer");
+  size_t element = 1;
+  switch (type) {
+    case napi_int16_array:
+    case napi_uint16_array: element = 2; break;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array: element = 4; break;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array: element = 8; break;
+    default: break;
+  }
+  ByteView out;
+  out.length = data ? length * element : 0;
+  out.data = static_cast<const uint8_t*>(data);
+  return out;
+}
+
 torch::Tensor FromBytes(const uint8_t* data, size_t byteLength, torch::ScalarType dtype, const std::vector<int64_t>& shape) {
   CheckTensorSize("fromData", shape, dtype);
   const size_t need = static_cast<size_t>(CheckedNumel("fromData", shape)) * c10::elementSize(dtype);

@@ -42,6 +42,8 @@ using PG = c10::intrusive_ptr<c10d::ProcessGroup>;
 class GroupWrap {
  public:
   explicit GroupWrap(napi_env) {}
+  static constexpr const char* kClassName = "ProcessGroup";
+  static constexpr napi_type_tag kTypeTag = {0x0000000000000005ULL, 0x746f72636863a9e1ULL};
   c10::intrusive_ptr<c10d::Store> store;
   PG pg;
   int64_t id = 0;
@@ -49,6 +51,17 @@ class GroupWrap {
   std::string backend;
 
   static void Init(Napi::Env env, Napi::Object exports);
+
+  // The group's connections and its store: an Error once destroyProcessGroup has dropped them.
+  const PG& Group() const {
+    if (!pg) ThrowError(kDestroyed);
+    return pg;
+  }
+  c10::intrusive_ptr<c10d::Store> Store() const {
+    if (!store) ThrowError(kDestroyed);
+    return store;
+  }
+  static constexpr const char* kDestroyed = "process group destroyed: it cannot be used after destroy()";
 
   // allreduce(tensors, op: 'sum'|'max'|'min'): in place, on the current executor.
   Napi::Value Allreduce(const Napi::CallbackInfo& info) {
@@ -60,7 +73,7 @@ class GroupWrap {
       else if (op == "max") o.reduceOp = c10d::ReduceOp::MAX;
       else if (op == "min") o.reduceOp = c10d::ReduceOp::MIN;
       else ThrowType("allreduce op must be 'sum', 'max' or 'min'");
-      auto g = pg;
+      auto g = Group();
       return RunTensors<true>(info.Env(), [g, ts, o]() mutable -> Tensors {
         torch::NoGradGuard guard;
         g->allreduce(ts, o)->wait();
@@ -76,7 +89,7 @@ class GroupWrap {
       c10d::BroadcastOptions o;
       o.rootRank = ArgInt(info, 1, "root");
       if (o.rootRank < 0 || o.rootRank >= size) ThrowRange("broadcast root must be a rank of the group");
-      auto g = pg;
+      auto g = Group();
       return RunTensors<true>(info.Env(), [g, ts, o]() mutable -> Tensors {
         torch::NoGradGuard guard;
         // One tensor per call: Gloo broadcasts a list as copies of one tensor on several devices.
@@ -91,7 +104,7 @@ class GroupWrap {
 
   Napi::Value Barrier(const Napi::CallbackInfo& info) {
     TORCHCAP_GUARD(info, {
-      auto g = pg;
+      auto g = Group();
       return RunTensors<true>(info.Env(), [g]() -> Tensors {
         g->barrier()->wait();
         return {};
@@ -102,8 +115,8 @@ class GroupWrap {
   // Store access, synchronous and short: heartbeats and small coordination values.
   Napi::Value StoreSet(const Napi::CallbackInfo& info) {
     TORCHCAP_GUARD(info, {
-      std::string v = ArgString(info, 1, "value");
-      store->set(ArgString(info, 0, "key"), std::vector<uint8_t>(v.begin(), v.end()));
+      const std::string key = ArgString(info, 0, "key"), v = ArgString(info, 1, "value");
+      Store()->set(key, std::vector<uint8_t>(v.begin(), v.end()));
       return info.Env().Undefined();
     });
   }
@@ -113,15 +126,16 @@ class GroupWrap {
     TORCHCAP_GUARD(info, {
       std::string key = ArgString(info, 0, "key");
       auto timeout = std::chrono::milliseconds(ArgPresent(info, 1) ? ArgInt(info, 1, "timeoutMs") : 0);
-      if (!store->check({key})) {
+      auto s = Store();
+      if (!s->check({key})) {
         if (timeout.count() <= 0) return info.Env().Null();
         try {
-          store->wait({key}, timeout);
+          s->wait({key}, timeout);
         } catch (const std::exception&) {
           return info.Env().Null();
         }
       }
-      auto v = store->get(key);
+      auto v = s->get(key);
       return Napi::String::New(info.Env(), std::string(v.begin(), v.end()));
     });
   }
@@ -162,8 +176,9 @@ struct AllreduceSumFn : public torch::autograd::Function<AllreduceSumFn> {
 // allreduceSumDifferentiable(tensor) -> Promise<[tensor]>: the sum over ranks, recorded by autograd.
 Napi::Value AllreduceDiff(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
-    auto* w = NativeClass<GroupWrap>::Of(info.Env(), info[0], Data(info.Env()).groupCtor);
+    auto* w = NativeClass<GroupWrap>::Of(info.Env(), info[0]);
     if (!w) ThrowType("Expected a ProcessGroup for group");
+    w->Group();  // refused once destroyed
     torch::Tensor x = ArgTensor(info, 1, "tensor");
     int64_t id = w->id;
     return RunTensors<true>(info.Env(), [x, id]() -> Tensors { return {AllreduceSumFn::apply(x, id)}; });
@@ -186,8 +201,9 @@ static Napi::Value CreateProcessGroup(const Napi::CallbackInfo& info) {
     if (backend == "nccl") ThrowError("this torchcap was built without NCCL (a CPU libtorch, or NCCL's headers were not found when it was built): use backend 'gloo'");
 #endif
     if (backend != "gloo" && backend != "nccl") ThrowType("backend must be 'gloo' or 'nccl'");
-    Napi::Object obj = Data(info.Env()).groupCtor.New({});
-    auto* w = NativeClass<GroupWrap>::Of(info.Env(), obj, Data(info.Env()).groupCtor);
+    auto made = NativeClass<GroupWrap>::New(info.Env(), Data(info.Env()).groupCtor);
+    Napi::Object obj = made.first;
+    GroupWrap* w = made.second;
     auto keep = std::make_shared<Napi::ObjectReference>(Napi::Persistent(obj));
     return RunAsync<std::pair<c10::intrusive_ptr<c10d::Store>, PG>>(
         info.Env(),
@@ -237,7 +253,7 @@ static Napi::Value CreateProcessGroup(const Napi::CallbackInfo& info) {
 // Drops a group: its id, store and connections.
 static Napi::Value DestroyProcessGroup(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
-    auto* w = NativeClass<GroupWrap>::Of(info.Env(), info[0], Data(info.Env()).groupCtor);
+    auto* w = NativeClass<GroupWrap>::Of(info.Env(), info[0]);
     if (!w) ThrowType("Expected a ProcessGroup for group");
     {
       std::lock_guard<std::mutex> lock(g_groupsMutex);
@@ -251,7 +267,7 @@ static Napi::Value DestroyProcessGroup(const Napi::CallbackInfo& info) {
 
 void GroupWrap::Init(Napi::Env env, Napi::Object exports) {
   using C = NativeClass<GroupWrap>;
-  Napi::Function ctor = C::Define(env, "ProcessGroup",
+  Napi::Function ctor = C::Define(env,
                                   {
                                       C::Method<&GroupWrap::Allreduce>("allreduce"),
                                       C::Method<&GroupWrap::Broadcast>("broadcast"),

@@ -40,11 +40,19 @@ class Executor {
   void Post(Job job);
   // From the JS thread: finish queued jobs, then end the thread (does not wait).
   void Close();
-  // Ends the thread and waits for it (environment teardown).
-  void Shutdown();
+  // Environment teardown (a worker terminated or ending, the process exiting), on the JS thread:
+  // drops the queued jobs (their promises never settle: nothing is left to run them), then waits
+  // for the running one, if any, and for the thread to end.
+  void Teardown();
   // The process is exiting: drop queued jobs and end the thread after the running one, waiting
   // until `deadline` at most. Returns whether the thread has ended.
   bool Abandon(std::chrono::steady_clock::time_point deadline);
+  // The main thread's exit, for the executors of the other environments (worker threads, whose
+  // teardown the exit waits for): from any thread, keeps the thread from starting another job and
+  // waits until `deadline` at most for the running one. Returns whether none is running.
+  bool Hold(std::chrono::steady_clock::time_point deadline);
+  // Hold() for every executor of the process that does not belong to `env`.
+  static bool HoldAllBut(napi_env env, std::chrono::steady_clock::time_point deadline);
   bool closed() const { return closed_; }
   size_t pending() const { return pending_; }
 
@@ -61,6 +69,8 @@ class Executor {
   std::condition_variable cv_;
   std::deque<Job*> queue_;
   bool stop_ = false;   // guarded by mutex_
+  bool held_ = false;   // guarded by mutex_: start no more jobs (Hold)
+  bool busy_ = false;   // guarded by mutex_: a job is running
   bool ended_ = false;  // guarded by mutex_: the thread left its loop
   bool closed_ = false;  // JS thread only
   size_t pending_ = 0;   // JS thread only: posted, not yet done

@@ -45,10 +45,18 @@ static Napi::Value PadPacked(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
     Tensors parts = ArgRecord(info, 0, "packed", kPackedSequence);
     if (!parts[0].defined() || !parts[1].defined()) ThrowType("Expected a packed sequence with data and batchSizes for packed");
-    rnn::PackedSequence seq(parts[0], parts[1], parts[2], parts[3]);
+    const bool batchFirst = ArgBool(info, 1, "batchFirst");
+    const double padding = ArgNumber(info, 2, "paddingValue");
     torch::optional<int64_t> total;
     if (ArgPresent(info, 3)) total = ArgInt(info, 3, "totalLength");
-    auto r = rnn::pad_packed_sequence(seq, ArgBool(info, 1, "batchFirst"), ArgNumber(info, 2, "paddingValue"), total);
+    const int64_t batch = CheckPackedSequence(parts[0], parts[1], parts[2], parts[3]);
+    // The padded output: [max(totalLength, steps), batch, *data.shape[1:]] (libtorch refuses a
+    // totalLength below the steps itself).
+    std::vector<int64_t> shape{std::max(total.value_or(0), parts[1].size(0)), batch};
+    shape.insert(shape.end(), parts[0].sizes().begin() + 1, parts[0].sizes().end());
+    CheckTensorSize("padPackedSequence output", shape, parts[0].scalar_type(), parts[0].device());
+    rnn::PackedSequence seq(parts[0], parts[1], parts[2], parts[3]);
+    auto r = rnn::pad_packed_sequence(seq, batchFirst, padding, total);
     return WrapRecord(info.Env(), {"padded", "lengths"}, {std::get<0>(r), std::get<1>(r)});
   });
 }

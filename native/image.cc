@@ -34,7 +34,7 @@ struct Window {
   }
 
   // Appends image i's window (crops[i], default (0, 0)) and flip (flips[i], default no), checked
-  // against its w x h pixels.
+  // against its w x h pixels (w, h >= 1). Reading crops and flips may run JS getters.
   void ReadImage(const Napi::Value& crops, const Napi::Value& flipsArg, uint32_t i, int64_t w, int64_t h) {
     int64_t cx = 0, cy = 0;
     if (crops.IsArray()) {
@@ -43,7 +43,8 @@ struct Window {
       cx = xy[0];
       cy = xy[1];
     }
-    if (cx < 0 || cy < 0 || cx + outW > w || cy + outH > h) {
+    // Compared without adding: a corner near 2^63 plus the window's size would wrap past int64.
+    if (cx < 0 || cy < 0 || cx > w - outW || cy > h - outH) {
       ThrowRange("crop of " + std::to_string(outW) + "x" + std::to_string(outH) + " at (" + std::to_string(cx) + ", " + std::to_string(cy) +
                  ") does not fit image " + std::to_string(i) + " of " + std::to_string(w) + "x" + std::to_string(h));
     }
@@ -112,21 +113,26 @@ static Napi::Value ImagesToTensor(const Napi::CallbackInfo& info) {
     Napi::Value crops = o.Get("crops"), flips = o.Get("flips");
     win.ReadNormalization(o);
     for (uint32_t i = 0; i < n; ++i) {
+      const std::string name = "images[" + std::to_string(i) + "]";
       Napi::Value v = arr.Get(i);
-      if (!v.IsObject()) ThrowType("Expected { data, width, height } for images[" + std::to_string(i) + "]");
+      if (!v.IsObject()) ThrowType("Expected { data, width, height } for " + name);
       Napi::Object img = v.As<Napi::Object>();
       Napi::Value data = img.Get("data");
-      if (!data.IsTypedArray()) ThrowType("Expected a Uint8Array for images[" + std::to_string(i) + "].data");
-      auto ta = data.As<Napi::TypedArray>();
+      if (!data.IsTypedArray()) ThrowType("Expected a Uint8Array for " + name + ".data");
       const int64_t w = ToInt(img.Get("width"), "width"), h = ToInt(img.Get("height"), "height");
       if (w < 1 || h < 1) ThrowRange("image " + std::to_string(i) + " has no pixels");
-      if (static_cast<int64_t>(ta.ByteLength()) != w * h * 3) {
-        ThrowRange("images[" + std::to_string(i) + "] holds " + std::to_string(ta.ByteLength()) + " bytes but " + std::to_string(w) + "x" +
-                   std::to_string(h) + " RGB needs " + std::to_string(w * h * 3));
+      int64_t need = 0;
+      if (__builtin_mul_overflow(w, h, &need) || __builtin_mul_overflow(need, int64_t{3}, &need)) {
+        ThrowRange(name + " is " + std::to_string(w) + "x" + std::to_string(h) + ": its RGB bytes would pass int64 (width and height too large)");
       }
       win.ReadImage(crops, flips, i, w, h);
-      const uint8_t* src = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-      job->pixels.emplace_back(src, src + ta.ByteLength());
+      // The image's bytes last (the getters above may have detached or shrunk its buffer), copied at once.
+      const ByteView bytes = TypedArrayBytes(data);
+      if (static_cast<int64_t>(bytes.length) != need) {
+        ThrowRange(name + " holds " + std::to_string(bytes.length) + " bytes but " + std::to_string(w) + "x" + std::to_string(h) + " RGB needs " +
+                   std::to_string(need));
+      }
+      job->pixels.emplace_back(bytes.data, bytes.data + bytes.length);
       job->widths.push_back(w);
     }
     return RunTensors<Async>(info.Env(), [job]() -> Tensors { return {Convert(*job)}; });
@@ -141,27 +147,33 @@ static pillow::Image ReadImage(const Napi::Value& v, const char* name) {
   Napi::Object o = v.As<Napi::Object>();
   Napi::Value data = o.Get("data");
   if (!data.IsTypedArray()) ThrowType(std::string("Expected a Uint8Array for ") + name + ".data");
-  auto ta = data.As<Napi::TypedArray>();
   pillow::Image img;
   img.width = ToInt(o.Get("width"), "width");
   img.height = ToInt(o.Get("height"), "height");
   if (img.width < 1 || img.height < 1) ThrowRange(std::string(name) + " has no pixels");
-  const int64_t pixels = img.width * img.height;
-  const std::string mode = o.Get("mode").IsString() ? o.Get("mode").As<Napi::String>().Utf8Value() : "RGB";
+  const Napi::Value modeValue = o.Get("mode");
+  const std::string mode = modeValue.IsString() ? modeValue.As<Napi::String>().Utf8Value() : "RGB";
+  int64_t pixels = 0;
+  if (__builtin_mul_overflow(img.width, img.height, &pixels)) {
+    ThrowRange(std::string(name) + " is " + std::to_string(img.width) + "x" + std::to_string(img.height) + ": more pixels than an int64 can count");
+  }
+  // The bytes last (the getters above may have detached or shrunk the buffer), copied at once.
+  const ByteView bytes = TypedArrayBytes(data);
+  const int64_t length = static_cast<int64_t>(bytes.length);
   // A palette image comes with its palette applied: 3 bytes a pixel, or 4 with transparency.
-  const int channels = mode == "P" && static_cast<int64_t>(ta.ByteLength()) == pixels * 4 ? 4 : 3;
+  const int channels = mode == "P" && length % 4 == 0 && length / 4 == pixels ? 4 : 3;
   try {
     img.mode = pillow::ParseMode(mode, channels);
   } catch (const std::invalid_argument& e) {
     ThrowRange(e.what());
   }
-  const int64_t need = pixels * pillow::PixelBytes(img.mode);
-  if (static_cast<int64_t>(ta.ByteLength()) != need) {
-    ThrowRange(std::string(name) + " holds " + std::to_string(ta.ByteLength()) + " bytes but " + std::to_string(img.width) + "x" +
-               std::to_string(img.height) + " " + mode + " needs " + std::to_string(need));
+  int64_t need = 0;
+  const bool countable = !__builtin_mul_overflow(pixels, static_cast<int64_t>(pillow::PixelBytes(img.mode)), &need);
+  if (!countable || length != need) {
+    ThrowRange(std::string(name) + " holds " + std::to_string(length) + " bytes but " + std::to_string(img.width) + "x" + std::to_string(img.height) +
+               " " + mode + " needs " + (countable ? std::to_string(need) : std::string("more than an int64 can count")));
   }
-  const uint8_t* p = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  img.data.assign(p, p + ta.ByteLength());
+  img.data.assign(bytes.data, bytes.data + bytes.length);
   return img;
 }
 
@@ -222,6 +234,8 @@ static Napi::Value PillowImage(const Napi::CallbackInfo& info) {
     job->width = OptInt(o, "width", 0);
     job->height = OptInt(o, "height", 0);
     if (job->width < 0 || job->height < 0 || (job->width == 0) != (job->height == 0)) ThrowRange("width and height must both be positive (or both absent)");
+    // The resized image (at most 4 bytes a pixel) must be one that can exist here.
+    if (job->width > 0) CheckTensorSize("pillowImage: a resize to " + std::to_string(job->width) + "x" + std::to_string(job->height), {job->height, job->width, 4}, torch::kUInt8);
     job->maxPixels = OptInt(o, "maxPixels", 0);
     job->orientation = static_cast<int>(OptInt(o, "orientation", 1));
     try {

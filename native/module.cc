@@ -59,13 +59,12 @@ static Napi::Value CreateModule(const Napi::CallbackInfo& info) {
         m = nn::Embedding(nn::EmbeddingOptions(num, dim)).ptr();
         break;
       }
-      case ModuleKind::BatchNorm1d:
-        CheckTensorSize("BatchNorm1d weight", {Positive(o, "numFeatures")}, torch::kFloat32);
-        m = nn::BatchNorm1d(nn::BatchNorm1dOptions(Positive(o, "numFeatures"))
-                                .momentum(OptNumber(o, "momentum", 0.1))
-                                .eps(OptNumber(o, "eps", 1e-5)))
-                .ptr();
+      case ModuleKind::BatchNorm1d: {
+        const int64_t features = Positive(o, "numFeatures");  // read once: a getter could answer differently the second time
+        CheckTensorSize("BatchNorm1d weight", {features}, torch::kFloat32);
+        m = nn::BatchNorm1d(nn::BatchNorm1dOptions(features).momentum(OptNumber(o, "momentum", 0.1)).eps(OptNumber(o, "eps", 1e-5))).ptr();
         break;
+      }
       case ModuleKind::LSTM: {
         const int64_t in = Positive(o, "inputSize"), hidden = Positive(o, "hiddenSize"), layers = OptInt(o, "numLayers", 1);
         if (layers < 1) ThrowRange("Module option numLayers must be a positive integer");
@@ -83,8 +82,7 @@ static Napi::Value CreateModule(const Napi::CallbackInfo& info) {
         m = ResNet(OptInt(o, "depth", 152), OptInt(o, "numClasses", 0), OptBool(o, "init", true)).ptr();
         break;
     }
-    Napi::Object obj = Data(info.Env()).moduleCtor.New({});
-    ModuleWrap* w = ModuleWrap::Of(info.Env(), obj);
+    auto [obj, w] = NativeClass<ModuleWrap>::New(info.Env(), Data(info.Env()).moduleCtor);
     w->kind = kind;
     w->module = std::move(m);
     return obj;
@@ -118,7 +116,7 @@ static Napi::Value BlockedTrainInfo(const Napi::CallbackInfo& info) {
 
 void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
   using C = NativeClass<ModuleWrap>;
-  Napi::Function ctor = C::Define(env, "Module",
+  Napi::Function ctor = C::Define(env,
                                   {
                                       C::Method<&ModuleWrap::Forward<false, false>>("forward"),
                                       C::Method<&ModuleWrap::Forward<true, false>>("forwardAsync"),
@@ -144,7 +142,7 @@ void ModuleWrap::Init(Napi::Env env, Napi::Object exports) {
   exports.Set("blockedTrainSupport", Napi::Function::New<BlockedTrainInfo>(env, "blockedTrainSupport"));
 }
 
-ModuleWrap* ModuleWrap::Of(Napi::Env env, Napi::Value v) { return NativeClass<ModuleWrap>::Of(env, v, Data(env).moduleCtor); }
+ModuleWrap* ModuleWrap::Of(Napi::Env env, Napi::Value v) { return NativeClass<ModuleWrap>::Of(env, v); }
 
 // Mixed precision for a forward (bf16 or fp16 matrix work, float32 where precision needs it), as
 // torch.autocast does on CUDA and on the CPU; restored when the guard ends. Autocast state is per
@@ -404,6 +402,10 @@ Napi::Value ModuleWrap::Forward(const Napi::CallbackInfo& info) {
     if (Packed && kind != ModuleKind::LSTM) ThrowType("forwardPacked() is for LSTM modules");
     const ForwardRecords& records = RecordsOf(kind, Packed);
     Tensors in = ArgRecord(info, 0, "inputs", records.in);
+    if (Packed) {
+      CheckPackedSequence(Need(in, 0, "packed data"), Need(in, 1, "batch sizes"), in[2], in[3]);
+      in[1] = in[1].clone();  // what was checked is what runs: JS cannot change this copy before the executor reads it
+    }
     Napi::Object o = ArgOptions(info, 1);
     if (!o.Has("train") || !o.Get("train").IsBoolean()) ThrowType("forward needs options.train (true or false)");
     const bool train = o.Get("train").As<Napi::Boolean>().Value();

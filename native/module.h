@@ -24,6 +24,8 @@ class ModuleWrap {
   static void Init(Napi::Env env, Napi::Object exports);
   static ModuleWrap* Of(Napi::Env env, Napi::Value v);
   explicit ModuleWrap(napi_env env) : env_(env) {}
+  static constexpr const char* kClassName = "Module";
+  static constexpr napi_type_tag kTypeTag = {0x0000000000000002ULL, 0x746f72636863a9e1ULL};
 
   ModuleKind kind = ModuleKind::Linear;
   std::shared_ptr<torch::nn::Module> module;

@@ -26,26 +26,73 @@ typename Map::key_type StateKey(const Map&, const torch::Tensor& p) {
 class OptimizerWrap {
  public:
   explicit OptimizerWrap(napi_env) {}
+  static constexpr const char* kClassName = "Optimizer";
+  static constexpr napi_type_tag kTypeTag = {0x0000000000000003ULL, 0x746f72636863a9e1ULL};
   std::shared_ptr<torch::optim::Optimizer> opt;
   std::string kind;
 
   static void Init(Napi::Env env, Napi::Object exports);
 
  private:
+  // stepAsync() calls posted and not yet settled (the JS thread alone reads and changes it). While
+  // one runs, its executor thread reads and writes the optimizer's state and reads the parameters'
+  // gradients, so every method that touches those (step, stepAsync, zeroGrad, state, loadState,
+  // setLr, setAdamOptions) throws an Error instead (Idle): await the step first. lr(),
+  // adamOptions() and params() only read what a step never changes, and run at any time.
+  std::shared_ptr<int> inFlight = std::make_shared<int>(0);
+
+  void Idle(const char* method) const {
+    if (*inFlight > 0) ThrowError(std::string("optimizer.") + method + "(): a stepAsync() of this optimizer is still running; await it first");
+  }
+
+  // What a step on the executor thread ended with (taken to the JS thread as a value, so that the
+  // settling code runs, and the in-flight count drops, whether it failed or not).
+  struct StepOutcome {
+    bool failed = false;
+    ErrorInfo error;
+  };
+
+  // step() / stepAsync(): one optimizer step, without recording gradients. Refused while a
+  // stepAsync() of this optimizer runs (see inFlight).
   template <bool Async>
   Napi::Value Step(const Napi::CallbackInfo& info) {
     TORCHCAP_GUARD(info, {
+      Idle(Async ? "stepAsync" : "step");
       auto o = opt;
-      return RunTensors<Async>(info.Env(), [o]() -> Tensors {
+      if constexpr (!Async) {
         torch::NoGradGuard guard;
         o->step();
-        return {};
-      });
+        return Napi::Array::New(info.Env(), 0);
+      } else {
+        auto busy = inFlight;
+        Napi::Value promise = RunAsync<StepOutcome>(
+            info.Env(),
+            [o]() {
+              StepOutcome r;
+              try {
+                torch::NoGradGuard guard;
+                o->step();
+              } catch (...) {
+                r.failed = true;
+                r.error = Describe(std::current_exception());
+              }
+              return r;
+            },
+            [busy](Napi::Env env, StepOutcome& r) -> Napi::Value {
+              --*busy;
+              if (r.failed) throw JsError(r.error.kind, r.error.message);
+              return Napi::Array::New(env, 0);
+            });
+        ++*busy;  // posted: from now until it settles
+        return promise;
+      }
     });
   }
 
+  // zeroGrad(): refused while a stepAsync() runs (it reads the gradients).
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
     TORCHCAP_GUARD(info, {
+      Idle("zeroGrad");
       // Gradients are dropped (set to None), as PyTorch >= 2.0 does by default.
       for (auto& g : opt->param_groups())
         for (auto& p : g.params())
@@ -73,8 +120,10 @@ class OptimizerWrap {
   }
 
   // setAdamOptions({ lr?, beta1?, beta2?, eps?, weightDecay? }): absent fields keep their value.
+  // Refused while a stepAsync() runs.
   Napi::Value SetAdamHyper(const Napi::CallbackInfo& info) {
     TORCHCAP_GUARD(info, {
+      Idle("setAdamOptions");
       auto& ao = AdamGroup();
       Napi::Object o = ArgObject(info, 0, "options");
       const double lr = OptNumber(o, "lr", ao.lr());
@@ -83,6 +132,7 @@ class OptimizerWrap {
       if (!(lr > 0)) ThrowRange("learning rate must be positive");
       if (!(b1 >= 0 && b1 < 1) || !(b2 >= 0 && b2 < 1)) ThrowRange("Adam's betas must be in [0, 1)");
       if (!(eps >= 0) || !(wd >= 0)) ThrowRange("Adam's eps and weight decay must not be negative");
+      Idle("setAdamOptions");  // a getter of the options may have started a step
       ao.lr(lr).betas({b1, b2}).eps(eps).weight_decay(wd);
       return info.Env().Undefined();
     });
@@ -93,8 +143,10 @@ class OptimizerWrap {
     return static_cast<torch::optim::AdamOptions&>(opt->param_groups().at(0).options());
   }
 
+  // setLr(lr): every group's. Refused while a stepAsync() runs.
   Napi::Value SetLr(const Napi::CallbackInfo& info) {
     TORCHCAP_GUARD(info, {
+      Idle("setLr");
       double lr = ArgNumber(info, 0, "lr");
       if (!(lr > 0)) ThrowRange("learning rate must be positive");
       for (auto& g : opt->param_groups()) g.options().set_lr(lr);
@@ -106,47 +158,60 @@ class OptimizerWrap {
     TORCHCAP_GUARD(info, { return WrapTensors(info.Env(), opt->param_groups().at(0).params()); });
   }
 
-  // state() -> per parameter, in order: null (no step yet) or [step, expAvg, expAvgSq]
+  // state() -> per parameter, in order: null (no step yet) or [step, expAvg, expAvgSq]. Refused
+  // while a stepAsync() runs (the step adds and updates entries).
   Napi::Value State(const Napi::CallbackInfo& info) {
     TORCHCAP_GUARD(info, {
       if (kind != "adam") ThrowType("state() is available for Adam");
+      Idle("state");
+      // Read first, then build the JS arrays (storing into them could run JS that starts a step).
+      struct Entry {
+        bool present = false;
+        int64_t step = 0;
+        torch::Tensor expAvg, expAvgSq;
+      };
       const auto& params = opt->param_groups().at(0).params();
-      Napi::Array out = Napi::Array::New(info.Env(), params.size());
+      std::vector<Entry> entries(params.size());
       for (size_t i = 0; i < params.size(); ++i) {
         auto it = opt->state().find(StateKey(opt->state(), params[i]));
-        if (it == opt->state().end()) {
+        if (it == opt->state().end()) continue;
+        auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
+        entries[i] = Entry{true, s.step(), s.exp_avg(), s.exp_avg_sq()};
+      }
+      Napi::Array out = Napi::Array::New(info.Env(), entries.size());
+      for (size_t i = 0; i < entries.size(); ++i) {
+        if (!entries[i].present) {
           out.Set(static_cast<uint32_t>(i), info.Env().Null());
           continue;
         }
-        auto& s = static_cast<torch::optim::AdamParamState&>(*it->second);
         Napi::Array e = Napi::Array::New(info.Env(), 3);
-        e.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(s.step())));
-        e.Set(1u, WrapTensor(info.Env(), s.exp_avg()));
-        e.Set(2u, WrapTensor(info.Env(), s.exp_avg_sq()));
+        e.Set(0u, Napi::Number::New(info.Env(), static_cast<double>(entries[i].step)));
+        e.Set(1u, WrapTensor(info.Env(), entries[i].expAvg));
+        e.Set(2u, WrapTensor(info.Env(), entries[i].expAvgSq));
         out.Set(static_cast<uint32_t>(i), e);
       }
       return out;
     });
   }
 
-  // loadState(entries): the inverse of state(); tensors are copied.
+  // loadState(entries): the inverse of state(); tensors are copied. Refused while a stepAsync()
+  // runs (it would free state the step is using).
   Napi::Value LoadState(const Napi::CallbackInfo& info) {
     TORCHCAP_GUARD(info, {
       if (kind != "adam") ThrowType("loadState() is available for Adam");
+      Idle("loadState");
       if (!info[0].IsArray()) ThrowType("Expected an array for state");
       auto arr = info[0].As<Napi::Array>();
       const auto& params = opt->param_groups().at(0).params();
-      if (arr.Length() != params.size()) {
-        ThrowRange("optimizer state has " + std::to_string(arr.Length()) + " entries but the optimizer has " + std::to_string(params.size()) +
-                   " parameters");
+      const uint32_t n = arr.Length();
+      if (n != params.size()) {
+        ThrowRange("optimizer state has " + std::to_string(n) + " entries but the optimizer has " + std::to_string(params.size()) + " parameters");
       }
-      for (uint32_t i = 0; i < arr.Length(); ++i) {
-        const auto key = StateKey(opt->state(), params[i]);
+      // Every entry is read (reading may run JS getters) and copied before the state changes.
+      std::vector<std::unique_ptr<torch::optim::AdamParamState>> entries(n);
+      for (uint32_t i = 0; i < n; ++i) {
         Napi::Value e = arr.Get(i);
-        if (e.IsNull() || e.IsUndefined()) {
-          opt->state().erase(key);
-          continue;
-        }
+        if (e.IsNull() || e.IsUndefined()) continue;
         if (!e.IsArray() || e.As<Napi::Array>().Length() != 3) ThrowType("Expected [step, expAvg, expAvgSq] for state entry " + std::to_string(i));
         auto a = e.As<Napi::Array>();
         torch::Tensor m = UnwrapTensor(a.Get(1u), "expAvg"), v = UnwrapTensor(a.Get(2u), "expAvgSq");
@@ -158,7 +223,13 @@ class OptimizerWrap {
         s->step(ToInt(a.Get(0u), "step"));
         s->exp_avg(m.detach().clone().to(params[i].options()));
         s->exp_avg_sq(v.detach().clone().to(params[i].options()));
-        opt->state()[key] = std::move(s);
+        entries[i] = std::move(s);
+      }
+      Idle("loadState");  // a getter above may have started a step
+      for (uint32_t i = 0; i < n; ++i) {
+        const auto key = StateKey(opt->state(), params[i]);
+        if (entries[i]) opt->state()[key] = std::move(entries[i]);
+        else opt->state().erase(key);
       }
       return info.Env().Undefined();
     });
@@ -188,8 +259,7 @@ static Napi::Value CreateOptimizer(const Napi::CallbackInfo& info) {
     } else {
       ThrowType("Unknown optimizer '" + kind + "' (expected adam or sgd)");
     }
-    Napi::Object obj = Data(info.Env()).optimizerCtor.New({});
-    auto* w = NativeClass<OptimizerWrap>::Of(info.Env(), obj, Data(info.Env()).optimizerCtor);
+    auto [obj, w] = NativeClass<OptimizerWrap>::New(info.Env(), Data(info.Env()).optimizerCtor);
     w->opt = std::move(opt);
     w->kind = kind;
     return obj;
@@ -198,7 +268,7 @@ static Napi::Value CreateOptimizer(const Napi::CallbackInfo& info) {
 
 void OptimizerWrap::Init(Napi::Env env, Napi::Object exports) {
   using C = NativeClass<OptimizerWrap>;
-  Napi::Function ctor = C::Define(env, "Optimizer",
+  Napi::Function ctor = C::Define(env,
                                   {
                                       C::Method<&OptimizerWrap::Step<false>>("step"),
                                       C::Method<&OptimizerWrap::Step<true>>("stepAsync"),

@@ -111,7 +111,7 @@ static Napi::Value Versions(const Napi::CallbackInfo& info) {
 
 static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   TORCHCAP_GUARD(info, {
-    SetDesiredThreads(static_cast<int>(ArgInt(info, 0, "threads")));
+    SetDesiredThreads(ArgInt(info, 0, "threads"));
     return info.Env().Undefined();
   });
 }

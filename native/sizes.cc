@@ -70,4 +70,38 @@ void CheckTensorSize(const std::string& what, c10::IntArrayRef shape, torch::Sca
   }
 }
 
+int64_t CheckPackedSequence(const torch::Tensor& data, const torch::Tensor& batchSizes, const torch::Tensor& sortedIndices,
+                            const torch::Tensor& unsortedIndices) {
+  if (data.dim() < 1) ThrowRange("packed sequence: data must have a row dimension, got a 0-d tensor");
+  if (batchSizes.dim() != 1 || batchSizes.scalar_type() != torch::kInt64 || !batchSizes.device().is_cpu() || batchSizes.layout() != torch::kStrided) {
+    ThrowType("packed sequence: batchSizes must be a 1-D int64 tensor on the CPU, got " + c10::str(batchSizes.sizes()) + " " +
+              DtypeName(batchSizes.scalar_type()) + " on " + batchSizes.device().str());
+  }
+  const int64_t steps = batchSizes.size(0);
+  if (steps < 1) ThrowRange("packed sequence: batchSizes is empty (a packed sequence has at least one step)");
+  const torch::Tensor sizes = batchSizes.contiguous();
+  const int64_t* b = sizes.data_ptr<int64_t>();
+  int64_t rows = 0;
+  for (int64_t i = 0; i < steps; ++i) {
+    if (b[i] < 1) ThrowRange("packed sequence: batchSizes[" + std::to_string(i) + "] is " + std::to_string(b[i]) + "; every batch size must be at least 1");
+    if (i > 0 && b[i] > b[i - 1]) {
+      ThrowRange("packed sequence: batchSizes must not increase, but batchSizes[" + std::to_string(i) + "] = " + std::to_string(b[i]) + " follows " +
+                 std::to_string(b[i - 1]));
+    }
+    if (__builtin_add_overflow(rows, b[i], &rows)) ThrowRange("packed sequence: batchSizes add up past int64");
+  }
+  if (rows != data.size(0)) {
+    ThrowRange("packed sequence: batchSizes add up to " + std::to_string(rows) + " rows but data has " + std::to_string(data.size(0)));
+  }
+  const int64_t batch = b[0];
+  for (const auto& [idx, name] : {std::make_pair(&sortedIndices, "sortedIndices"), std::make_pair(&unsortedIndices, "unsortedIndices")}) {
+    if (!idx->defined()) continue;
+    if (idx->dim() != 1 || idx->scalar_type() != torch::kInt64 || idx->size(0) != batch) {
+      ThrowRange(std::string("packed sequence: ") + name + " must be a 1-D int64 tensor of one entry per sequence (" + std::to_string(batch) +
+                 "), got " + c10::str(idx->sizes()) + " " + DtypeName(idx->scalar_type()));
+    }
+  }
+  return batch;
+}
+
 }  // namespace torchcap

@@ -27,4 +27,12 @@ constexpr int64_t kMaxEmptyExtent = (int64_t{1} << 31) - 1;
 // is empty and its other sizes multiply past kMaxEmptyExtent.
 int64_t CheckedNumel(const std::string& what, c10::IntArrayRef shape);
 
+// Refuses a packed sequence whose parts do not fit together, before libtorch reads them (its
+// _pad_packed_sequence and packed LSTM trust them: inconsistent batch sizes write out of bounds):
+// data with a row dimension; batchSizes a non-empty 1-D int64 CPU tensor of values >= 1 that never
+// increase and add up to data's rows; sortedIndices and unsortedIndices (where defined) 1-D int64
+// with one entry per sequence (batchSizes[0]). Returns batchSizes[0], the number of sequences.
+int64_t CheckPackedSequence(const torch::Tensor& data, const torch::Tensor& batchSizes, const torch::Tensor& sortedIndices,
+                            const torch::Tensor& unsortedIndices);
+
 }  // namespace torchcap

@@ -1,6 +1,8 @@
 // The native Tensor's lifecycle and metadata, and the helpers that wrap and unwrap tensors.
 #include "tensor.h"
 
+#include <algorithm>
+#include <limits>
 #include <sstream>
 
 #include "addon_data.h"
@@ -16,7 +18,7 @@ namespace torchcap {
 
 void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
   using C = NativeClass<TensorWrap>;
-  Napi::Function ctor = C::Define(env, "Tensor", {
+  Napi::Function ctor = C::Define(env, {
       C::Method<&TensorWrap::Dispose>("dispose"),
       C::Method<&TensorWrap::IsDisposed>("isDisposed"),
       C::Method<&TensorWrap::Shape>("shape"),
@@ -68,18 +70,29 @@ void TensorWrap::Init(Napi::Env env, Napi::Object exports) {
   InitTensorFunctions(env, exports);
 }
 
-TensorWrap* TensorWrap::Of(Napi::Env env, Napi::Value v) { return NativeClass<TensorWrap>::Of(env, v, Data(env).tensorCtor); }
+TensorWrap* TensorWrap::Of(Napi::Env env, Napi::Value v) { return NativeClass<TensorWrap>::Of(env, v); }
 
 TensorWrap::~TensorWrap() {
   Release();
   if (self_) napi_delete_reference(env_, self_);  // in the finalizer, as napi_wrap asks
 }
 
+// The bytes memory() counts for a tensor and V8 is told about: its elements' bytes, but never more
+// than its storage holds. A broadcast view (expand, asStrided with zero strides) of one element may
+// have 2^60 elements and holds 4 bytes; V8 ends the process for an amount from 2^60 on.
+static int64_t HeldBytes(const torch::Tensor& t) {
+  int64_t logical = 0;
+  if (__builtin_mul_overflow(t.numel(), static_cast<int64_t>(t.element_size()), &logical)) logical = std::numeric_limits<int64_t>::max();
+  const c10::Storage& storage = t.unsafeGetTensorImpl()->unsafe_storage();
+  if (storage.unsafeGetStorageImpl() == nullptr) return logical;  // no storage of its own (an opaque tensor)
+  return std::min(logical, static_cast<int64_t>(storage.nbytes()));
+}
+
 void TensorWrap::Set(torch::Tensor t) {
   Release();
   if (!t.defined()) return;
   tensor_ = std::move(t);
-  reported_ = static_cast<int64_t>(tensor_.numel() * tensor_.element_size());
+  reported_ = HeldBytes(tensor_);
   AddonData& d = Data(Napi::Env(env_));
   d.liveTensors++;
   d.liveBytes += reported_;
@@ -118,9 +131,9 @@ Napi::Object WrapTensor(Napi::Env env, torch::Tensor t) {
   // Views (reshape, view, asStrided) can give an empty tensor any sizes: refuse the ones that
   // would make later operators loop for hours.
   if (t.defined() && t.numel() == 0) CheckedNumel("tensor", t.sizes());
-  Napi::Object obj = Data(env).tensorCtor.New({});
-  TensorWrap::Of(env, obj)->Set(std::move(t));
-  return obj;
+  auto made = NativeClass<TensorWrap>::New(env, Data(env).tensorCtor);
+  made.second->Set(std::move(t));
+  return made.first;
 }
 
 torch::Tensor& UnwrapTensor(Napi::Value v, const char* name) {

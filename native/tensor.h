@@ -25,6 +25,8 @@ class TensorWrap {
   // NativeClass hands over the weak reference to this object's JS object (owned from now on).
   void Watch(napi_ref self) { self_ = self; }
   static constexpr bool kWatched = true;
+  static constexpr const char* kClassName = "Tensor";
+  static constexpr napi_type_tag kTypeTag = {0x0000000000000001ULL, 0x746f72636863a9e1ULL};
   TensorWrap(const TensorWrap&) = delete;
   TensorWrap& operator=(const TensorWrap&) = delete;
 

@@ -27,11 +27,14 @@ static Napi::Value FromData(const Napi::CallbackInfo& info) {
   // fromData(bytes: TypedArray|Buffer, dtype, shape, device?)
   TORCHCAP_GUARD(info, {
     if (info.Length() < 1 || !info[0].IsTypedArray()) ThrowType("Expected a TypedArray or Buffer for data");
-    auto ta = info[0].As<Napi::TypedArray>();
-    auto buf = ta.ArrayBuffer();
-    const uint8_t* ptr = static_cast<const uint8_t*>(buf.Data()) + ta.ByteOffset();
-    torch::Tensor t = FromBytes(ptr, ta.ByteLength(), ParseDtype(ArgString(info, 1, "dtype")), ArgInts(info, 2, "shape"));
-    if (ArgPresent(info, 3)) t = t.to(ParseDevice(ArgString(info, 3, "device")));
+    // Every argument first (reading shape may run getters), then the bytes, copied at once.
+    const torch::ScalarType dtype = ParseDtype(ArgString(info, 1, "dtype"));
+    const std::vector<int64_t> shape = ArgInts(info, 2, "shape");
+    const bool moved = ArgPresent(info, 3);
+    const torch::Device device = moved ? ParseDevice(ArgString(info, 3, "device")) : torch::Device(torch::kCPU);
+    const ByteView bytes = TypedArrayBytes(info[0]);
+    torch::Tensor t = FromBytes(bytes.data, bytes.length, dtype, shape);
+    if (moved) t = t.to(device);
     return WrapTensor(info.Env(), t);
   });
 }
@@ -42,12 +45,15 @@ static void CheckSize(const std::string& what, const std::vector<int64_t>& shape
 }
 
 static Napi::Value Full(const Napi::CallbackInfo& info) {
-  // full(shape, value, dtype?, device?)
+  // full(shape, value, dtype?, device?, name?): `name` is the public function that asked ('zeros',
+  // 'ones' or 'full', the default), which a refused size names.
   TORCHCAP_GUARD(info, {
     auto shape = ArgInts(info, 0, "shape");
     const double value = ArgNumber(info, 1, "value");
     auto o = Options(info, 2, 3);
-    CheckSize("full", shape, o);
+    std::string name = ArgPresent(info, 4) ? ArgString(info, 4, "name") : "full";
+    if (name != "zeros" && name != "ones") name = "full";
+    CheckSize(name, shape, o);
     return WrapTensor(info.Env(), torch::full(shape, value, o));
   });
 }

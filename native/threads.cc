@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <string>
+#include <thread>
 
 #include "errors.h"
 
@@ -13,10 +15,18 @@ static std::atomic<int> g_threads{0};
 
 int DesiredThreads() { return g_threads.load(); }
 
-void SetDesiredThreads(int n) {
+int MaxThreads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1024 : static_cast<int>(std::min<unsigned>(hw, 1u << 20) * 4);
+}
+
+void SetDesiredThreads(int64_t n) {
   if (n < 1) ThrowRange("Thread count must be at least 1");
-  g_threads.store(n);
-  at::set_num_threads(n);
+  if (n > MaxThreads()) {
+    ThrowRange("Thread count must be at most " + std::to_string(MaxThreads()) + " (4 per hardware thread of this machine), got " + std::to_string(n));
+  }
+  g_threads.store(static_cast<int>(n));
+  at::set_num_threads(static_cast<int>(n));
 }
 
 void ApplyThreads() {

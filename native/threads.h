@@ -10,7 +10,11 @@
 namespace torchcap {
 
 int DesiredThreads();
-void SetDesiredThreads(int n);  // RangeError below 1
+// The most intra-op threads setNumThreads takes: 4 per hardware thread of the machine (1024 where
+// the count is unknown). More only oversubscribes the cores, and each thread costs time to start
+// (2,000 took 30 s on two cores).
+int MaxThreads();
+void SetDesiredThreads(int64_t n);  // RangeError below 1 and above MaxThreads()
 void ApplyThreads();            // on the calling thread, if it differs
 
 // fn(i) for every item i, on libtorch's intra-op threads: each thread takes the contiguous run of

@@ -231,9 +231,25 @@ function forward(m, async) {
   return [`${noGrad ? 'noGrad: ' : ''}${show(m)}.${async ? 'forwardAsync' : 'forward'}(${a.map(show).join(', ')})`, noGrad ? () => api.noGrad(call) : call];
 }
 
+// Sizes and corners whose products and sums pass int64 (native code must refuse them, not wrap).
+const huge = () => pick([2 ** 31, 2 ** 53, 2 ** 62, 2 ** 63 - 1024, Number.MAX_SAFE_INTEGER]);
 function rawImage() {
   const w = int(0, 4), h = int(0, 4);
+  if (chance(0.1)) return { data: new Uint8Array(int(0, 20)), width: huge(), height: chance(0.5) ? huge() : h };
   return { data: new Uint8Array(chance(0.7) ? w * h * 3 : int(0, 20)), width: chance(0.9) ? w : garbage(), height: h };
+}
+const crops = (n) => Array.from({ length: n }, () => (chance(0.5) ? [int(0, 3), int(0, 3)] : [chance(0.5) ? huge() : int(-1, 3), chance(0.5) ? huge() : int(-1, 3)]));
+// A hand-made packed sequence: batch sizes that may grow, go negative or miss the data's rows.
+function packed() {
+  const steps = int(0, 4);
+  const sizes = Array.from({ length: steps }, () => (chance(0.8) ? int(1, 4) : pick([0, -1, -100000, 2 ** 40])));
+  const indices = () => (chance(0.7) ? null : chance(0.5) ? api.Tensor.from(Array.from({ length: int(0, 4) }, () => int(-1, 4)), { dtype: 'int64' }) : tensor());
+  return {
+    data: chance(0.8) ? api.Tensor.randn([int(0, 8), 3]) : tensor(),
+    batchSizes: chance(0.8) ? api.Tensor.from(sizes, { dtype: 'int64' }) : tensor(),
+    sortedIndices: indices(),
+    unsortedIndices: indices(),
+  };
 }
 const imageBytes = () =>
   pick([
@@ -282,6 +298,13 @@ function nextCall() {
     const a = k === 'to' ? [device()] : [];
     return [`${show(m)}.${k}(${a.map(show).join(', ')})`, () => m[k](...a)];
   }
+  if (r < 0.77) {
+    const p = packed();
+    const lstm = modules.find((m) => m instanceof api.LSTM);
+    if (lstm && chance(0.5)) return [`${show(lstm)}.forwardPacked(${show(p)})`, () => lstm.forwardPacked(p, { train: chance(0.3) })];
+    const o = chance(0.8) ? { batchFirst: chance(0.5), totalLength: chance(0.8) ? undefined : pick([0, 3, 2 ** 40, -1]) } : garbage();
+    return [`padPackedSequence(${show(p)}, ${show(o)})`, () => api.padPackedSequence(p, o)];
+  }
   if (r < 0.79) {
     const lengths = pick([() => [int(0, 4), int(0, 4)], () => [3, 1], () => [-1], () => [], () => [2.5, 1], () => tensor(), () => garbage()])();
     const a = [tensor(), lengths, chance(0.7) ? { batchFirst: chance(0.5), enforceSorted: chance(0.5) } : garbage()];
@@ -303,7 +326,7 @@ function nextCall() {
   }
   if (r < 0.92) {
     const imgs = chance(0.8) ? Array.from({ length: int(0, 3) }, rawImage) : garbage();
-    const layout = chance(0.8) ? { crop: chance(0.8) ? int(0, 4) : size() } : garbage();
+    const layout = chance(0.8) ? { crop: chance(0.8) ? int(0, 4) : size(), crops: chance(0.3) && Array.isArray(imgs) && !types.isProxy(imgs) ? crops(imgs.length) : undefined } : garbage();
     const async = chance(0.6);
     return [`toBatch${async ? 'Async' : ''}(${show(imgs)}, ${show(layout)})`, () => (async ? api.toBatchAsync(imgs, layout) : api.toBatch(imgs, layout))];
   }

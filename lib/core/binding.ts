@@ -268,12 +268,17 @@ export interface NativeVersions {
   build: { tool: string; compiler: string; cxx11Abi: number; napiVersion: number };
 }
 
-/** The whole native module. Functions are [sync] unless marked. */
+/**
+ * The whole native module. Functions are [sync] unless marked. The classes (Tensor, Module,
+ * Optimizer, Executor, ProcessGroup) are exported for their prototypes only: their objects come
+ * from the create functions and results, and `new` from JS throws a TypeError (native/wrap.h).
+ */
 export interface Native {
-  Tensor: new () => NativeTensor;
+  Tensor: abstract new () => NativeTensor;
   /** Copies `data` into a new tensor. */
   fromData(data: ArrayBufferView, dtype: DType, shape: number[], device?: string | null): NativeTensor;
-  full(shape: number[], value: number, dtype?: DType | null, device?: string | null): NativeTensor;
+  /** `name` ('zeros', 'ones', 'full' by default): the public function that asked, named when the size is refused. */
+  full(shape: number[], value: number, dtype?: DType | null, device?: string | null, name?: 'zeros' | 'ones' | 'full'): NativeTensor;
   /**
    * [async] Reads each byte range of the open file `fd` straight into a new 1-D CPU tensor of its
    * dtype (default uint8), storages in parallel, no copy through JS; with each range's CRC-32
@@ -309,13 +314,13 @@ export interface Native {
   /** Frees every cached CPU block (unmapped from 2 MiB on, and the carved chunks; to malloc below). */
   emptyCpuCache(): void;
 
-  Module: new () => NativeModule;
+  Module: abstract new () => NativeModule;
   createModule<K extends ModuleKind>(kind: K, options: Record<string, number | boolean>): NativeModule<K>;
   /** Whether autocast 'bf16' runs on this CPU (AVX-512 BF16 and oneDNN), and if not, why. */
   cpuBf16Support(): { supported: boolean; reason: string };
   /** Whether book-mode forwards can keep activations in oneDNN's layout in this build, on this CPU; if not, why. */
   blockedTrainSupport(): { supported: boolean; reason: string };
-  Optimizer: new () => NativeOptimizer;
+  Optimizer: abstract new () => NativeOptimizer;
   createOptimizer(kind: 'adam' | 'sgd', params: NativeTensor[], options: Record<string, number>): NativeOptimizer;
 
   crossEntropy(logits: NativeTensor, targets: NativeTensor, options: { reduction?: string; ignoreIndex?: number }): [NativeTensor];
@@ -325,7 +330,7 @@ export interface Native {
   /** [sync]/[async] RGB HWC uint8 images -> normalized float [N, 3, outH, outW] with crops and flips. */
   imagesToTensor(images: RawImage[], options: ImageBatchOptions): [NativeTensor];
   imagesToTensorAsync(images: RawImage[], options: ImageBatchOptions): Promise<[NativeTensor]>;
-  Executor: new () => NativeExecutor;
+  Executor: abstract new () => NativeExecutor;
   createExecutor(): NativeExecutor;
   /** The executor that async calls post to until the next call (null: the environment's default). */
   setExecutor(executor: NativeExecutor | null): void;

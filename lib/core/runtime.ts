@@ -29,11 +29,20 @@ let installed = false;
 export function installRuntime(native: RuntimeHooks): void {
   if (installed) return;
   installed = true;
-  // libtorch starts with one intra-op thread on some machines: use the cores we have.
-  native.setNumThreads(defaultThreads());
   // process.exit() or an uncaught exception while async work runs: exit would tear libtorch down
   // under the running call (a segfault instead of the exit code). Let the running call end first;
   // one still running after 10 s ends the process at once with its exit code (main thread only: a
-  // worker's exit must not end the process).
+  // worker's exit must not end the process). Installed first, so that a refused thread count below
+  // leaves it in place.
   process.once('exit', (code) => native.stopExecutors(isMainThread ? code : undefined));
+  // libtorch starts with one intra-op thread on some machines: use the cores we have.
+  const threads = defaultThreads();
+  try {
+    native.setNumThreads(threads);
+  } catch (e) {
+    // the native ceiling (4 per hardware thread): name where the count came from
+    const raw = process.env.TORCHCAP_NUM_THREADS;
+    if (raw !== undefined && raw !== '') throw new RangeError(`TORCHCAP_NUM_THREADS=${raw} is refused: ${(e as Error).message}`);
+    throw e;
+  }
 }

@@ -48,6 +48,7 @@ export class ProcessGroup {
   readonly size: number;
   private beats = 0;
   private readonly timer: NodeJS.Timeout;
+  private destroyed = false;
 
   private constructor(
     /** @internal */ readonly native: NativeProcessGroup,
@@ -92,14 +93,21 @@ export class ProcessGroup {
     });
   }
 
+  /** Refuses any use after destroy() (the native group refuses it too). */
+  private live(): void {
+    if (this.destroyed) throw new Error(`process group destroyed: rank ${this.rank} of ${this.size} cannot be used after destroy()`);
+  }
+
   /** Sets a small shared value in the group's store. */
   setKey(key: string, value: string): void {
+    this.live();
     this.native.storeSet(`key/${key}`, value);
   }
 
   /** Waits (without blocking the event loop) until some rank sets `key`; fails if rank 0 goes away. */
   async waitForKey(key: string, pollMs = 500): Promise<string> {
     for (;;) {
+      this.live();
       let v: string | null;
       try {
         v = this.native.storeGet(`key/${key}`, 0);
@@ -113,6 +121,7 @@ export class ProcessGroup {
 
   /** Ranks whose heartbeat does not advance over three intervals (this rank excluded). */
   async lostRanks(): Promise<number[]> {
+    this.live();
     const before = this.heartbeats();
     if (before.every((b) => b === null)) return this.rank === 0 ? [] : [0]; // the store itself is gone
     await new Promise((r) => setTimeout(r, this.heartbeatMs * 3));
@@ -122,9 +131,11 @@ export class ProcessGroup {
 
   /** Runs a collective; a failure becomes a DistributedError naming the lost ranks. */
   private async collective<T>(what: string, start: () => Promise<T>): Promise<T> {
+    this.live();
     try {
       return await dispatch(start);
     } catch (e) {
+      if (this.destroyed) throw e; // destroyed while it ran: no heartbeats left to read
       const lost = await this.lostRanks();
       const who = lost.length ? `lost rank${lost.length > 1 ? 's' : ''} ${lost.join(', ')}` : 'no rank stopped its heartbeat';
       throw new DistributedError(`${what} failed on rank ${this.rank} of ${this.size} (${who}): ${(e as Error).message}`, lost);
@@ -193,8 +204,11 @@ export class ProcessGroup {
     await this.broadcast(tensors.map((t) => t.detach()), root);
   }
 
+  /** Leaves the group: its connections and store are dropped; any later use throws. A second call does nothing. */
   destroy(): void {
     clearInterval(this.timer);
+    if (this.destroyed) return;
+    this.destroyed = true;
     native.destroyProcessGroup(this.native);
   }
 }

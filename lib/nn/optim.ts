@@ -13,6 +13,12 @@ export interface AdamParamState {
   expAvgSq: Tensor;
 }
 
+/**
+ * While a `stepAsync()` runs, its native thread reads and writes the optimizer's state and reads the
+ * parameters' gradients: `step`, `stepAsync`, `zeroGrad`, `state`, `loadState` and setting `lr` or
+ * `hyperparameters` then throw an Error (await the step first). Reading `lr`, `hyperparameters`
+ * and `params` is fine at any time.
+ */
 export class Optimizer {
   /** @internal */
   readonly native: NativeOptimizer;
@@ -27,10 +33,11 @@ export class Optimizer {
   step(): void {
     this.native.step();
   }
+  /** The step on a native thread; until it settles, the methods that touch state or gradients throw. */
   async stepAsync(): Promise<void> {
     await dispatch(() => this.native.stepAsync());
   }
-  /** Drops every parameter's gradient. */
+  /** Drops every parameter's gradient (an Error while a stepAsync() runs). */
   zeroGrad(): void {
     this.native.zeroGrad();
   }

@@ -126,10 +126,11 @@ export function fromBytes(bytes: unknown, dtype: DType, shape: number[]): Native
   return native.fromData(bytes, checkDtype(dtype) ?? expected('a dtype', 'dtype', dtype), checkShape(shape));
 }
 
-export function full(shape: number[], value: number, opts: TensorOptions): NativeTensor {
+/** `name`: the public function that asked, which a refused size names. */
+export function full(shape: number[], value: number, opts: TensorOptions, name: 'zeros' | 'ones' | 'full' = 'full'): NativeTensor {
   checkShape(shape);
   if (typeof value !== 'number') expected('a number', 'value', value);
-  return native.full(shape, value, checkDtype(opts.dtype) ?? 'float32', checkDevice(opts.device));
+  return native.full(shape, value, checkDtype(opts.dtype) ?? 'float32', checkDevice(opts.device), name);
 }
 
 export function random(kind: 'randn' | 'rand', shape: number[], opts: TensorOptions): NativeTensor {

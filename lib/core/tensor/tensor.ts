@@ -43,11 +43,11 @@ export class Tensor {
   }
 
   static zeros(shape: number[], opts: TensorOptions = {}): Tensor {
-    return Tensor.full(shape, 0, opts);
+    return withGrad(create.full(shape, 0, opts, 'zeros'), opts);
   }
 
   static ones(shape: number[], opts: TensorOptions = {}): Tensor {
-    return Tensor.full(shape, 1, opts);
+    return withGrad(create.full(shape, 1, opts, 'ones'), opts);
   }
 
   static full(shape: number[], value: number, opts: TensorOptions = {}): Tensor {
