@@ -27,6 +27,8 @@ export { readCoco, readFlickr8k, readJsonl, readCaptions, CaptionCorpus, Dataset
 export { decodeImage, toBatch, toBatchAsync, loadForInference, ImageError, IMAGENET_MEAN, IMAGENET_STD } from './data';
 export type { RawImage, ImageSource } from './data';
 export { CaptionLoader, epochOrder } from './data';
+export { resizeImages } from './prepare';
+export type { ResizeOptions, ResizeResult, ResizeProgress } from './prepare/resize';
 export { CaptionEncoder, CaptionDecoder } from './model';
 export type { EncoderOptions, DecoderOptions, BackboneMode, Autocast } from './model';
 export { loadEncoder, loadDecoder, loadWeights, saveWeights, loadBackboneWeights, saveCheckpoint, latestCheckpoint, restoreCheckpoint } from './model';

@@ -92,9 +92,14 @@ describe('where bf16 cannot run on the CPU, it is refused with the reason', () =
   const script = `
     const { Tensor, noGrad } = require(${JSON.stringify(path.resolve(__dirname, '../dist'))});
     const { ResNet, cpuBf16Support } = require(${JSON.stringify(path.resolve(__dirname, '../dist/nn/resnet'))});
+    const { CaptionEncoder } = require(${JSON.stringify(path.resolve(__dirname, '../dist/model'))});
     const r = new ResNet(18);
     const errors = [];
-    for (const f of [() => r.prepareFast({ autocast: 'bf16' }), () => noGrad(() => r.forward(Tensor.randn([2, 3, 32, 32]), { train: false, fast: true, autocast: 'bf16' }))]) {
+    for (const f of [
+      () => r.prepareFast({ autocast: 'bf16' }),
+      () => noGrad(() => r.forward(Tensor.randn([2, 3, 32, 32]), { train: false, fast: true, autocast: 'bf16' })),
+      () => new CaptionEncoder({ backbone: 18, embedSize: 8, autocast: 'bf16' }), // refused when built
+    ]) {
       try { f(); errors.push(null); } catch (e) { errors.push(e.message); }
     }
     console.log(JSON.stringify({ support: cpuBf16Support(), errors }));`;
@@ -104,6 +109,7 @@ describe('where bf16 cannot run on the CPU, it is refused with the reason', () =
     const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, TORCHCAP_CPU_BF16: '0' }, encoding: 'utf8' }));
     expect(out.support.supported).toBe(false);
     expect(out.support.reason.length).toBeGreaterThan(0);
+    expect(out.errors).toHaveLength(3);
     for (const message of out.errors) {
       expect(message).toMatch(/^autocast 'bf16' on the CPU needs native bfloat16 support: .+\. Run without autocast \(float32\)$/);
     }
@@ -114,6 +120,21 @@ describe('where bf16 cannot run on the CPU, it is refused with the reason', () =
     const r = new ResNet(18);
     expect(() => noGrad(() => r.forward(Tensor.randn([2, 3, 32, 32]), { train: false, autocast: 'fp16' }))).toThrow("autocast 'fp16' runs on CUDA devices only; on the CPU use 'bf16'");
     expect(() => r.prepareFast({ autocast: 'fp16' })).toThrow(/runs on CUDA devices only/);
+    // an encoder is refused when it is built, not at its first forward
+    expect(() => new CaptionEncoder({ backbone: 18, embedSize: 8, autocast: 'fp16' })).toThrow("autocast 'fp16' runs on CUDA devices only; on the CPU use 'bf16'");
+  });
+
+  test("an encoder's settings are read-only in JavaScript too, and its stages are checked", () => {
+    const enc = new CaptionEncoder({ backbone: 18, embedSize: 8, backboneMode: 'fast' });
+    expect(() => {
+      (enc as unknown as { autocast: string }).autocast = 'fp16';
+    }).toThrow(TypeError);
+    expect(() => {
+      (enc as unknown as { backboneMode: string }).backboneMode = 'book';
+    }).toThrow(TypeError);
+    expect([enc.autocast, enc.backboneMode]).toEqual([undefined, 'fast']);
+    expect(() => new CaptionEncoder({ backbone: 18, embedSize: 8, fineTune: ['layer5' as never] })).toThrow(/Expected 'layer1', 'layer2', 'layer3' or 'layer4' for fineTune but received the string "layer5"/);
+    expect(Object.isFrozen(new CaptionEncoder({ backbone: 18, embedSize: 8, fineTune: ['layer4'] }).fineTune)).toBe(true);
   });
 
   describeIf(cliBuilt, NO_CLI, 'the command line', () => {

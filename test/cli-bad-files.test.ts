@@ -66,7 +66,7 @@ describeIf(cliBuilt, NO_CLI, 'bad files among the 13 fixture COCO photos, throug
     expect(r.stdout).toMatch(/ {2}empty\.jpg: empty file \(0 bytes\)/);
     expect(r.stdout).toMatch(/ {2}truncated\.jpg: .*truncated/);
     expect(r.stdout).toMatch(/ {2}notes\.jpg: .*not an image/);
-    expect(fs.readdirSync(out).sort()).toEqual([...photos, 'photo.png'].sort());
+    expect(fs.readdirSync(out).sort()).toEqual(['.torchcap-resize.json', ...photos, 'photo.png'].sort());
   });
 
   test('train: the bad images skipped, each reported once and counted in the summary; training finishes', async () => {

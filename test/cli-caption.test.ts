@@ -61,7 +61,7 @@ test('--json: one {"image", "caption"} object a line, in the order given; plain:
 test.each<[string, Partial<CaptionCommandOptions>, RegExp]>([
   ['a beam that is no positive integer', { beam: 2.5 }, /Expected an integer for --beam but received number 2\.5/],
   ['beam 0', { beam: 0 }, /Expected an integer >= 1 for --beam but received 0/],
-  ['a beam that is no number', { beam: NaN }, /Expected an integer for --beam but received number NaN/],
+  ['a beam that is no number', { beam: NaN }, /Expected an integer for --beam but received NaN \(not a number\)/],
   ['max-len 0', { maxLen: 0 }, /Expected an integer >= 1 for --max-len but received 0/],
   ['an unknown backbone', { backbone: 'resnet99' }, /--backbone must be one of resnet18, .*not resnet99/],
   ['a backbone the checkpoint does not hold', { backbone: 'resnet152' }, /holds a ResNet-18 but --backbone says resnet152/],

@@ -95,7 +95,7 @@ describeIf(cliBuilt, NO_CLI, 'the pipeline on 13 COCO photos through the CLI', (
     const json = JSON.parse(fs.readFileSync(vocab, 'utf8'));
     expect(json.words.slice(0, 4)).toEqual(['<pad>', '<start>', '<end>', '<unk>']);
     fs.writeFileSync(words, JSON.stringify(json.words));
-    photos = fs.readdirSync(images).sort().slice(0, 4).map((f) => path.join(images, f));
+    photos = fs.readdirSync(images).filter((f) => !f.startsWith('.')).sort().slice(0, 4).map((f) => path.join(images, f));
   }, 120000);
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 

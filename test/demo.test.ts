@@ -108,10 +108,12 @@ describe('failures', () => {
   test('a bad option is refused in words, before anything is written', async () => {
     const out = path.join(tmp, 'bad');
     for (const [opts, message] of [
-      [{ backbone: 'imagenet' }, /backbone/],
-      [{ pretrainEpochs: 0 }, /pretrainEpochs/],
-      [{ augment: 'yes' }, /augment/],
-      [{ pretrainPrecision: 'fp16' }, /pretrainPrecision/],
+      // the command names its flags; the library (runDemo) its options
+      [{ backbone: 'imagenet' }, /for --backbone but received the string "imagenet"/],
+      [{ pretrainEpochs: 0 }, /for --pretrain-epochs but received 0/],
+      [{ augment: 'yes' }, /for --augment but received the string "yes"/],
+      [{ pretrainPrecision: 'fp16' }, /for --pretrain-precision but received the string "fp16"/],
+      [{ heldOut: 0 }, /Expected an integer from 1 to 5999 for --held-out but received 0/],
     ] as const) {
       const io = capture();
       expect(await runDemoCommand({ out, ...(opts as object) }, io)).toBe(1);

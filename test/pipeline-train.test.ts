@@ -19,10 +19,24 @@ test.each<[Partial<TrainOptions>, RegExp]>([
   expect(e.message).toMatch(message);
 });
 
-test('valid counts get as far as reading the captions', async () => {
+test.each<[Partial<TrainOptions>, RegExp]>([
+  [{ lr: 0 }, /Expected a number above 0 for lr but received 0/],
+  [{ batchSize: 1 }, /batchSize 1 cannot train: the encoder's BatchNorm1d/],
+  [{ fineTune: ['layer4'], cacheFeatures: true }, /fineTune trains backbone stages, which cacheFeatures computes once/],
+  [{ evalEvery: 10 }, /evalEvery scores captions of validation images: it needs valCaptions/],
+  [{ resize: 128, crop: 224 }, /crop \(224\) is larger than resize \(128\)/],
+])('%j is refused before any data is read', async (opts, message) => {
+  const e = await rejected(train({ ...base, ...opts }));
+  expect(e.name).toMatch(/RangeError|TypeError/);
+  expect(e.message).toMatch(message);
+});
+
+test('valid counts get as far as the images folder, then the captions', async () => {
   const e = await rejected(train(base));
   expect(e.name).toBe('DatasetError');
-  expect(e.message).toMatch(/captions file not found/);
+  expect(e.message).toBe('images folder not found: /nonexistent');
+  const withImages = await rejected(train({ ...base, images: __dirname }));
+  expect(withImages.message).toMatch(/captions file not found/);
 });
 
 describe('the output folder of an earlier run', () => {

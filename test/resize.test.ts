@@ -76,8 +76,9 @@ describe('resizeImages on real COCO photos', () => {
       expect(meta.format).toBe(name.endsWith('.png') ? 'png' : 'jpeg');
       expect(meta.orientation).toBeUndefined(); // no EXIF carried over
     }
-    // Nothing is written for a failure, no temporaries remain, hidden files and folders are left out.
-    expect(fs.readdirSync(output).sort()).toEqual([...good].sort());
+    // Nothing is written for a failure, no temporaries remain, hidden files and folders are left out
+    // (the folder's record of its settings aside).
+    expect(fs.readdirSync(output).sort()).toEqual(['.torchcap-resize.json', ...good].sort());
     expect(events).toHaveLength(r.total);
     expect(events[events.length - 1]).toMatchObject({ total: r.total, done: good.length, failed: 3 });
   });
@@ -106,6 +107,27 @@ describe('resizeImages on real COCO photos', () => {
     expect(good.map((f) => fs.statSync(path.join(output, f)).mtimeMs)).toEqual(before);
   });
 
+  test('a rerun with other encoding settings is refused, naming both, and the finished files stay', async () => {
+    const names = photoNames.slice(0, 2);
+    for (const f of names) fs.copyFileSync(path.join(PHOTOS, f), path.join(input, f));
+    await resizeImages({ input, output, jpegQuality: 75 });
+    const before = names.map((f) => fs.readFileSync(path.join(output, f)));
+    // Finished files are skipped by their size alone: quality 95 would have kept the quality-75 files.
+    await expect(resizeImages({ input, output, jpegQuality: 95 })).rejects.toThrow(/holds images resized with quality 75, .*this run asks for quality 95, .*fresh folder/);
+    await expect(resizeImages({ input, output, jpegQuality: 75, subsampling: '4:4:4' })).rejects.toThrow(/subsampling 4:2:0.*subsampling 4:4:4/);
+    expect(names.map((f) => fs.readFileSync(path.join(output, f)))).toEqual(before);
+    // The same settings resume as before.
+    expect(await resizeImages({ input, output, jpegQuality: 75 })).toMatchObject({ done: 0, skipped: 2 });
+  });
+
+  test('an output that is a file is refused by name', async () => {
+    fs.copyFileSync(path.join(PHOTOS, photoNames[0]), path.join(input, photoNames[0]));
+    const file = path.join(output, 'not-a-folder');
+    fs.mkdirSync(output, { recursive: true });
+    fs.writeFileSync(file, 'x');
+    await expect(resizeImages({ input, output: file })).rejects.toThrow(`output is a file, not a folder: ${file}`);
+  });
+
   test('what a killed run leaves (a temporary, a half-written output) is redone', async () => {
     const names = photoNames.slice(0, 3);
     for (const f of names) fs.copyFileSync(path.join(PHOTOS, f), path.join(input, f));
@@ -118,7 +140,7 @@ describe('resizeImages on real COCO photos', () => {
     fs.rmSync(path.join(output, names[2]));
     const r = await resizeImages({ input, output });
     expect(r).toMatchObject({ done: 2, skipped: 1, failed: [] });
-    expect(fs.readdirSync(output).sort()).toEqual([...names].sort());
+    expect(fs.readdirSync(output).sort()).toEqual(['.torchcap-resize.json', ...names].sort());
     for (const f of names) {
       const { info } = await sharp(path.join(output, f), { failOn: 'truncated' }).raw().toBuffer({ resolveWithObject: true });
       expect([info.width, info.height]).toEqual([256, 256]);

@@ -5,8 +5,8 @@
  * that serves the trained model and the page to open.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { runDemo, DEMO_DEFAULTS, PRETRAIN_PRECISIONS, type DemoBackbone, type DemoOptions, type PretrainPrecision } from '../demo/run';
-import { commandFailed, processIO, type CommandIO } from './io';
+import { runDemo, resolveDemoOptions, DEMO_DEFAULTS, PRETRAIN_PRECISIONS, type DemoBackbone, type DemoOptions, type PretrainPrecision } from '../demo/run';
+import { commandFailed, flagLabel, processIO, type CommandIO } from './io';
 
 /** The demo's options; its log lines go to the command's output. */
 export type DemoCommandOptions = Omit<DemoOptions, 'log'>;
@@ -18,6 +18,7 @@ function shellWord(word: string): string {
 
 export async function runDemoCommand(opts: DemoCommandOptions, io: CommandIO = processIO): Promise<number> {
   try {
+    resolveDemoOptions(opts, flagLabel()); // the flags' names: --held-out, not heldOut
     const r = await runDemo({ ...opts, log: (line) => io.out(line + '\n') });
     const s = r.summary;
     io.out(`BLEU-4 ${s.metrics.Bleu_4.toFixed(4)}\n`);

@@ -13,6 +13,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { COCO_FILES, COCO_PARTS, type CocoPart, type CocoProgress, cocoBaseUrl, downloadCoco } from '../prepare/coco';
 import { type ProgressBar, createProgress, formatBytes } from '../util/progress';
 import { commandFailed, processIO, type CommandIO } from './io';
+import { checkInt } from '../util/checks';
 
 export interface DownloadCocoOptions {
   dir: string;
@@ -46,6 +47,7 @@ export async function runDownloadCoco(opts: DownloadCocoOptions, io: CommandIO =
     else io.err(`${message}\n`);
   };
   try {
+    if (opts.retries !== undefined) checkInt(opts.retries, '--retries', 0);
     const base = cocoBaseUrl(opts.baseUrl);
     if (!opts.quiet) io.err(`downloading COCO 2014 (${(opts.parts ?? COCO_PARTS).join(', ')}) from ${base} into ${opts.dir}\n`);
     const results = await downloadCoco({ dir: opts.dir, parts: opts.parts, baseUrl: opts.baseUrl, retries: opts.retries, onProgress, onNotice: notice });
@@ -88,7 +90,7 @@ const cocoCommand: CommandModule<object, CocoArgv> = {
         type: 'string',
         describe: 'where the files are (default: TORCHCAP_COCO_URL, else http://images.cocodataset.org); sizes are checked against the official ones only for the official host',
       })
-      .option('retries', { type: 'number', default: 5, describe: 'attempts in a row without progress before giving up' })
+      .option('retries', { type: 'number', default: 5, describe: 'retries in a row that bring no new byte before giving up' })
       .option('quiet', { type: 'boolean', default: false, describe: 'no progress output' }) as unknown as Argv<CocoArgv>,
   handler: async (argv) => {
     process.exitCode = await runDownloadCoco({

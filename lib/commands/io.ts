@@ -14,3 +14,13 @@ export function commandFailed(command: string, io: CommandIO, e: unknown): 1 {
   io.err(`torchcap ${command}: ${e instanceof Error ? e.message : String(e)}\n`);
   return 1;
 }
+
+/** An option's command-line name: `batchSize` -> `batch-size`; `renamed` gives flags named otherwise (`{ maxStepsPerEpoch: 'max-steps' }`). */
+export function kebabCase(option: string, renamed: Record<string, string> = {}): string {
+  return renamed[option] ?? option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** A label for a library's option checks that names the command's flag instead: `batchSize` -> `--batch-size`. */
+export function flagLabel(renamed: Record<string, string> = {}): (option: string) => string {
+  return (option) => `--${kebabCase(option, renamed)}`;
+}

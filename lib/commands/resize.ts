@@ -15,6 +15,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { createProgress } from '../util/progress';
 import { DEFAULT_JPEG_QUALITY, DEFAULT_SIZE, DEFAULT_SUBSAMPLING, DEFAULT_WEBP_QUALITY, resizeImages, type JpegSubsampling } from '../prepare/resize';
 import { processIO, type CommandIO } from './io';
+import { optionalInt } from '../util/checks';
 
 export interface ResizeCommandOptions {
   input: string;
@@ -32,6 +33,10 @@ export interface ResizeCommandOptions {
 export async function runResize(opts: ResizeCommandOptions, io: CommandIO = processIO): Promise<number> {
   const progress = createProgress({ label: 'resize', total: 0, itemName: 'img', quiet: opts.quiet });
   try {
+    // The flags, in their own names (resizeImages names its options).
+    optionalInt(opts.size, '--size', 1, 16383);
+    optionalInt(opts.concurrency, '--concurrency', 1, 1024);
+    optionalInt(opts.quality, '--quality', 1, 100);
     const r = await resizeImages({
       input: opts.input,
       output: opts.output,

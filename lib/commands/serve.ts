@@ -13,10 +13,10 @@
  * connections, finishes the requests in flight and exits 0; a second signal exits at once.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { createCaptionServer, SERVE_DEFAULTS, type CaptionServer } from '../serve';
+import { createCaptionServer, resolveServeOptions, SERVE_DEFAULTS, type CaptionServer, type CaptionServerOptions } from '../serve';
 import { MODEL_OPTIONS, parseBackbone } from './caption';
 import { CAPTION_DEFAULTS } from '../captioner';
-import { commandFailed, processIO, type CommandIO } from './io';
+import { commandFailed, flagLabel, processIO, type CommandIO } from './io';
 
 export interface ServeCommandOptions {
   port: number;
@@ -40,9 +40,12 @@ export interface ServeCommandOptions {
 }
 
 /** Loads the model and starts listening; resolves with the server, or null after printing why it could not start. */
+/** A server option's flag: `requestTimeoutMs` -> `--timeout`, `maxQueue` -> `--max-queue`. */
+const serveFlag = flagLabel({ requestTimeoutMs: 'timeout' });
+
 export async function startServe(opts: ServeCommandOptions, io: CommandIO = processIO): Promise<CaptionServer | null> {
   try {
-    const server = await createCaptionServer({
+    const options: CaptionServerOptions = {
       encoder: opts.encoder,
       decoder: opts.decoder,
       vocab: opts.vocab,
@@ -62,7 +65,10 @@ export async function startServe(opts: ServeCommandOptions, io: CommandIO = proc
       autocast: opts.autocast,
       colorManaged: opts.colorManaged,
       log: io.err,
-    });
+    };
+    // The flags are checked (in their own names) before the model loads.
+    resolveServeOptions(options, serveFlag);
+    const server = await createCaptionServer(options);
     const m = server.captioner;
     io.out(
       `torchcap serve: listening on ${server.url} (resnet${m.encoder.resnet.depth}, ${m.vocab.size} words, ` +

@@ -9,12 +9,14 @@
  * SIGTERM stops after the current step; the last checkpoint stays usable.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { train, TRAIN_DEFAULTS, type TrainOptions } from '../train';
+import { train, resolveTrainOptions, TRAIN_DEFAULTS, type TrainOptions } from '../train';
+import { checkInt, positiveNumber } from '../util/checks';
+import { BACKBONE_STAGES } from '../model/encoder';
 import { BACKBONE_MODES, type BackboneMode } from '../model';
 import { MODEL_OPTIONS, parseBackbone } from './caption';
 import { ProcessGroup, distributedEnv, distributedBackends, launchLocal, type DistributedEnv } from '../distributed';
 import { resolveDevice } from '../core/device';
-import { processIO, type CommandIO } from './io';
+import { flagLabel, processIO, type CommandIO } from './io';
 
 /** The command's own settings (the training ones are TRAIN_DEFAULTS). */
 export const TRAIN_COMMAND_DEFAULTS = Object.freeze({ nproc: 1, distTimeout: 300 });
@@ -65,11 +67,16 @@ export async function runTrain(opts: TrainOptions, io: CommandIO = processIO, di
   process.once('SIGTERM', onSignal);
   try {
     const summary = await train({ ...opts, group, signal: stop.signal }, (t) => {
+      // Without --quiet the trainer prints them (to stdout, above its progress bar on a terminal).
       t.on('log', (line) => opts.quiet && io.out(line + '\n'));
       t.on('skip', ({ reason }) => io.err(`skipped: ${reason}\n`));
       t.on('checkpoint', (set) => opts.quiet || io.err(`saved ${set.encoder}, ${set.decoder}, ${set.training}\n`));
     });
     if (rank !== 0) return 0;
+    if (summary.steps === 0) {
+      io.out(`done: nothing left to train: the run in ${opts.out} has finished its ${summary.epochs} epoch${summary.epochs === 1 ? '' : 's'} (${summary.globalStep} steps); raise --epochs to train on\n`);
+      return 0;
+    }
     io.out(
       `done: ${summary.globalStep} steps, last loss ${summary.lastLoss.toFixed(4)}, ${summary.skipped} images skipped, ${summary.seconds.toFixed(1)} s` +
         (summary.best ? `; best CIDEr-D ${summary.best.CIDEr.toFixed(4)} at step ${summary.best.globalStep}` : '') +
@@ -137,7 +144,7 @@ export const trainCommand: CommandModule<object, TrainArgv> = {
       .option('vocab', { type: 'string', describe: 'vocabulary file (built from the captions and saved in --out when omitted)' })
       .option('threshold', { type: 'number', default: TRAIN_DEFAULTS.threshold, describe: 'vocabulary threshold when building one' })
       .option('out', { type: 'string', demandOption: true, describe: 'folder for checkpoints, metrics.jsonl and loss.svg' })
-      .option('epochs', { type: 'number', default: TRAIN_DEFAULTS.epochs })
+      .option('epochs', { type: 'number', default: TRAIN_DEFAULTS.epochs, describe: 'passes over the captions' })
       .option('batch-size', { type: 'number', default: TRAIN_DEFAULTS.batchSize, describe: 'images a step (per rank with several ranks)' })
       .option('lr', { type: 'number', default: TRAIN_DEFAULTS.lr, describe: 'Adam learning rate' })
       .option('log-every', { type: 'number', default: TRAIN_DEFAULTS.logEvery, describe: 'steps between log lines' })
@@ -148,18 +155,18 @@ export const trainCommand: CommandModule<object, TrainArgv> = {
         default: TRAIN_DEFAULTS.backboneMode,
         describe: "frozen ResNet in the encoder's mode as the book (book), always in eval mode (eval), or eval on the folded fast path (fast)",
       })
-      .option('fine-tune', { type: 'string', array: true, describe: 'backbone stages to train, e.g. layer4' })
+      .option('fine-tune', { type: 'string', array: true, choices: BACKBONE_STAGES, describe: 'backbone stages to train, e.g. layer4 (not with --cache-features)' })
       .option('pretrained', { type: 'string', describe: "torchvision ImageNet weights for the backbone (e.g. resnet152-394f9c45.pth)" })
-      .option('embed-size', { type: 'number', default: TRAIN_DEFAULTS.embedSize })
-      .option('hidden-size', { type: 'number', default: TRAIN_DEFAULTS.hiddenSize })
-      .option('num-layers', { type: 'number', default: TRAIN_DEFAULTS.numLayers })
+      .option('embed-size', { type: 'number', default: TRAIN_DEFAULTS.embedSize, describe: "the encoder's output and the decoder's word embedding size" })
+      .option('hidden-size', { type: 'number', default: TRAIN_DEFAULTS.hiddenSize, describe: "the decoder's LSTM hidden size" })
+      .option('num-layers', { type: 'number', default: TRAIN_DEFAULTS.numLayers, describe: "the decoder's LSTM layers" })
       .option('resize', { type: 'number', default: TRAIN_DEFAULTS.resize, describe: 'images not of this size are resized to it' })
       .option('crop', { type: 'number', default: TRAIN_DEFAULTS.crop, describe: 'random crop size' })
-      .option('seed', { type: 'number', default: TRAIN_DEFAULTS.seed })
+      .option('seed', { type: 'number', default: TRAIN_DEFAULTS.seed, describe: 'seed of the initial weights, the shuffling and the crops' })
       .option('color-managed', { type: 'boolean', default: false, describe: 'convert embedded ICC profiles to sRGB (the book does not: Pillow ignores them)' })
       .option('cache-features', { type: 'boolean', default: false, describe: 'compute the frozen backbone once (centre crop, no flip) and train on cached features' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the newest checkpoint in --out' })
-      .option('eval-every', { type: 'number', describe: 'score validation captions every N steps (and at each epoch end); keeps the best checkpoint by CIDEr-D' })
+      .option('eval-every', { type: 'number', describe: 'score validation captions every N steps (and at each epoch end); keeps the best checkpoint by CIDEr-D as encoder-best.ckpt, decoder-best.ckpt and best.json (needs --val-captions)' })
       .option('val-captions', { type: 'string', describe: 'COCO captions file of the validation images' })
       .option('val-images', { type: 'string', describe: 'folder of the validation images (default: --images)' })
       .option('val-limit', { type: 'number', default: TRAIN_DEFAULTS.valLimit, describe: 'validation images scored at most' })
@@ -173,14 +180,16 @@ export const trainCommand: CommandModule<object, TrainArgv> = {
       .option('device', { type: 'string', default: TRAIN_DEFAULTS.device, describe: 'cpu, cuda, cuda:N, or auto (a GPU when there is one); with several local ranks, cuda means cuda:LOCAL_RANK' })
       .option('autocast', MODEL_OPTIONS.autocast),
   handler: async (argv) => {
-    if (argv.nproc > 1 && !process.env.WORLD_SIZE) {
-      process.exitCode = await launchLocal(argv.nproc, process.argv.slice(2));
-      return;
-    }
     let backbone;
     let backend: 'gloo' | 'nccl';
+    let opts: TrainOptions;
     try {
+      // Every flag is checked before anything starts (ranks, data, models), in the flags' names.
+      checkInt(argv.nproc, '--nproc', 1);
+      positiveNumber(argv['dist-timeout'], '--dist-timeout');
       backbone = parseBackbone(argv.backbone);
+      opts = trainOptions(argv, backbone);
+      resolveTrainOptions(opts, trainFlag);
       resolveDevice(rankDevice(argv.device));
       backend = argv['dist-backend'] ?? defaultBackend(rankDevice(argv.device));
     } catch (e) {
@@ -188,41 +197,52 @@ export const trainCommand: CommandModule<object, TrainArgv> = {
       process.exitCode = 1;
       return;
     }
-    process.exitCode = await runTrain({
-      images: argv.images,
-      captions: argv.captions,
-      split: argv.split,
-      vocab: argv.vocab,
-      threshold: argv.threshold,
-      out: argv.out,
-      epochs: argv.epochs,
-      batchSize: argv['batch-size'],
-      lr: argv.lr,
-      logEvery: argv['log-every'],
-      saveEvery: argv['save-every'],
-      backbone,
-      backboneMode: argv['backbone-mode'],
-      fineTune: argv['fine-tune'] as TrainOptions['fineTune'],
-      pretrained: argv.pretrained,
-      embedSize: argv['embed-size'],
-      hiddenSize: argv['hidden-size'],
-      numLayers: argv['num-layers'],
-      resize: argv.resize,
-      crop: argv.crop,
-      seed: argv.seed,
-      cacheFeatures: argv['cache-features'],
-      colorManaged: argv['color-managed'],
-      resume: argv.resume,
-      evalEvery: argv['eval-every'],
-      valCaptions: argv['val-captions'],
-      valImages: argv['val-images'],
-      valLimit: argv['val-limit'],
-      beam: argv.beam,
-      maxStepsPerEpoch: argv['max-steps'],
-      quiet: argv.quiet,
-      syncBn: argv['sync-bn'],
-      device: rankDevice(argv.device),
-      autocast: argv.autocast,
-    }, processIO, { timeout: argv['dist-timeout'], backend });
+    if (argv.nproc > 1 && !process.env.WORLD_SIZE) {
+      process.exitCode = await launchLocal(argv.nproc, process.argv.slice(2));
+      return;
+    }
+    process.exitCode = await runTrain(opts, processIO, { timeout: argv['dist-timeout'], backend });
   },
 };
+
+/** A training option's flag: `batchSize` -> `--batch-size`. */
+const trainFlag = flagLabel({ maxStepsPerEpoch: 'max-steps' });
+
+function trainOptions(argv: TrainArgv, backbone: TrainOptions['backbone']): TrainOptions {
+  return {
+    images: argv.images,
+    captions: argv.captions,
+    split: argv.split,
+    vocab: argv.vocab,
+    threshold: argv.threshold,
+    out: argv.out,
+    epochs: argv.epochs,
+    batchSize: argv['batch-size'],
+    lr: argv.lr,
+    logEvery: argv['log-every'],
+    saveEvery: argv['save-every'],
+    backbone,
+    backboneMode: argv['backbone-mode'],
+    fineTune: argv['fine-tune'] as TrainOptions['fineTune'],
+    pretrained: argv.pretrained,
+    embedSize: argv['embed-size'],
+    hiddenSize: argv['hidden-size'],
+    numLayers: argv['num-layers'],
+    resize: argv.resize,
+    crop: argv.crop,
+    seed: argv.seed,
+    cacheFeatures: argv['cache-features'],
+    colorManaged: argv['color-managed'],
+    resume: argv.resume,
+    evalEvery: argv['eval-every'],
+    valCaptions: argv['val-captions'],
+    valImages: argv['val-images'],
+    valLimit: argv['val-limit'],
+    beam: argv.beam,
+    maxStepsPerEpoch: argv['max-steps'],
+    quiet: argv.quiet,
+    syncBn: argv['sync-bn'],
+    device: rankDevice(argv.device),
+    autocast: argv.autocast,
+  };
+}

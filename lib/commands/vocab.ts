@@ -7,6 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { Vocabulary, DEFAULT_THRESHOLD } from '../vocabulary/vocabulary';
 import { readCaptions } from '../data/datasets';
 import { commandFailed, processIO, type CommandIO } from './io';
+import { checkInt } from '../util/checks';
 
 export interface VocabCommandOptions {
   captions: string;
@@ -17,6 +18,8 @@ export interface VocabCommandOptions {
 
 export function runVocab(opts: VocabCommandOptions, io: CommandIO = processIO): number {
   try {
+    checkInt(opts.threshold ?? DEFAULT_THRESHOLD, '--threshold', 1);
+    if (opts.out.endsWith('.pkl')) throw new TypeError(`--out ${opts.out}: torchcap writes vocabularies as JSON, not as the book's pickle: name it .json`);
     const corpus = readCaptions(opts.captions, '.', { split: opts.split });
     const vocab = Vocabulary.build(
       corpus.annotations.map((a) => a.caption),

@@ -179,6 +179,9 @@ export function readJsonl(file: string, imageDir = path.dirname(file)): CaptionC
 
 /** Reads a dataset by the form of its captions file: `.json` (COCO), `.jsonl`, or Flickr8k `.txt`. */
 export function readCaptions(file: string, imageDir: string, opts: { split?: string } = {}): CaptionCorpus {
+  if (opts.split !== undefined && !file.endsWith('.txt')) {
+    throw new DatasetError(`a split list (${opts.split}) applies to Flickr8k's token file (.txt); ${file} is read whole (COCO JSON or JSONL name their own images)`);
+  }
   if (file.endsWith('.jsonl')) return readJsonl(file, imageDir);
   if (file.endsWith('.txt')) return readFlickr8k(file, imageDir, opts.split);
   return readCoco(file, imageDir);

@@ -27,7 +27,7 @@ import { Captioner } from '../captioner';
 import { readCaptions } from '../data/datasets';
 import { evaluateCaptionsSync } from '../evaluate';
 import { writeFileAtomic } from '../util/files';
-import { checkChoice, expected, positiveInt } from '../util/checks';
+import { checkChoice, checkInt, expected, positiveInt } from '../util/checks';
 import { cpuBf16Support } from '../nn/resnet';
 
 export type DemoBackbone = 'pretrained' | 'random';
@@ -140,13 +140,28 @@ function scoreSections(scenes: SceneScoreReport, tgts: readonly DemoTarget[]): R
   ];
 }
 
+/**
+ * The options with their defaults, every one checked before the demo starts (it runs for
+ * minutes); `label` names an option in the errors (the `demo` command passes its flags' names).
+ */
+export function resolveDemoOptions(opts: DemoOptions, label: (option: keyof DemoOptions) => string = (o) => o): typeof DEMO_DEFAULTS & DemoOptions {
+  const o = { ...DEMO_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof DEMO_DEFAULTS & DemoOptions;
+  // At least one scene to train on and one held out to caption and score.
+  const images = checkInt(o.images, label('images'), 2);
+  const heldOut = checkInt(o.heldOut, label('heldOut'), 1, images - 1);
+  if (o.unseen !== undefined) checkInt(o.unseen, label('unseen'), 0, heldOut);
+  positiveInt(o.epochs, label('epochs'));
+  positiveInt(o.pretrainEpochs, label('pretrainEpochs'));
+  checkInt(o.seed, label('seed'), 0, 0xffffffff);
+  checkChoice(o.backbone, label('backbone'), ['pretrained', 'random'] as const);
+  if (typeof o.augment !== 'boolean') expected('a boolean', label('augment'), o.augment);
+  checkChoice(o.pretrainPrecision, label('pretrainPrecision'), PRETRAIN_PRECISIONS);
+  return o;
+}
+
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const log = opts.log ?? ((line: string) => process.stdout.write(line + '\n'));
-  const o = { ...DEMO_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof DEMO_DEFAULTS & DemoOptions;
-  checkChoice(o.backbone, 'backbone', ['pretrained', 'random'] as const);
-  positiveInt(o.pretrainEpochs, 'pretrainEpochs');
-  if (typeof o.augment !== 'boolean') expected('a boolean', 'augment', o.augment);
-  checkChoice(o.pretrainPrecision, 'pretrainPrecision', PRETRAIN_PRECISIONS);
+  const o = resolveDemoOptions(opts);
   const autocast = o.backbone === 'pretrained' ? pretrainAutocast(o.pretrainPrecision) : undefined;
   const started = Date.now();
   const seconds = { total: 0, data: 0, pretrain: 0, train: 0, caption: 0 };

@@ -10,10 +10,10 @@
  */
 import { type Tensor, dispatchWithGrad } from '../core/tensor';
 import { resolveDevice } from '../core/device';
-import { checkChoice, checkInt } from '../util/checks';
+import { checkChoice, checkInt, expected } from '../util/checks';
 import { Module, checkMode, type Mode } from '../nn/module';
 import { Linear, BatchNorm1d } from '../nn/layers';
-import { ResNet, type ResNetDepth } from '../nn/resnet';
+import { ResNet, cpuBf16Support, type ResNetDepth } from '../nn/resnet';
 import { syncBatchNorm1d } from '../nn/sync-batchnorm';
 import type { ProcessGroup } from '../distributed';
 
@@ -30,6 +30,7 @@ export const BACKBONE_MODES: readonly BackboneMode[] = ['book', 'eval', 'fast'];
 
 export type Autocast = 'bf16' | 'fp16';
 export type BackboneStage = 'layer1' | 'layer2' | 'layer3' | 'layer4';
+export const BACKBONE_STAGES: readonly BackboneStage[] = ['layer1', 'layer2', 'layer3', 'layer4'];
 
 export interface EncoderOptions {
   backbone?: ResNetDepth;
@@ -90,16 +91,26 @@ export class CaptionEncoder extends Module {
     super();
     this.embedSize = checkInt(opts.embedSize ?? 256, 'embedSize', 1);
     this.backboneMode = checkChoice(opts.backboneMode ?? 'book', 'backboneMode', BACKBONE_MODES);
-    this.fineTune = opts.fineTune ?? [];
+    if (opts.fineTune !== undefined && !Array.isArray(opts.fineTune)) expected('an array of backbone stages', 'fineTune', opts.fineTune);
+    this.fineTune = Object.freeze([...new Set((opts.fineTune ?? []).map((stage) => checkChoice(stage, 'fineTune', BACKBONE_STAGES)))]);
     this.autocast = opts.autocast === undefined ? undefined : checkChoice(opts.autocast, 'autocast', ['bf16', 'fp16'] as const);
     if (this.fineTune.length && this.backboneMode === 'fast') throw new TypeError("the fast path needs a frozen backbone: fineTune cannot be used with backboneMode 'fast'");
     const device = resolveDevice(opts.device ?? 'cpu');
+    // Precision is settled here, as the device is: what the CPU cannot run is refused now, not at the first forward.
+    // (The messages are the native layer's, which refuses the same at a forward.)
+    if (device === 'cpu' && this.autocast === 'fp16') throw new TypeError("autocast 'fp16' runs on CUDA devices only; on the CPU use 'bf16'");
+    if (device === 'cpu' && this.autocast === 'bf16') {
+      const bf16 = cpuBf16Support();
+      if (!bf16.supported) throw new TypeError(`autocast 'bf16' on the CPU needs native bfloat16 support: ${bf16.reason}. Run without autocast (float32)`);
+    }
     this.resnet = this.register('resnet_module', new ResNet(opts.backbone ?? 152, { init: opts.init ?? true }));
     this.linear = this.register('linear_layer', new Linear(this.resnet.featureDim, this.embedSize));
     this.batchNorm = this.register('batch_norm', new BatchNorm1d(this.embedSize, { momentum: 0.01 }));
     this.resnet.requiresGrad(false);
     for (const stage of this.fineTune) this.resnet.setRequiresGrad(true, `${stage}.`);
     if (device !== 'cpu') super.to(device);
+    // Settled when built: read-only in JavaScript too, not only in TypeScript.
+    for (const key of ['backboneMode', 'fineTune', 'embedSize', 'autocast'] as const) Object.defineProperty(this, key, { writable: false });
   }
 
   protected override childKey(child: string, key: string): string {

@@ -37,7 +37,9 @@
  * Each output is written to a hidden temporary name (`.NAME.resize-part`) and renamed when complete,
  * so a killed run never leaves a half file under a final name; temporaries left by a killed run are
  * removed at the start of the next one. A file whose output already exists, says size x size in
- * its header and is not cut off is skipped, so a rerun resumes. Errors while writing (disk full, read-only folder) are
+ * its header and is not cut off is skipped, so a rerun resumes; the folder records the encoding
+ * settings of its first run (`.torchcap-resize.json`) and a rerun with other settings is refused,
+ * so that it never mixes files of both. Errors while writing (disk full, read-only folder) are
  * not per-image problems: they stop the run with the system's message.
  *
  * Not supported: two runs writing to the same output folder at once.
@@ -49,6 +51,7 @@ import type { Sharp } from 'sharp';
 import { sharp } from '../util/sharp';
 import { DecodeError, encodeJpeg, loadPixels, sniffFormat, toRGB, type PillowImage } from '../data/images';
 import { jpegHeader, nativeJpeg } from '../data/jpeg';
+import { checkSettings } from './resize-settings';
 
 export interface ResizeProgress {
   /** Files considered (all regular, non-hidden files of the input folder). */
@@ -342,11 +345,14 @@ export async function resizeImages(options: ResizeOptions): Promise<ResizeResult
   const inStat = await fs.promises.stat(input).catch(() => undefined);
   if (inStat === undefined) throw new Error(`input folder not found: ${input}`);
   if (!inStat.isDirectory()) throw new Error(`input is not a folder: ${input}`);
+  const outStat = await fs.promises.stat(output).catch(() => undefined);
+  if (outStat !== undefined && !outStat.isDirectory()) throw new Error(`output is a file, not a folder: ${output}`);
   await fs.promises.mkdir(output, { recursive: true });
   if ((await fs.promises.realpath(input)) === (await fs.promises.realpath(output))) {
     throw new Error(`output folder must differ from the input folder (${input}): resizing in place would overwrite the originals`);
   }
   await removeStaleParts(output);
+  await checkSettings(output, { quality: options.jpegQuality ?? null, subsampling, colorManaged, autoOrient });
 
   const files = await listImages(input);
   const result: ResizeResult = { total: files.length, done: 0, skipped: 0, failed: [], seconds: 0 };

@@ -36,7 +36,7 @@ import multipart from '@fastify/multipart';
 import { CAPTION_DEFAULTS, Captioner } from '../captioner';
 import type { ResNetDepth } from '../nn/resnet';
 import type { Autocast } from '../model';
-import { checkInt, positiveInt } from '../util/checks';
+import { checkInt, optionalInt, positiveInt } from '../util/checks';
 import { HttpError, readMultipartImage, toHttpError } from './http';
 import { CaptionQueue, type CaptionService } from './queue';
 import { checkImage, imageProblem } from './image-check';
@@ -135,15 +135,29 @@ function beamOf(query: Record<string, unknown>, fallback: number): number {
   }
 }
 
+/**
+ * The server's settings with their defaults, checked (before any model loads); `label` names an
+ * option in the errors (the `serve` command passes its flags' names). The server's own beam width
+ * is bounded as a request's is.
+ */
+export function resolveServeOptions(opts: CaptionServerOptions, label: (option: keyof CaptionServerOptions) => string = (o) => o) {
+  optionalInt(opts.batchSize, label('batchSize'), 1);
+  optionalInt(opts.imageSize, label('imageSize'), 1);
+  optionalInt(opts.maxLen, label('maxLen'), 1);
+  return {
+    maxBodyBytes: positiveInt(opts.maxBodyBytes, label('maxBodyBytes'), SERVE_DEFAULTS.maxBodyBytes),
+    maxPixels: positiveInt(opts.maxPixels, label('maxPixels'), SERVE_DEFAULTS.maxPixels),
+    requestTimeoutMs: positiveInt(opts.requestTimeoutMs, label('requestTimeoutMs'), SERVE_DEFAULTS.requestTimeoutMs),
+    maxQueue: positiveInt(opts.maxQueue, label('maxQueue'), SERVE_DEFAULTS.maxQueue),
+    beam: checkInt(opts.beam ?? SERVE_DEFAULTS.beam, label('beam'), 1, MAX_REQUEST_BEAM),
+    host: opts.host ?? SERVE_DEFAULTS.host,
+    port: checkInt(opts.port ?? 0, label('port'), 0, 65535),
+  };
+}
+
 /** Starts the server; resolves once it listens. */
 export async function createCaptionServer(opts: CaptionServerOptions): Promise<CaptionServer> {
-  const maxBodyBytes = positiveInt(opts.maxBodyBytes, 'maxBodyBytes', SERVE_DEFAULTS.maxBodyBytes);
-  const maxPixels = positiveInt(opts.maxPixels, 'maxPixels', SERVE_DEFAULTS.maxPixels);
-  const requestTimeoutMs = positiveInt(opts.requestTimeoutMs, 'requestTimeoutMs', SERVE_DEFAULTS.requestTimeoutMs);
-  const maxQueue = positiveInt(opts.maxQueue, 'maxQueue', SERVE_DEFAULTS.maxQueue);
-  const beam = positiveInt(opts.beam, 'beam', SERVE_DEFAULTS.beam);
-  const host = opts.host ?? SERVE_DEFAULTS.host;
-  const port = checkInt(opts.port ?? 0, 'port', 0, 65535);
+  const { maxBodyBytes, maxPixels, requestTimeoutMs, maxQueue, beam, host, port } = resolveServeOptions(opts);
   const log = opts.log ?? (() => undefined);
 
   let owned: Captioner | undefined;

@@ -7,7 +7,8 @@ import type { BackboneMode, BackboneStage, Autocast } from '../model';
 import type { Vocabulary } from '../vocabulary';
 import { DEFAULT_THRESHOLD } from '../vocabulary';
 import type { ProcessGroup } from '../distributed';
-import { checkInt } from '../util/checks';
+import { checkChoice, checkInt, expected, positiveNumber } from '../util/checks';
+import { BACKBONE_STAGES } from '../model/encoder';
 
 export interface TrainOptions {
   /** Folder of training images. */
@@ -92,12 +93,27 @@ export type ResolvedTrainOptions = TrainOptions & typeof TRAIN_DEFAULTS;
 /**
  * The options with the defaults filled in, counts and sizes checked: a batch size of 0 looped
  * forever on empty batches, a fraction cut batches at odd places, a log or save interval of 0
- * silently logged or saved nothing.
+ * silently logged or saved nothing. `label` names an option in the errors (the `train` command
+ * passes its flags' names).
  */
-export function resolveTrainOptions(opts: TrainOptions): ResolvedTrainOptions {
+export function resolveTrainOptions(opts: TrainOptions, label: (option: keyof TrainOptions) => string = (o) => o): ResolvedTrainOptions {
   const o = { ...TRAIN_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as ResolvedTrainOptions;
-  const counts = [['epochs', 1], ['batchSize', 1], ['logEvery', 1], ['saveEvery', 1], ['resize', 1], ['crop', 1], ['seed', 0], ['threshold', 1], ['valLimit', 1], ['beam', 1]] as const;
-  for (const [name, min] of counts) checkInt(o[name], name, min);
-  for (const name of ['maxStepsPerEpoch', 'prefetch', 'evalEvery'] as const) if (o[name] !== undefined) checkInt(o[name], name, 1);
+  const counts = [['epochs', 1], ['batchSize', 1], ['logEvery', 1], ['saveEvery', 1], ['embedSize', 1], ['hiddenSize', 1], ['numLayers', 1], ['resize', 1], ['crop', 1], ['seed', 0], ['threshold', 1], ['valLimit', 1], ['beam', 1]] as const;
+  for (const [name, min] of counts) checkInt(o[name], label(name), min);
+  for (const name of ['maxStepsPerEpoch', 'prefetch', 'evalEvery'] as const) if (o[name] !== undefined) checkInt(o[name], label(name), 1);
+  positiveNumber(o.lr, label('lr'));
+  // PyTorch refuses it too ("Expected more than 1 value per channel when training").
+  if ((o.batchSize as number) === 1 && !o.syncBn) throw new RangeError(`${label('batchSize')} 1 cannot train: the encoder's BatchNorm1d takes its statistics over the batch and needs 2 images or more`);
+  if (o.crop > o.resize) throw new RangeError(`${label('crop')} (${o.crop}) is larger than ${label('resize')} (${o.resize}): a random crop is taken inside the resized image`);
+  if (o.fineTune !== undefined) {
+    if (!Array.isArray(o.fineTune)) expected('an array of backbone stages', label('fineTune'), o.fineTune);
+    for (const stage of o.fineTune) checkChoice(stage, label('fineTune'), BACKBONE_STAGES);
+    if (o.fineTune.length && o.cacheFeatures) {
+      throw new TypeError(`${label('fineTune')} trains backbone stages, which ${label('cacheFeatures')} computes once before training: use one or the other`);
+    }
+  }
+  if (o.evalEvery !== undefined && o.valCaptions === undefined) {
+    throw new TypeError(`${label('evalEvery')} scores captions of validation images: it needs ${label('valCaptions')} (a COCO captions file of them)`);
+  }
   return o;
 }

@@ -19,7 +19,7 @@ import { manualSeed } from '../core/tensor';
 import { resolveDevice } from '../core/device';
 import { Adam } from '../nn/optim';
 import { Vocabulary } from '../vocabulary';
-import { readCaptions, CaptionLoader, type CaptionCorpus, type Sample } from '../data';
+import { readCaptions, CaptionLoader, DatasetError, type CaptionCorpus, type Sample } from '../data';
 import type { EvaluationSet } from '../evaluate';
 import { evaluateModel } from '../sample';
 import {
@@ -63,6 +63,8 @@ export interface EvalEvent {
 export interface TrainSummary {
   epochs: number;
   globalStep: number;
+  /** Steps this run took (0 when a resumed run had finished already). */
+  steps: number;
   lastLoss: number;
   /** Images that could not be read (each counted once, however many of its captions came up). */
   skipped: number;
@@ -157,6 +159,9 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   /** Reads the data, builds (or loads) the vocabulary and the models, and restores a checkpoint when resuming. */
   static async create(options: TrainOptions): Promise<Trainer> {
     const opts = resolveTrainOptions(options);
+    const stat = fs.statSync(opts.images, { throwIfNoEntry: false });
+    if (!stat) throw new DatasetError(`images folder not found: ${opts.images}`);
+    if (!stat.isDirectory()) throw new DatasetError(`the images folder ${opts.images} is a file, not a folder`);
     const corpus = readCaptions(opts.captions, opts.images, { split: opts.split });
     let vocab: Vocabulary;
     if (opts.vocab instanceof Vocabulary) vocab = opts.vocab;
@@ -178,10 +183,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     }
     // Every rank starts from rank 0's weights (and BatchNorm statistics).
     if (opts.group) await opts.group.broadcastTensors([...t.encoder.stateDict().values(), ...t.decoder.stateDict().values()], 0);
-    if (opts.evalEvery || opts.valCaptions) {
-      if (!opts.valCaptions) throw new TypeError('evaluation during training needs valCaptions (a COCO captions file of validation images)');
-      t.validation = validationSet(opts.valCaptions, opts.valImages ?? opts.images, opts.valLimit);
-    }
+    if (opts.valCaptions) t.validation = validationSet(opts.valCaptions, opts.valImages ?? opts.images, opts.valLimit);
     return t;
   }
 
@@ -282,6 +284,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const started = Date.now();
     if (o.cacheFeatures) await this.cacheFeatures();
     const steps = this.stepsPerEpoch();
+    const startStep = this.progress.globalStep;
     let lastLoss = NaN;
     let { epoch, step } = this.progress;
     // A checkpoint taken at an epoch's last step resumes at the next epoch.
@@ -292,7 +295,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     for (; epoch < o.epochs; epoch++) {
       const epochStart = Date.now();
       const quiet = o.quiet || !this.isMain;
-      const bar: ProgressBar = createProgress({ label: `epoch ${epoch + 1}/${o.epochs}`, total: steps, itemName: 'step', start: step + 1, quiet });
+      const bar: ProgressBar = createProgress({ label: `epoch ${epoch + 1}/${o.epochs}`, total: steps, itemName: 'step', start: step + 1, quiet, logTo: process.stdout });
       const log = (line: string) => {
         if (!this.isMain) return;
         if (!quiet) bar.log(line);
@@ -310,6 +313,13 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       for await (const batch of batches) {
         if (batch.index >= steps) break;
         if (o.signal?.aborted) throw o.signal.reason ?? new Error('training aborted');
+        // One image left (the epoch's last batch, or a batch whose other images were unreadable):
+        // the encoder's BatchNorm1d cannot take statistics over it, and PyTorch would stop the run
+        // here. A single process leaves it out; ranks must step together, so they go on and fail.
+        if (batch.lengths.length < 2 && !o.group) {
+          log(`Step [${batch.index}/${steps}] left out: one image, and batch norm needs two or more`);
+          continue;
+        }
         lastLoss = await trainStep(this, batch, { group: o.group, syncBn: o.syncBn });
         step = batch.index;
         this.progress = { epoch, step, globalStep: this.progress.globalStep + 1 };
@@ -341,6 +351,11 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       }
       const trainSeconds = (Date.now() - epochStart - aside) / 1000;
       bar.stop();
+      // Every image unreadable (a wrong folder, say): no batch was made. Say so, and save nothing
+      // under the names of a trained model.
+      if (count === 0 && step + 1 < steps) {
+        throw new DatasetError(`epoch ${epoch + 1} trained no step: none of its images could be read (${this.skipped.size} skipped; is ${o.images} the right folder?)`);
+      }
       await this.checkpoint(epoch, steps - 1);
       if (this.validation && (!o.evalEvery || this.progress.globalStep % o.evalEvery !== 0)) await this.evaluate();
       const meanLoss = count ? sum / count : NaN;
@@ -350,6 +365,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     return {
       epochs: o.epochs,
       globalStep: this.progress.globalStep,
+      steps: this.progress.globalStep - startStep,
       lastLoss,
       skipped: this.skipped.size,
       checkpoints: this.checkpoints,

@@ -7,6 +7,8 @@
 /** A received value as a message shows it: `number 0.5`, `the string "abc"`, `an array of length 3`, `null`. */
 export function describe(v: unknown): string {
   if (v === null) return 'null';
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'number' && Number.isNaN(v)) return 'NaN (not a number)';
   if (Array.isArray(v)) return `an array of length ${v.length}`;
   if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
   if (typeof v === 'object') {
@@ -35,6 +37,13 @@ export function checkInt(v: unknown, name: string, min = -Infinity, max = Infini
 /** `value` (or `fallback` when it is undefined) as an integer >= 1. */
 export function positiveInt(value: unknown, name: string, fallback?: number): number {
   return checkInt(value === undefined ? fallback : value, name, 1);
+}
+
+/** A finite number above 0, else a TypeError (not a number) or RangeError (0 or less) naming `name`. */
+export function positiveNumber(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) expected('a finite number', name, v);
+  if (v <= 0) throw new RangeError(`Expected a number above 0 for ${name} but received ${v}`);
+  return v;
 }
 
 /** An optional integer >= min: undefined stays undefined. */

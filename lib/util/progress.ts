@@ -30,6 +30,12 @@ export interface ProgressOptions {
   tty?: boolean;
   /** Least time between two plain lines, in ms. Default 10000. */
   intervalMs?: number;
+  /**
+   * Where `log` lines go (default: `stream`). When it is a terminal and the bar is drawn, they are
+   * printed above the bar instead, so that a run's log lines (stdout) and its bar (stderr) share a
+   * terminal without breaking each other, and a redirected stdout still gets every line.
+   */
+  logTo?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
 export interface ProgressBar {
@@ -100,6 +106,7 @@ export function createProgress(options: ProgressOptions): ProgressBar {
   let total = options.total;
   let value = options.start ?? 0;
   let stopped = false;
+  const logTo = options.logTo ?? stream;
   const meter = new RateMeter();
   meter.add(value);
 
@@ -167,7 +174,9 @@ export function createProgress(options: ProgressOptions): ProgressBar {
         this.update(value + step);
       },
       log(line) {
-        multi.log(line.endsWith('\n') ? line : `${line}\n`);
+        const text = line.endsWith('\n') ? line : `${line}\n`;
+        if (logTo === stream || logTo.isTTY) multi.log(text);
+        else logTo.write(text);
       },
       stop() {
         if (stopped) return;
@@ -210,7 +219,7 @@ export function createProgress(options: ProgressOptions): ProgressBar {
       this.update(value + step);
     },
     log(text) {
-      stream.write(text.endsWith('\n') ? text : `${text}\n`);
+      logTo.write(text.endsWith('\n') ? text : `${text}\n`);
     },
     stop() {
       if (stopped) return;

@@ -118,6 +118,10 @@ export class Vocabulary {
       throw new VocabularyError(`${source}: expected a torchcap vocabulary object or an array of words, got ${describe(json)}`);
     }
     const o = json as Record<string, unknown>;
+    if (o.format === undefined) {
+      const coco = Array.isArray(o.annotations) ? ' (it looks like a COCO captions file)' : '';
+      throw new VocabularyError(`${source}: not a torchcap vocabulary${coco}: it has no "format" field (expected {"format": "${VOCABULARY_FORMAT}", ...} or an array of words)`);
+    }
     if (o.format !== VOCABULARY_FORMAT) {
       throw new VocabularyError(`${source}: "format" is ${describe(o.format)}, expected "${VOCABULARY_FORMAT}"`);
     }
@@ -260,6 +264,9 @@ export class Vocabulary {
 
   /** Writes the vocabulary as JSON, atomically (a temporary file in the same folder, then a rename). */
   save(file: string): void {
+    if (file.endsWith('.pkl')) {
+      throw new VocabularyError(`torchcap writes vocabularies as JSON, not as the book's pickle: name the file .json, not ${path.basename(file)}`);
+    }
     const dir = path.dirname(path.resolve(file));
     try {
       fs.mkdirSync(dir, { recursive: true });
