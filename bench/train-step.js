@@ -165,6 +165,14 @@ function main() {
         `peak RSS ${fmt(med(name, (x) => x.peakRssMb), 0)} MB`,
     );
   }
+  // What the peak probe allows book mode: its convolutions (PyTorch's direct kernels, the only ones
+  // that give its numbers) all at the probe's float32 rate, the rest of the encoder (batch norms, the
+  // pooling, the head) free, the decoder and backward as measured. Not a hard bound (a shape can run
+  // above the probe's), but what a target beyond it would ask of this machine.
+  {
+    const s = 2 * runs.book[0].multiplyAdds / (peak32 * 1e9) + med('book', (x) => x.phases.decoder) + med('book', (x) => x.phases.backward);
+    console.log(`book mode at the float32 peak (its convolutions at ${fmt(peak32, 0)} GFLOP/s, the rest of the encoder free): ${fmt(s)} s a step, ${fmt(tunedS / s)}x the tuned Python`);
+  }
   const bookRss = med('book', (x) => x.peakRssMb);
   const kernelsRss = med("book, PyTorch's kernels", (x) => x.peakRssMb);
   const before = BATCH === 128 ? ` (${bookRss <= TODAY_PEAK_RSS_MB ? 'not above' : 'ABOVE'} the ${TODAY_PEAK_RSS_MB} MB of book mode at batch 128 before)` : '';

@@ -322,7 +322,7 @@ test('an optimizer refuses what would race with its running stepAsync (it was: S
   });
 });
 
-// A worker queues 20 forwards of about 0.3 to 1 s each, then the main thread ends it.
+// A worker queues 40 forwards of about 0.3 to 1 s each, then the main thread ends it.
 const WORKER_MAIN = `
   const { Worker } = require('worker_threads');
   const api = require(process.env.TORCHCAP_DIST);
@@ -345,7 +345,7 @@ const WORKER_CODE = `
   api.setNumThreads(1);
   const lin = new api.Linear(2048, 2048);
   const x = api.Tensor.randn([4096, 2048]);
-  for (let i = 0; i < 20; i++) lin.forwardAsync(x, { train: false }).then(() => {}, () => {});
+  for (let i = 0; i < 40; i++) lin.forwardAsync(x, { train: false }).then(() => {}, () => {});
   setTimeout(() => parentPort.postMessage('queued'), 100);
 `;
 
@@ -360,16 +360,16 @@ function runWorkerQueue(how: 'terminate' | 'exit') {
   return { status: r.status, signal: r.signal, stderr: r.stderr.trim(), out: JSON.parse(last) as { terminateMs?: number; exitAt?: number } | null, ended };
 }
 
-test("terminating a worker drops its queued calls and waits for the running one only (it ran all 20, seconds)", () => {
+test("terminating a worker drops its queued calls and waits for the running one only (it ran all 40, many seconds)", () => {
   const r = runWorkerQueue('terminate');
   expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 0, signal: null, stderr: '' });
-  expect(r.out?.terminateMs).toBeLessThan(3000); // one forward at most; all 20 took 8 s and more
+  expect(r.out?.terminateMs).toBeLessThan(5000); // one forward at most, on a busy machine too; all 40 take 15 s and more
 });
 
-test("the main thread's exit holds a worker's executor: no queued call starts, the running one gets the grace period (it ran all 20)", () => {
+test("the main thread's exit holds a worker's executor: no queued call starts, the running one gets the grace period (it ran all 40)", () => {
   const r = runWorkerQueue('exit');
   expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 5, signal: null, stderr: '' });
-  expect(r.ended - (r.out?.exitAt ?? 0)).toBeLessThan(2000); // TORCHCAP_EXIT_GRACE_MS=100, then the exit
+  expect(r.ended - (r.out?.exitAt ?? 0)).toBeLessThan(4000); // TORCHCAP_EXIT_GRACE_MS=100, then the exit
 });
 
 test('an executor set as current, then closed and collected, refuses posts with its own error', () => {
