@@ -46,6 +46,12 @@ console.log(JSON.stringify({ libtorch_seconds: (performance.now() - t) / 1e3 }))
 process.exit(0);
 `;
 
+// The CPU tensor cache's page size by default on this machine, and why.
+const PAGES_CHILD = `
+const c = require(require('path').join(process.argv[1], 'dist')).cpuCache();
+console.log(JSON.stringify({ hugePages: c.hugePages, hugePagesWhy: c.hugePagesWhy }));
+`;
+
 /** The ResNet-152 book checkpoints, made once. */
 function models(dir = path.join(os.tmpdir(), 'torchcap-bench-cold-start-152')) {
   if (!fs.existsSync(path.join(dir, 'vocabulary.pkl'))) {
@@ -76,14 +82,15 @@ function timed(cmd, args, env = {}) {
 function coldStart(repeats = 5, log = (s) => process.stderr.write(s)) {
   const dir = models();
   const image = photo();
+  const defaultPages = timed(process.execPath, ['-e', PAGES_CHILD, HERE]);
   const runs = {
     python: () => timed(PYTHON, [path.join(__dirname, 'cold_start.py'), 'caption', dir, image]),
     torchcap: () => timed(process.execPath, ['-e', CHILD, HERE, dir, image]),
-    // the same with 4 KiB pages only: what the allocator's huge pages save (README, performance notes)
-    smallPages: () => timed(process.execPath, ['-e', CHILD, HERE, dir, image], { TORCHCAP_HUGE_PAGES: '0' }),
+    // the same with the other page size than torchcap's default here (README, performance notes)
+    otherPages: () => timed(process.execPath, ['-e', CHILD, HERE, dir, image], { TORCHCAP_HUGE_PAGES: defaultPages.hugePages ? '0' : '1' }),
     libtorch: () => timed(process.execPath, ['-e', LIBTORCH_CHILD, HERE]),
   };
-  const out = { python: [], torchcap: [], smallPages: [], libtorch: [] };
+  const out = { python: [], torchcap: [], otherPages: [], libtorch: [] };
   for (let r = -1; r < repeats; r++) {
     for (const [k, fn] of Object.entries(runs)) {
       log(`  cold start ${k} (${r < 0 ? 'untimed, warms the page cache' : `${r + 1}/${repeats}`})\n`);
@@ -98,7 +105,8 @@ function coldStart(repeats = 5, log = (s) => process.stderr.write(s)) {
     checkpointMB: (fs.statSync(path.join(dir, 'encoder.ckpt')).size + fs.statSync(path.join(dir, 'decoder.ckpt')).size) / 1e6,
     python: { whole: med('python', 'seconds'), import: med('python', 'import_seconds'), model: med('python', 'model_seconds'), torchLoad: med('python', 'torch_load_seconds'), loadStateDict: med('python', 'load_state_dict_seconds'), caption: med('python', 'caption_seconds') },
     torchcap: { whole: med('torchcap', 'seconds'), beforeScript: med('torchcap', 'before_script_seconds'), require: med('torchcap', 'require_seconds'), load: med('torchcap', 'load_seconds'), caption: med('torchcap', 'caption_seconds') },
-    smallPages: { whole: med('smallPages', 'seconds'), load: med('smallPages', 'load_seconds') },
+    pages: { default: defaultPages.hugePages ? 'huge' : '4 KiB', why: defaultPages.hugePagesWhy, other: defaultPages.hugePages ? '4 KiB pages only (TORCHCAP_HUGE_PAGES=0)' : 'huge pages (TORCHCAP_HUGE_PAGES=1)' },
+    otherPages: { whole: med('otherPages', 'seconds'), load: med('otherPages', 'load_seconds') },
     libtorch: med('libtorch', 'libtorch_seconds'),
   };
 }
@@ -111,5 +119,5 @@ if (require.main === module) {
   const f = (x) => x.toFixed(3);
   console.log(`cold start, one caption, ResNet-152 book checkpoints (${r.checkpointMB.toFixed(0)} MB), ${r.image}; ${machine()}; median of ${r.repeats} interleaved runs after one untimed run each`);
   console.log(`whole process torchcap / Python: ${(r.torchcap.whole / r.python.whole).toFixed(2)}x (target <= 0.35) — Python ${f(r.python.whole)} s (import ${f(r.python.import)}, models ${f(r.python.model)}, torch.load ${f(r.python.torchLoad)}, load_state_dict ${f(r.python.loadStateDict)}, caption ${f(r.python.caption)}), torchcap ${f(r.torchcap.whole)} s (node start ${f(r.torchcap.beforeScript)}, require ${f(r.torchcap.require)}, Captioner.load ${f(r.torchcap.load)}, caption ${f(r.torchcap.caption)})`);
-  console.log(`Captioner.load: ${f(r.torchcap.load)} s (target <= 1.0), of which loading libtorch about ${f(r.libtorch)} s (a fresh process's first native call alone); with 4 KiB pages only (TORCHCAP_HUGE_PAGES=0) ${f(r.smallPages.load)} s`);
+  console.log(`Captioner.load: ${f(r.torchcap.load)} s (target <= 1.0) with ${r.pages.default} pages (${r.pages.why}), of which loading libtorch about ${f(r.libtorch)} s (a fresh process's first native call alone); with ${r.pages.other} ${f(r.otherPages.load)} s`);
 }

@@ -1,11 +1,11 @@
 'use strict';
-// The first touch of fresh tensor memory, with huge pages (torchcap's default) and with 4 KiB pages
-// only (TORCHCAP_HUGE_PAGES=0): each round, a fresh process per setting (interleaved) loads libtorch,
+// The first touch of fresh tensor memory, with huge pages (TORCHCAP_HUGE_PAGES=1) and with 4 KiB
+// pages only (TORCHCAP_HUGE_PAGES=0): each round, a fresh process per setting (interleaved) loads libtorch,
 // then times `Tensor.zeros` of 256 MiB (the allocator's mapping, then every page's first write) and
 // the same again once that memory is back in the allocator's cache. Prints both settings' medians
 // and ranges, and whether this machine's kernel reports free memory to a host (virtio-balloon's free
 // page reporting), which gives freed blocks of 2 MiB and more back to the host, so a later huge page
-// can be memory the host must back again.
+// can be memory the host must back again; and which setting torchcap takes by default here.
 //
 //   node bench/first-touch.js [--repeats N]     (REPEATS, default 8)
 const fs = require('fs');
@@ -39,7 +39,7 @@ function pageReporting() {
 }
 
 function firstTouch(repeats = 8, log = (s) => process.stderr.write(s)) {
-  const settings = { huge: {}, small: { TORCHCAP_HUGE_PAGES: '0' } };
+  const settings = { huge: { TORCHCAP_HUGE_PAGES: '1' }, small: { TORCHCAP_HUGE_PAGES: '0' } };
   const out = { huge: [], small: [] };
   for (let r = 0; r < repeats; r++) {
     for (const [k, env] of Object.entries(settings)) {
@@ -51,6 +51,7 @@ function firstTouch(repeats = 8, log = (s) => process.stderr.write(s)) {
   return {
     repeats,
     reporting: pageReporting(),
+    default: JSON.parse(execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(path.join(HERE, 'dist'))}).cpuCache()))`], { encoding: 'utf8' })),
     huge: { first: stats(out.huge.map((x) => x.first)), again: stats(out.huge.map((x) => x.again)) },
     small: { first: stats(out.small.map((x) => x.first)), again: stats(out.small.map((x) => x.again)) },
   };
@@ -65,6 +66,7 @@ if (require.main === module) {
   const rep = r.reporting;
   console.log(`first touch of ${MIB} MiB of tensor memory in fresh processes; ${machine()}; ${r.repeats} interleaved rounds`);
   console.log(`free page reporting to a host: ${rep ? `module present, order ${rep.order} (${(4 << rep.order) / 1024} MiB blocks), virtio-balloon ${rep.balloon ? 'bound' : 'not bound'}` : 'no'}`);
-  console.log(`huge pages: first touch ${ms(r.huge.first)}, from the cache ${ms(r.huge.again)}`);
+  console.log(`torchcap's default here: ${r.default.hugePages ? 'huge pages' : '4 KiB pages'} (${r.default.hugePagesWhy})`);
+  console.log(`huge pages (TORCHCAP_HUGE_PAGES=1): first touch ${ms(r.huge.first)}, from the cache ${ms(r.huge.again)}`);
   console.log(`4 KiB pages (TORCHCAP_HUGE_PAGES=0): first touch ${ms(r.small.first)}, from the cache ${ms(r.small.again)}`);
 }

@@ -210,7 +210,7 @@ function main() {
       '8b. Captioner.load, seconds (not a ratio)',
       t.load,
       '<= 1.0',
-      `load libtorch (a fresh process's first native call alone: ${s2(c.libtorch)}), read ${fmt(c.checkpointMB, 0)} MB of checkpoints and the vocabulary, build, load, fold and prepack the backbone; with 4 KiB pages only (TORCHCAP_HUGE_PAGES=0) ${s2(c.smallPages.load)}`,
+      `load libtorch (a fresh process's first native call alone: ${s2(c.libtorch)}), read ${fmt(c.checkpointMB, 0)} MB of checkpoints and the vocabulary, build, load, fold and prepack the backbone; ${c.pages.default} pages (${c.pages.why}); with ${c.pages.other} ${s2(c.otherPages.load)}`,
       t.load <= 1.0,
       ' s',
     );

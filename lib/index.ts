@@ -6,7 +6,7 @@
 export { Tensor, manualSeed, noGrad, isGradEnabled } from './core/tensor';
 export type { DType, Device, TensorOptions, TypedArray, NestedArray } from './core/tensor';
 export { versions, setNumThreads, getNumThreads, memory, torchcapVersion, cpuCache, emptyCpuCache } from './core/system';
-export type { Versions } from './core/system';
+export type { Versions, CpuCacheStats } from './core/system';
 export { Executor } from './core/executor';
 
 // nn: the native modules and their typed wrappers

@@ -39,12 +39,39 @@ const thpMode = (() => {
     return 'unavailable';
   }
 })();
-const hugeOn = cacheOn && process.env.TORCHCAP_HUGE_PAGES !== '0' && (thpMode === 'madvise' || thpMode === 'always');
+const hugeOn = cacheOn && (thpMode === 'madvise' || thpMode === 'always');
 
-testIf(hugeOn, `the CPU tensor cache is off, TORCHCAP_HUGE_PAGES=0, or the kernel's transparent huge pages are "${thpMode}"`, 'blocks under 2 MiB are carved from 2 MiB huge pages, and a chunk goes back to the system once all its blocks are free', () => {
+/** Whether a virtio balloon bound to its driver negotiated free page reporting (feature bit 5), read here independently of the addon. */
+function balloonReports(): boolean {
+  const dir = '/sys/bus/virtio/drivers/virtio_balloon';
+  try {
+    return fs.readdirSync(dir).filter((d) => d.startsWith('virtio')).some((d) => fs.readFileSync(path.join(dir, d, 'features'), 'utf8')[5] === '1');
+  } catch {
+    return false;
+  }
+}
+
+testIf(cacheOn, 'TORCHCAP_CPU_CACHE_MB=0 turns the CPU tensor cache off', "huge pages by default, not where the virtual machine's balloon reports free memory to the host; TORCHCAP_HUGE_PAGES=0 and =1 decide either way", () => {
+  const policy = (value: string | undefined) => {
+    const env = { ...process.env };
+    if (value === undefined) delete env.TORCHCAP_HUGE_PAGES;
+    else env.TORCHCAP_HUGE_PAGES = value;
+    const c = JSON.parse(execFileSync(process.execPath, ['-e', `const t = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))}); console.log(JSON.stringify(t.cpuCache()))`], { encoding: 'utf8', env }));
+    return [c.hugePages, c.hugePagesWhy];
+  };
+  const reports = balloonReports();
+  expect(policy(undefined)).toEqual(reports ? [false, "this virtual machine's balloon reports free memory to its host (TORCHCAP_HUGE_PAGES=1 uses them anyway)"] : [true, 'the default']);
+  // eslint-disable-next-line no-console
+  console.log(`this machine: ${reports ? 'a balloon reports free memory, so 4 KiB pages by default' : 'no balloon reports free memory, so huge pages by default'}`);
+  expect(policy('2')).toEqual(policy(undefined)); // anything else is the default
+  expect(policy('0')).toEqual([false, 'TORCHCAP_HUGE_PAGES=0']);
+  expect(policy('1')).toEqual([true, 'TORCHCAP_HUGE_PAGES=1']);
+});
+
+testIf(hugeOn, `the CPU tensor cache is off, or the kernel's transparent huge pages are "${thpMode}"`, 'blocks under 2 MiB are carved from 2 MiB huge pages, and a chunk goes back to the system once all its blocks are free', () => {
   const run = (env: NodeJS.ProcessEnv) => JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'scripts', 'cache-chunks.js')], { encoding: 'utf8', env: { ...process.env, ...env } }));
   const MB = 1 << 20;
-  const r = run({});
+  const r = run({ TORCHCAP_HUGE_PAGES: '1' });
   // one 1 MiB tensor written: its chunk is a fresh 2 MiB mapping advised to use huge pages, and a
   // huge page (2048 kB) backs it instead of 512 small ones, unless the kernel had none to give
   expect(r.advisedKBGrowth).toBe(2048);

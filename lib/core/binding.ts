@@ -268,6 +268,19 @@ export interface NativeVersions {
   build: { tool: string; compiler: string; cxx11Abi: number; napiVersion: number };
 }
 
+/** The CPU tensor cache's state (README, Performance notes); the rest only where it is installed. */
+export interface CpuCacheStats {
+  installed: boolean;
+  cachedBytes?: number;
+  liveBytes?: number;
+  hits?: number;
+  hugeChunks?: number;
+  /** Whether its blocks use transparent huge pages. */
+  hugePages?: boolean;
+  /** Why: "the default", "TORCHCAP_HUGE_PAGES=0" or "=1", or the virtual machine's free page reporting. */
+  hugePagesWhy?: string;
+}
+
 /**
  * The whole native module. Functions are [sync] unless marked. The classes (Tensor, Module,
  * Optimizer, Executor, ProcessGroup) are exported for their prototypes only: their objects come
@@ -310,7 +323,7 @@ export interface Native {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   /** The caching CPU allocator: bytes kept for reuse, bytes handed out, reuses so far. */
-  cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; hugeChunks?: number };
+  cpuCache(): CpuCacheStats;
   /** Frees every cached CPU block (unmapped from 2 MiB on, and the carved chunks; to malloc below). */
   emptyCpuCache(): void;
 

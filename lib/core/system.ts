@@ -1,10 +1,12 @@
 /** Runtime facts and settings: versions, threads, live memory, the CPU tensor cache. */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { NativeVersions } from './binding';
+import type { CpuCacheStats, NativeVersions } from './binding';
 import { native, addonInfo } from './native';
 import { PACKAGE_ROOT } from './addon-loader';
 import { checkInt } from '../util/checks';
+
+export type { CpuCacheStats };
 
 export interface Versions extends NativeVersions {
   torchcap: string;
@@ -43,8 +45,12 @@ export function memory(): { tensors: number; bytes: number } {
   return native.memory();
 }
 
-/** The CPU tensor cache (see README, Performance notes): bytes held unused and in use, reuse hits, 2 MiB chunks that blocks under 2 MiB are carved from. */
-export function cpuCache(): { installed: boolean; cachedBytes?: number; liveBytes?: number; hits?: number; hugeChunks?: number } {
+/**
+ * The CPU tensor cache (see README, Performance notes): bytes held unused and in use, reuse hits,
+ * 2 MiB chunks that blocks under 2 MiB are carved from, and whether its blocks use huge pages and why
+ * (off by default on a virtual machine whose balloon reports free memory to its host).
+ */
+export function cpuCache(): CpuCacheStats {
   return native.cpuCache();
 }
 
