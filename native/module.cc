@@ -50,13 +50,34 @@ static Napi::Value CreateModule(const Napi::CallbackInfo& info) {
       case ModuleKind::Linear: {
         const int64_t in = Positive(o, "inFeatures"), out = Positive(o, "outFeatures");
         CheckTensorSize("Linear weight", {out, in}, torch::kFloat32);
-        m = nn::Linear(nn::LinearOptions(in, out).bias(OptBool(o, "bias", true))).ptr();
+        const bool bias = OptBool(o, "bias", true);
+        if (OptBool(o, "init", true)) {
+          m = nn::Linear(nn::LinearOptions(in, out).bias(bias)).ptr();
+        } else {
+          // Uninitialised, for a checkpoint about to overwrite every weight: built with no outputs
+          // (libtorch's constructor always initialises; an empty tensor draws no random numbers),
+          // then given storage of the real shape in place.
+          auto l = nn::Linear(nn::LinearOptions(1, 0).bias(bias));
+          torch::NoGradGuard no_grad;
+          l->options = nn::LinearOptions(in, out).bias(bias);
+          l->weight.set_(torch::empty({out, in}));
+          if (bias) l->bias.set_(torch::empty({out}));
+          m = l.ptr();
+        }
         break;
       }
       case ModuleKind::Embedding: {
         const int64_t num = Positive(o, "numEmbeddings"), dim = Positive(o, "embeddingDim");
         CheckTensorSize("Embedding weight", {num, dim}, torch::kFloat32);
-        m = nn::Embedding(nn::EmbeddingOptions(num, dim)).ptr();
+        if (OptBool(o, "init", true)) {
+          m = nn::Embedding(nn::EmbeddingOptions(num, dim)).ptr();
+        } else {
+          auto e = nn::Embedding(nn::EmbeddingOptions(0, 1));  // uninitialised, as Linear above
+          torch::NoGradGuard no_grad;
+          e->options = nn::EmbeddingOptions(num, dim);
+          e->weight.set_(torch::empty({num, dim}));
+          m = e.ptr();
+        }
         break;
       }
       case ModuleKind::BatchNorm1d: {

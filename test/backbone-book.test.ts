@@ -222,7 +222,7 @@ describe('constructing a ResNet for a checkpoint', () => {
     });
     const x = inputTensor([2, 3, 32, 32]);
     expect(maxAbs(noGrad(() => bare.forward(x, { train: false })), noGrad(() => source.forward(x, { train: false })))).toBe(0);
-    expect(() => new ResNet(18, { init: 'no' as never })).toThrow(/Expected a boolean for init but received string no/);
+    expect(() => new ResNet(18, { init: 'no' as never })).toThrow(/Expected a boolean for init but received the string "no"/);
   });
 
   testIf(pythonHas('torch', 'torchvision'), '/usr/bin/python3 lacks torch/torchvision', 'a seeded ResNet-18 draws torchvision\'s initial weights exactly', () => {

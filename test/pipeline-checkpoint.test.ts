@@ -15,6 +15,7 @@ import { ResNet } from '../lib/nn/resnet';
 import { Adam } from '../lib/nn/optim';
 import { crossEntropy } from '../lib/nn/functional';
 import { packPaddedSequence } from '../lib/nn/rnn';
+import { Linear, Embedding } from '../lib/nn/layers';
 import { greedy, cutAtEnd } from '../lib/sample';
 import { Captioner, loadVocabulary } from '../lib/captioner';
 import {
@@ -293,6 +294,36 @@ describe('strict loading', () => {
     const e2 = await rejected(loadDecoder(path.join(tmp, 'decoder-odd.ckpt')));
     expect(e2.message).toMatch(/linear_layer\.bias/);
     expect(e2.message).toMatch(/linear_layer\.extra/);
+  });
+
+  test("the loaders' layers are built uninitialised: no random numbers drawn, the real shapes, and once loaded the same outputs and gradients", async () => {
+    const draw = (build: () => void) => {
+      manualSeed(11);
+      build();
+      return Tensor.randn([4]).toArray();
+    };
+    const untouched = draw(() => undefined);
+    expect(draw(() => [new Linear(64, 300, { init: false }), new Embedding(300, 16, { init: false })])).toEqual(untouched);
+    expect(draw(() => new Linear(64, 300))).not.toEqual(untouched); // the control: libtorch's initialisation draws
+    const bare = new Linear(64, 300, { init: false });
+    expect([...bare.stateDict()].map(([k, t]) => [k, t.shape])).toEqual([['weight', [300, 64]], ['bias', [300]]]);
+    expect(new Embedding(300, 16, { init: false }).stateDict().get('weight')!.shape).toEqual([300, 16]);
+    expect(() => new Linear(2, 2, { init: 'no' as never })).toThrow(/Expected a boolean for init but received the string "no"/);
+
+    // the loader's decoder against the one it was saved from: same logits, same gradients
+    manualSeed(12);
+    const saved = new CaptionDecoder({ vocabSize: 30, embedSize: 16, hiddenSize: 32 });
+    const file = path.join(tmp, 'decoder-uninit.ckpt');
+    await saveWeights(saved, file);
+    const loaded = await loadDecoder(file);
+    const features = Tensor.randn([2, 16]);
+    const captions = Tensor.from([[1, 5, 7], [1, 4, 0]], { dtype: 'int64' });
+    const run = (d: CaptionDecoder) => {
+      const logits = d.forward(features, captions, [3, 2], { train: true });
+      crossEntropy(logits, Tensor.from([5, 4, 7, 0, 2], { dtype: 'int64' })).backward();
+      return [logits.toArray(), d.linear.stateDict().get('weight')!.grad!.toArray(), d.embedding.stateDict().get('weight')!.grad!.toArray()];
+    };
+    expect(run(loaded)).toEqual(run(saved));
   });
 
   test('a decoder file given as encoder, and a backbone that does not match, are refused', async () => {

@@ -148,7 +148,7 @@ export async function loadEncoder(file: string, opts: LoadEncoderOptions = {}): 
 }
 
 export async function loadDecoder(file: string, opts: { maxSeqLen?: number; device?: string } = {}): Promise<CaptionDecoder> {
-  return loadInto(file, (layout) => new CaptionDecoder({ ...inferDecoderOptions(layout, file), maxSeqLen: opts.maxSeqLen, device: opts.device }));
+  return loadInto(file, (layout) => new CaptionDecoder({ ...inferDecoderOptions(layout, file), maxSeqLen: opts.maxSeqLen, device: opts.device, init: false }));
 }
 
 // ---------- training state ----------

@@ -21,6 +21,11 @@ export interface DecoderOptions {
   maxSeqLen?: number;
   /** Where the decoder computes: 'cpu' (default), 'cuda', 'cuda:N' or 'auto'. */
   device?: string;
+  /**
+   * false: leave the embedding's and the output layer's weights uninitialised, for a checkpoint
+   * about to overwrite every one of them (the loaders do this); default true, random initialisation.
+   */
+  init?: boolean;
 }
 
 /** The book's LSTMModel. */
@@ -39,9 +44,9 @@ export class CaptionDecoder extends Module {
     this.embedSize = checkInt(opts.embedSize ?? 256, 'embedSize', 1);
     this.hiddenSize = checkInt(opts.hiddenSize ?? 512, 'hiddenSize', 1);
     this.maxSeqLen = checkInt(opts.maxSeqLen ?? DEFAULT_MAX_SEQ_LEN, 'maxSeqLen', 1);
-    this.embedding = this.register('embedding_layer', new Embedding(this.vocabSize, this.embedSize));
+    this.embedding = this.register('embedding_layer', new Embedding(this.vocabSize, this.embedSize, { init: opts.init }));
     this.lstm = this.register('lstm_layer', new LSTM(this.embedSize, this.hiddenSize, { numLayers: opts.numLayers ?? 1, batchFirst: true }));
-    this.linear = this.register('linear_layer', new Linear(this.hiddenSize, this.vocabSize));
+    this.linear = this.register('linear_layer', new Linear(this.hiddenSize, this.vocabSize, { init: opts.init }));
     const device = resolveDevice(opts.device ?? 'cpu');
     if (device !== 'cpu') super.to(device);
   }

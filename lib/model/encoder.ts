@@ -43,8 +43,9 @@ export interface EncoderOptions {
   /** The frozen backbone in mixed precision (bfloat16 or float16); see `backboneAutocast`. */
   autocast?: Autocast;
   /**
-   * false: leave the backbone's convolution weights uninitialised, for a checkpoint that is about
-   * to overwrite every one of them (the loaders do this); default true, random initialisation.
+   * false: leave the backbone's convolution weights and the linear layer's uninitialised, for a
+   * checkpoint that is about to overwrite every one of them (the loaders do this); default true,
+   * random initialisation.
    */
   init?: boolean;
 }
@@ -104,7 +105,7 @@ export class CaptionEncoder extends Module {
       if (!bf16.supported) throw new TypeError(`autocast 'bf16' on the CPU needs native bfloat16 support: ${bf16.reason}. Run without autocast (float32)`);
     }
     this.resnet = this.register('resnet_module', new ResNet(opts.backbone ?? 152, { init: opts.init ?? true }));
-    this.linear = this.register('linear_layer', new Linear(this.resnet.featureDim, this.embedSize));
+    this.linear = this.register('linear_layer', new Linear(this.resnet.featureDim, this.embedSize, { init: opts.init }));
     this.batchNorm = this.register('batch_norm', new BatchNorm1d(this.embedSize, { momentum: 0.01 }));
     this.resnet.requiresGrad(false);
     for (const stage of this.fineTune) this.resnet.setRequiresGrad(true, `${stage}.`);

@@ -1,7 +1,7 @@
 /** Leaf layers over native libtorch modules: Linear, Embedding, BatchNorm1d. */
 import { type Tensor } from '../core/tensor';
 import { NativeLeaf, checkMode, type Mode } from './module';
-import { checkInt } from '../util/checks';
+import { checkInt, optionalBool } from '../util/checks';
 import { native } from '../core/native';
 
 export interface LinearOptions {
@@ -11,8 +11,9 @@ export interface LinearOptions {
 
 /** y = x Wᵀ + b (torch.nn.Linear; parameters `weight` [out, in], `bias` [out]). */
 export class Linear extends NativeLeaf<'linear'> {
-  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
-    super(native.createModule('linear', { inFeatures: checkInt(inFeatures, 'inFeatures', 1), outFeatures: checkInt(outFeatures, 'outFeatures', 1), bias: opts.bias ?? true }));
+  /** `init: false` leaves the weights uninitialised, for a checkpoint about to overwrite them (the loaders do this). */
+  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean; init?: boolean } = {}) {
+    super(native.createModule('linear', { inFeatures: checkInt(inFeatures, 'inFeatures', 1), outFeatures: checkInt(outFeatures, 'outFeatures', 1), bias: opts.bias ?? true, init: optionalBool(opts.init, 'init', true) }));
   }
   /**
    * [*, in] -> [*, out]. `rows: true` (used by sampling): on the CPU without gradients, a [B, in]
@@ -30,8 +31,9 @@ export class Linear extends NativeLeaf<'linear'> {
 
 /** Lookup table (torch.nn.Embedding; parameter `weight` [num, dim]). */
 export class Embedding extends NativeLeaf<'embedding'> {
-  constructor(readonly numEmbeddings: number, readonly embeddingDim: number) {
-    super(native.createModule('embedding', { numEmbeddings: checkInt(numEmbeddings, 'numEmbeddings', 1), embeddingDim: checkInt(embeddingDim, 'embeddingDim', 1) }));
+  /** `init: false` as Linear's. */
+  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, opts: { init?: boolean } = {}) {
+    super(native.createModule('embedding', { numEmbeddings: checkInt(numEmbeddings, 'numEmbeddings', 1), embeddingDim: checkInt(embeddingDim, 'embeddingDim', 1), init: optionalBool(opts.init, 'init', true) }));
   }
   /** int64 ids [*] -> [*, dim] */
   forward(ids: Tensor): Tensor {

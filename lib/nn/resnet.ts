@@ -9,7 +9,7 @@
  */
 import { native } from '../core/native';
 import type { Tensor } from '../core/tensor';
-import { checkInt } from '../util/checks';
+import { checkInt, optionalBool } from '../util/checks';
 import { NativeLeaf, checkMode, type Mode } from './module';
 import { dispatch } from '../core/executor';
 
@@ -57,8 +57,7 @@ export class ResNet extends NativeLeaf<'resnet'> {
 
   constructor(depth: ResNetDepth = 152, opts: ResNetOptions = {}) {
     if (!RESNET_DEPTHS.includes(depth)) throw new RangeError(`ResNet depth must be one of ${RESNET_DEPTHS.join(', ')} but received ${depth}`);
-    if (opts.init !== undefined && typeof opts.init !== 'boolean') throw new TypeError(`Expected a boolean for init but received ${typeof opts.init} ${String(opts.init)}`);
-    super(native.createModule('resnet', { depth, numClasses: checkInt(opts.numClasses ?? 0, 'numClasses', 0), init: opts.init ?? true }));
+    super(native.createModule('resnet', { depth, numClasses: checkInt(opts.numClasses ?? 0, 'numClasses', 0), init: optionalBool(opts.init, 'init', true) }));
     this.depth = depth;
     this.featureDim = this.native.featureDim();
   }

@@ -51,6 +51,13 @@ export function optionalInt(value: unknown, name: string, min = -Infinity, max =
   return value === undefined ? undefined : checkInt(value, name, min, max);
 }
 
+/** A boolean, or `fallback` when `value` is undefined; else a TypeError naming `name`. */
+export function optionalBool(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') expected('a boolean', name, value);
+  return value;
+}
+
 /** One of `choices`, else a TypeError listing them. */
 export function checkChoice<T extends string>(value: unknown, name: string, choices: readonly T[]): T {
   if (typeof value !== 'string' || !choices.includes(value as T)) expected(choices.map((c) => `'${c}'`).join(', ').replace(/, ([^,]*)$/, ' or $1'), name, value);
