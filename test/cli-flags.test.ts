@@ -33,6 +33,15 @@ const trainArgs = (out: string, extra: string[] = [], images = FIXTURE_IMAGES) =
 ];
 
 describeIf(cliBuilt, NO_CLI, 'flag mistakes are refused in the flag\'s own name, before any work', () => {
+  test("every command's --help lists its positionals and flags without a made-up default", async () => {
+    for (const command of ['caption', 'train', 'evaluate', 'vocab', 'resize', 'serve', 'download', 'demo']) {
+      const r = await runCli([command, '--help']);
+      expect({ command, code: r.code }).toEqual({ command, code: 0 });
+      expect(r.stdout).toContain(`torchcap ${command}`);
+      expect({ command, empty: /\[default: \[\]\]/.test(r.stdout) }).toEqual({ command, empty: false }); // yargs's default for a variadic positional
+    }
+  });
+
   test('a flag that takes one value, given twice, is named (yargs would pass an array on)', async () => {
     refused(await runCli(['caption', 'a.jpg', 'b.jpg', '--encoder', 'e', '--decoder', 'd', '--vocab', 'v1', '--vocab', 'v2']), /^--vocab given more than once: each takes one value$/);
     refused(await runCli([...trainArgs(path.join(root, 'twice')), '--batch-size', '4', '--batch-size', '8']), /^--batch-size given more than once/);

@@ -166,7 +166,7 @@ export const captionCommand: CommandModule<object, CaptionArgv> = {
   describe: 'Caption images with a trained encoder and decoder (torchcap checkpoints or the book\'s .ckpt files)',
   builder: (y: Argv<object>): Argv<CaptionArgv> =>
     (y as Argv<object>)
-      .positional('images', { type: 'string', array: true, demandOption: true, describe: 'image files' })
+      .positional('images', { type: 'string', array: true, demandOption: true, default: undefined, describe: 'image files' })
       .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line: {"image", "caption"} (--format jsonl)' })
       .option('format', { choices: CAPTION_FORMATS, describe: 'text (IMAGE: caption), jsonl (as --json), or coco: a JSON array of {"image_id", "caption"} for `torchcap evaluate --results`' })
       .option('references', { type: 'string', describe: "with --format coco: COCO captions file whose images give each image's id, by file name" })
