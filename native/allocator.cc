@@ -25,9 +25,9 @@
 // 2 MiB and more, so a huge page there is mostly memory the host must back again at its first touch,
 // and 4 KiB pages, which mostly come from the guest's own recently freed memory, were faster on the
 // two such machines measured (Captioner.load 0.62 s against 0.90 s, bench/cold-start.js; the
-// training step no slower). TORCHCAP_HUGE_PAGES=1 uses them anyway; TORCHCAP_HUGE_PAGES=0 keeps
-// 4 KiB pages everywhere. Without huge pages nothing is carved (blocks of 2 MiB and more are still
-// mapped on their own).
+// ResNet-152 training step no slower, a step on cached features 1-2% slower). TORCHCAP_HUGE_PAGES=1
+// uses them anyway; TORCHCAP_HUGE_PAGES=0 keeps 4 KiB pages everywhere. Without huge pages nothing
+// is carved (blocks of 2 MiB and more are still mapped on their own).
 //
 // At most TORCHCAP_CPU_CACHE_MB megabytes (default 2048) sit unused in the cache; beyond that the
 // largest free blocks go back to the system (a carved block with its whole chunk only, so free
