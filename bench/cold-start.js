@@ -13,7 +13,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { execFileSync } = require('child_process');
-const { PYTHON, median, machine } = require('./common');
+const { PYTHON, median, machine, defaultPages } = require('./common');
 
 const HERE = path.resolve(__dirname, '..');
 const SHARED = process.env.TORCHCAP_SHARED_DATA || path.resolve(HERE, '../shared/data');
@@ -46,12 +46,6 @@ console.log(JSON.stringify({ libtorch_seconds: (performance.now() - t) / 1e3 }))
 process.exit(0);
 `;
 
-// The CPU tensor cache's page size by default on this machine, and why.
-const PAGES_CHILD = `
-const c = require(require('path').join(process.argv[1], 'dist')).cpuCache();
-console.log(JSON.stringify({ hugePages: c.hugePages, hugePagesWhy: c.hugePagesWhy }));
-`;
-
 /** The ResNet-152 book checkpoints, made once. */
 function models(dir = path.join(os.tmpdir(), 'torchcap-bench-cold-start-152')) {
   if (!fs.existsSync(path.join(dir, 'vocabulary.pkl'))) {
@@ -82,12 +76,12 @@ function timed(cmd, args, env = {}) {
 function coldStart(repeats = 5, log = (s) => process.stderr.write(s)) {
   const dir = models();
   const image = photo();
-  const defaultPages = timed(process.execPath, ['-e', PAGES_CHILD, HERE]);
+  const pages = defaultPages();
   const runs = {
     python: () => timed(PYTHON, [path.join(__dirname, 'cold_start.py'), 'caption', dir, image]),
     torchcap: () => timed(process.execPath, ['-e', CHILD, HERE, dir, image]),
     // the same with the other page size than torchcap's default here (README, performance notes)
-    otherPages: () => timed(process.execPath, ['-e', CHILD, HERE, dir, image], { TORCHCAP_HUGE_PAGES: defaultPages.hugePages ? '0' : '1' }),
+    otherPages: () => timed(process.execPath, ['-e', CHILD, HERE, dir, image], { TORCHCAP_HUGE_PAGES: pages.huge ? '0' : '1' }),
     libtorch: () => timed(process.execPath, ['-e', LIBTORCH_CHILD, HERE]),
   };
   const out = { python: [], torchcap: [], otherPages: [], libtorch: [] };
@@ -105,7 +99,7 @@ function coldStart(repeats = 5, log = (s) => process.stderr.write(s)) {
     checkpointMB: (fs.statSync(path.join(dir, 'encoder.ckpt')).size + fs.statSync(path.join(dir, 'decoder.ckpt')).size) / 1e6,
     python: { whole: med('python', 'seconds'), import: med('python', 'import_seconds'), model: med('python', 'model_seconds'), torchLoad: med('python', 'torch_load_seconds'), loadStateDict: med('python', 'load_state_dict_seconds'), caption: med('python', 'caption_seconds') },
     torchcap: { whole: med('torchcap', 'seconds'), beforeScript: med('torchcap', 'before_script_seconds'), require: med('torchcap', 'require_seconds'), load: med('torchcap', 'load_seconds'), caption: med('torchcap', 'caption_seconds') },
-    pages: { default: defaultPages.hugePages ? 'huge' : '4 KiB', why: defaultPages.hugePagesWhy, other: defaultPages.hugePages ? '4 KiB pages only (TORCHCAP_HUGE_PAGES=0)' : 'huge pages (TORCHCAP_HUGE_PAGES=1)' },
+    pages: { default: pages.huge ? 'huge' : '4 KiB', why: pages.why, other: pages.huge ? '4 KiB pages only (TORCHCAP_HUGE_PAGES=0)' : 'huge pages (TORCHCAP_HUGE_PAGES=1)' },
     otherPages: { whole: med('otherPages', 'seconds'), load: med('otherPages', 'load_seconds') },
     libtorch: med('libtorch', 'libtorch_seconds'),
   };

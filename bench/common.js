@@ -124,4 +124,11 @@ function reportWorker(result) {
     });
 }
 
-module.exports = { PYTHON, JEMALLOC, MALLOC_CONF, median, python, pythonHasTorch, machine, time, tunedPythonEnv, onednnPeak, loadAverage, reportWorker };
+/** The page size torchcap's CPU tensor cache takes by default on this machine, and why (from a fresh process: the choice is made once, at load). */
+function defaultPages() {
+  const dist = path.join(__dirname, '..', 'dist');
+  const c = JSON.parse(execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(dist)}).cpuCache()))`], { encoding: 'utf8' }));
+  return { huge: c.hugePages, why: c.hugePagesWhy };
+}
+
+module.exports = { PYTHON, JEMALLOC, MALLOC_CONF, median, python, pythonHasTorch, machine, time, tunedPythonEnv, onednnPeak, loadAverage, reportWorker, defaultPages };

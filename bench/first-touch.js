@@ -11,7 +11,7 @@
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
-const { median, machine } = require('./common');
+const { median, machine, defaultPages } = require('./common');
 
 const HERE = path.resolve(__dirname, '..');
 const MIB = 256;
@@ -51,7 +51,7 @@ function firstTouch(repeats = 8, log = (s) => process.stderr.write(s)) {
   return {
     repeats,
     reporting: pageReporting(),
-    default: JSON.parse(execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(path.join(HERE, 'dist'))}).cpuCache()))`], { encoding: 'utf8' })),
+    default: defaultPages(),
     huge: { first: stats(out.huge.map((x) => x.first)), again: stats(out.huge.map((x) => x.again)) },
     small: { first: stats(out.small.map((x) => x.first)), again: stats(out.small.map((x) => x.again)) },
   };
@@ -66,7 +66,7 @@ if (require.main === module) {
   const rep = r.reporting;
   console.log(`first touch of ${MIB} MiB of tensor memory in fresh processes; ${machine()}; ${r.repeats} interleaved rounds`);
   console.log(`free page reporting to a host: ${rep ? `module present, order ${rep.order} (${(4 << rep.order) / 1024} MiB blocks), virtio-balloon ${rep.balloon ? 'bound' : 'not bound'}` : 'no'}`);
-  console.log(`torchcap's default here: ${r.default.hugePages ? 'huge pages' : '4 KiB pages'} (${r.default.hugePagesWhy})`);
+  console.log(`torchcap's default here: ${r.default.huge ? 'huge pages' : '4 KiB pages'} (${r.default.why})`);
   console.log(`huge pages (TORCHCAP_HUGE_PAGES=1): first touch ${ms(r.huge.first)}, from the cache ${ms(r.huge.again)}`);
   console.log(`4 KiB pages (TORCHCAP_HUGE_PAGES=0): first touch ${ms(r.small.first)}, from the cache ${ms(r.small.again)}`);
 }
